@@ -1,0 +1,332 @@
+// Package config holds the gateway's config schema and loads it strictly:
+// every key of the contract (../shared/spec/config.md, upstreams.md,
+// throttling.md), defaults exactly as the spec's tables give them, and every
+// error of a file reported together, each with its key path.
+//
+// The package knows no other package of the gateway; router, balancer,
+// healthcheck, ratelimit and proxy compile what it loads.
+package config
+
+import "time"
+
+// Seconds is a duration written as a number of seconds, fractions allowed,
+// as the seed APIs (APISIX, Huawei APIG) write them.
+type Seconds float64
+
+// Duration converts s to a time.Duration.
+func (s Seconds) Duration() time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
+
+// Ignored accepts any value and keeps nothing. It marks the response-only
+// fields of API7 Admin API objects (created_at, updated_at, ...) so that an
+// object copied from the Admin API loads unchanged under strict decoding.
+type Ignored struct{}
+
+// Config is one loaded config file.
+type Config struct {
+	Revision         string                     `json:"revision"`
+	Gateway          Gateway                    `json:"gateway"`
+	Services         []Service                  `json:"services"`
+	Upstreams        []Upstream                 `json:"upstreams"`
+	ThrottlePolicies []ThrottlePolicy           `json:"throttle_policies"`
+	Consumers        []Consumer                 `json:"consumers"`
+	GatewayResponses map[string]GatewayResponse `json:"gateway_responses"`
+	GlobalPlugins    Plugins                    `json:"global_plugins"`
+
+	// Source is the file the config came from ("" for built-in configs).
+	Source string `json:"-"`
+}
+
+// Gateway holds listener, limit, client-IP and logging settings.
+type Gateway struct {
+	Listen             string    `json:"listen"`
+	ControlListen      string    `json:"control_listen"`
+	MaxRequestBodySize int64     `json:"max_request_body_size"`
+	MaxHeaderSize      int       `json:"max_header_size"`
+	ClientReadTimeout  Seconds   `json:"client_read_timeout"`
+	ClientIdleTimeout  Seconds   `json:"client_idle_timeout"`
+	MaxConnections     int       `json:"max_connections"`
+	RealIP             RealIP    `json:"real_ip"`
+	AccessLog          AccessLog `json:"access_log"`
+	LogLevel           string    `json:"log_level"`
+	ReloadDebounce     Seconds   `json:"reload_debounce"`
+	ShutdownTimeout    Seconds   `json:"shutdown_timeout"`
+}
+
+// RealIP says which header carries the client address and which peers are
+// believed when they send it.
+type RealIP struct {
+	Header           string   `json:"header"`
+	TrustedAddresses []string `json:"trusted_addresses"`
+	Recursive        bool     `json:"recursive"`
+}
+
+// AccessLog configures the per-request JSON log.
+type AccessLog struct {
+	Enabled bool   `json:"enabled"`
+	Path    string `json:"path"`
+}
+
+// Service is an API7 published service: hosts, a path prefix, an upstream
+// and its routes.
+type Service struct {
+	ID              string            `json:"id"`
+	Name            string            `json:"name"`
+	Desc            string            `json:"desc"`
+	Labels          map[string]string `json:"labels"`
+	Type            string            `json:"type"`
+	Hosts           []string          `json:"hosts"`
+	PathPrefix      string            `json:"path_prefix"`
+	StripPathPrefix bool              `json:"strip_path_prefix"`
+	Upstream        *Upstream         `json:"upstream"`
+	UpstreamID      string            `json:"upstream_id"`
+	Plugins         Plugins           `json:"plugins"`
+	ThrottlePolicy  string            `json:"throttle_policy"`
+	Routes          []Route           `json:"routes"`
+
+	CreatedAt                   Ignored `json:"created_at"`
+	UpdatedAt                   Ignored `json:"updated_at"`
+	LastPublished               Ignored `json:"last_published"`
+	PublishedGatewayGroupsCount Ignored `json:"published_gateway_groups_count"`
+	Version                     Ignored `json:"version"`
+	Status                      Ignored `json:"status"`
+}
+
+// Route is one route of a service. Paths are relative to the service's
+// path_prefix.
+type Route struct {
+	ID              string            `json:"id"`
+	Name            string            `json:"name"`
+	Desc            string            `json:"desc"`
+	Labels          map[string]string `json:"labels"`
+	Paths           []string          `json:"paths"`
+	Methods         []string          `json:"methods"`
+	Vars            []Var             `json:"vars"`
+	Priority        int               `json:"priority"`
+	Plugins         Plugins           `json:"plugins"`
+	ThrottlePolicy  string            `json:"throttle_policy"`
+	Timeout         *RouteTimeout     `json:"timeout"`
+	EnableWebsocket bool              `json:"enable_websocket"`
+	ServiceID       string            `json:"service_id"`
+
+	CreatedAt Ignored `json:"created_at"`
+	UpdatedAt Ignored `json:"updated_at"`
+}
+
+// Var is one `[var, op, value]` condition of a route, or
+// `["!", var, op, value]` when negated.
+type Var struct {
+	Negate bool
+	Name   string // e.g. "arg_debug", "http_x_user", "uri"
+	Op     string // ==, ~=, >, >=, <, <=, ~~, ~*, in, has, ipmatch
+	Value  string // the operand of every operator but in / ipmatch
+	Values []string
+}
+
+// Upstream is a set of nodes and how to reach them.
+type Upstream struct {
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Desc          string            `json:"desc"`
+	Labels        map[string]string `json:"labels"`
+	Scheme        string            `json:"scheme"`
+	Type          string            `json:"type"`
+	HashOn        string            `json:"hash_on"`
+	Key           string            `json:"key"`
+	Nodes         []Node            `json:"nodes"`
+	Timeout       Timeout           `json:"timeout"`
+	Retries       *int              `json:"retries"` // never nil after loading: defaults to len(Nodes)-1
+	RetryTimeout  Seconds           `json:"retry_timeout"`
+	KeepalivePool KeepalivePool     `json:"keepalive_pool"`
+	PassHost      string            `json:"pass_host"`
+	UpstreamHost  string            `json:"upstream_host"`
+	Checks        *Checks           `json:"checks"`
+	TLS           UpstreamTLS       `json:"tls"`
+
+	CreatedAt Ignored `json:"created_at"`
+	UpdatedAt Ignored `json:"updated_at"`
+}
+
+// Node is one backend address of an upstream.
+type Node struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Weight   int    `json:"weight"`
+	Priority int    `json:"priority"`
+}
+
+// Timeout holds the three upstream timeouts.
+type Timeout struct {
+	Connect Seconds `json:"connect"`
+	Send    Seconds `json:"send"`
+	Read    Seconds `json:"read"`
+}
+
+// RouteTimeout overrides an upstream's timeouts for one route; a zero
+// field keeps the upstream's value.
+type RouteTimeout struct {
+	Connect Seconds `json:"connect"`
+	Send    Seconds `json:"send"`
+	Read    Seconds `json:"read"`
+}
+
+// KeepalivePool bounds the idle connections kept per node.
+type KeepalivePool struct {
+	Size        int     `json:"size"`
+	IdleTimeout Seconds `json:"idle_timeout"`
+	Requests    int     `json:"requests"`
+}
+
+// UpstreamTLS configures TLS to nodes when scheme is https.
+type UpstreamTLS struct {
+	Verify     bool   `json:"verify"`
+	ClientCert string `json:"client_cert"`
+	ClientKey  string `json:"client_key"`
+}
+
+// Checks are an upstream's health checks.
+type Checks struct {
+	Active  *ActiveCheck  `json:"active"`
+	Passive *PassiveCheck `json:"passive"`
+}
+
+// ActiveCheck probes nodes in the background.
+type ActiveCheck struct {
+	Type                   string          `json:"type"`
+	Timeout                Seconds         `json:"timeout"`
+	Concurrency            int             `json:"concurrency"`
+	Host                   string          `json:"host"`
+	Port                   int             `json:"port"`
+	HTTPPath               string          `json:"http_path"`
+	HTTPSVerifyCertificate bool            `json:"https_verify_certificate"`
+	ReqHeaders             []string        `json:"req_headers"`
+	Healthy                ActiveHealthy   `json:"healthy"`
+	Unhealthy              ActiveUnhealthy `json:"unhealthy"`
+}
+
+// ActiveHealthy says when probes count a node as healthy.
+type ActiveHealthy struct {
+	Interval     Seconds `json:"interval"`
+	HTTPStatuses []int   `json:"http_statuses"`
+	Successes    int     `json:"successes"`
+}
+
+// ActiveUnhealthy says when probes count a node as unhealthy.
+type ActiveUnhealthy struct {
+	Interval     Seconds `json:"interval"`
+	HTTPStatuses []int   `json:"http_statuses"`
+	HTTPFailures int     `json:"http_failures"`
+	TCPFailures  int     `json:"tcp_failures"`
+	Timeouts     int     `json:"timeouts"`
+}
+
+// PassiveCheck observes real traffic.
+type PassiveCheck struct {
+	Type      string           `json:"type"`
+	Healthy   PassiveHealthy   `json:"healthy"`
+	Unhealthy PassiveUnhealthy `json:"unhealthy"`
+}
+
+// PassiveHealthy says which responses count as successes.
+type PassiveHealthy struct {
+	HTTPStatuses []int `json:"http_statuses"`
+	Successes    int   `json:"successes"`
+}
+
+// PassiveUnhealthy says which responses and failures count against a node.
+type PassiveUnhealthy struct {
+	HTTPStatuses []int `json:"http_statuses"`
+	HTTPFailures int   `json:"http_failures"`
+	TCPFailures  int   `json:"tcp_failures"`
+	Timeouts     int   `json:"timeouts"`
+}
+
+// ThrottlePolicy is a Huawei APIG request throttling policy.
+type ThrottlePolicy struct {
+	ID             string    `json:"id"`
+	Name           string    `json:"name"`
+	Desc           string    `json:"desc"`
+	APICallLimits  int64     `json:"api_call_limits"`
+	UserCallLimits int64     `json:"user_call_limits"` // 0: not set
+	AppCallLimits  int64     `json:"app_call_limits"`  // 0: not set
+	IPCallLimits   int64     `json:"ip_call_limits"`   // 0: not set
+	TimeInterval   int64     `json:"time_interval"`
+	TimeUnit       string    `json:"time_unit"` // SECOND, MINUTE, HOUR, DAY
+	Type           int       `json:"type"`      // 1: per route, 2: shared
+	Window         string    `json:"window"`    // fixed, sliding
+	Specials       []Special `json:"specials"`
+}
+
+// Special replaces the app or user limit of a policy for one object.
+type Special struct {
+	ObjectType string `json:"object_type"` // APP or USER
+	ObjectID   string `json:"object_id"`
+	CallLimits int64  `json:"call_limits"`
+}
+
+// Consumer is a user of the APIs; each credential is an app.
+type Consumer struct {
+	Username    string            `json:"username"`
+	Desc        string            `json:"desc"`
+	Labels      map[string]string `json:"labels"`
+	Plugins     Plugins           `json:"plugins"`
+	Credentials []Credential      `json:"credentials"`
+
+	CreatedAt Ignored `json:"created_at"`
+	UpdatedAt Ignored `json:"updated_at"`
+}
+
+// Credential is one app of a consumer (API7 consumer credential).
+type Credential struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"`
+	Desc    string            `json:"desc"`
+	Labels  map[string]string `json:"labels"`
+	Plugins Plugins           `json:"plugins"`
+
+	CreatedAt Ignored `json:"created_at"`
+	UpdatedAt Ignored `json:"updated_at"`
+}
+
+// Plugins is a plugin name -> config map with the known plugins as fields,
+// so that an unknown plugin name is an unknown key.
+type Plugins struct {
+	KeyAuth       *KeyAuth       `json:"key-auth"`
+	LimitCount    *LimitCount    `json:"limit-count"`
+	IPRestriction *IPRestriction `json:"ip-restriction"`
+}
+
+// KeyAuth is the key-auth plugin. On a service or route it takes Header,
+// Query and HideCredentials; on a consumer or credential it takes Key.
+type KeyAuth struct {
+	Key             string `json:"key"`
+	Header          string `json:"header"`
+	Query           string `json:"query"`
+	HideCredentials bool   `json:"hide_credentials"`
+}
+
+// LimitCount is APISIX's limit-count plugin.
+type LimitCount struct {
+	Count                int64  `json:"count"`
+	TimeWindow           int64  `json:"time_window"`
+	KeyType              string `json:"key_type"` // var, var_combination, constant
+	Key                  string `json:"key"`
+	RejectedCode         int    `json:"rejected_code"`
+	RejectedMsg          string `json:"rejected_msg"`
+	ShowLimitQuotaHeader bool   `json:"show_limit_quota_header"`
+	WindowType           string `json:"window_type"` // fixed, sliding
+	Group                string `json:"group"`
+}
+
+// IPRestriction is APISIX's ip-restriction plugin.
+type IPRestriction struct {
+	Whitelist []string `json:"whitelist"`
+	Blacklist []string `json:"blacklist"`
+	Message   string   `json:"message"`
+}
+
+// GatewayResponse overrides one gateway-made error response.
+type GatewayResponse struct {
+	Status  int               `json:"status"`
+	Body    string            `json:"body"`
+	Headers map[string]string `json:"headers"`
+}
