@@ -124,7 +124,7 @@ type Var struct {
 
 // Upstream is a set of nodes and how to reach them.
 type Upstream struct {
-	ID            string            `json:"id"`
+	ID            string            `json:"id"` // an inline upstream gets its service's id when loading
 	Name          string            `json:"name"`
 	Desc          string            `json:"desc"`
 	Labels        map[string]string `json:"labels"`

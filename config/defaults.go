@@ -1,0 +1,103 @@
+package config
+
+// Defaults, exactly as the tables of config.md, upstreams.md and
+// throttling.md give them. Each setDefaults also fills the struct-valued
+// fields it holds by value, since the decoder only calls setDefaults on the
+// types that have one and merges a present object into what is there.
+// Lists are built fresh on every call: the decoder replaces them, but
+// nothing else may share them between configs either.
+
+func (c *Config) setDefaults() {
+	c.Gateway.setDefaults()
+}
+
+func (g *Gateway) setDefaults() {
+	g.Listen = "0.0.0.0:9080"
+	// Set before decoding so that an explicit "" (disabled) stays "".
+	g.ControlListen = "127.0.0.1:9091"
+	g.MaxRequestBodySize = 12 << 20
+	g.MaxHeaderSize = 16384
+	g.ClientReadTimeout = 60
+	g.ClientIdleTimeout = 60
+	g.RealIP.Recursive = true
+	g.AccessLog.Enabled = true
+	g.AccessLog.Path = "stdout"
+	g.LogLevel = "info"
+	g.ReloadDebounce = 0.2
+	g.ShutdownTimeout = 30
+}
+
+func (s *Service) setDefaults() {
+	s.Type = "http"
+	s.PathPrefix = "/"
+	s.StripPathPrefix = true
+}
+
+func (u *Upstream) setDefaults() {
+	u.Name = "default"
+	u.Scheme = "http"
+	u.Type = "roundrobin"
+	u.HashOn = "vars"
+	u.Key = "remote_addr"
+	u.Timeout = Timeout{Connect: 60, Send: 60, Read: 60}
+	u.KeepalivePool = KeepalivePool{Size: 320, IdleTimeout: 60, Requests: 1000}
+	u.PassHost = "pass"
+	u.TLS.Verify = true
+}
+
+func (n *Node) setDefaults() {
+	n.Weight = 1
+}
+
+func (a *ActiveCheck) setDefaults() {
+	a.Type = "http"
+	a.Timeout = 1
+	a.Concurrency = 10
+	a.HTTPPath = "/"
+	a.HTTPSVerifyCertificate = true
+	a.Healthy = ActiveHealthy{
+		Interval:     1,
+		HTTPStatuses: []int{200, 302},
+		Successes:    2,
+	}
+	a.Unhealthy = ActiveUnhealthy{
+		Interval:     1,
+		HTTPStatuses: []int{429, 404, 500, 501, 502, 503, 504, 505},
+		HTTPFailures: 5,
+		TCPFailures:  2,
+		Timeouts:     3,
+	}
+}
+
+func (p *PassiveCheck) setDefaults() {
+	p.Type = "http"
+	p.Healthy = PassiveHealthy{
+		HTTPStatuses: []int{200, 201, 202, 203, 204, 205, 206, 207, 208, 226,
+			300, 301, 302, 303, 304, 305, 306, 307, 308},
+		Successes: 5,
+	}
+	p.Unhealthy = PassiveUnhealthy{
+		HTTPStatuses: []int{429, 500, 503},
+		HTTPFailures: 5,
+		TCPFailures:  2,
+		Timeouts:     7,
+	}
+}
+
+func (p *ThrottlePolicy) setDefaults() {
+	p.Type = 1
+	p.Window = "fixed"
+}
+
+func (k *KeyAuth) setDefaults() {
+	k.Header = "apikey"
+	k.Query = "apikey"
+}
+
+func (l *LimitCount) setDefaults() {
+	l.KeyType = "var"
+	l.Key = "remote_addr"
+	l.RejectedCode = 503
+	l.ShowLimitQuotaHeader = true
+	l.WindowType = "fixed"
+}
