@@ -1,0 +1,235 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"gateway/config"
+)
+
+// b2s views b as a string without copying. Only for calls that do not keep
+// the string (map index expressions, parsers that copy what they keep).
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// realIPRule is the compiled gateway.real_ip.
+type realIPRule struct {
+	header    []byte
+	trusted   []netip.Prefix
+	recursive bool
+	list      bool // the header is a comma list (X-Forwarded-For style)
+}
+
+func compileRealIP(c config.RealIP) realIPRule {
+	r := realIPRule{header: []byte(c.Header), recursive: c.Recursive}
+	r.list = strings.EqualFold(c.Header, "X-Forwarded-For") || strings.EqualFold(c.Header, "Forwarded-For")
+	for _, a := range c.TrustedAddresses {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			r.trusted = append(r.trusted, p.Masked())
+		} else if ip, err := netip.ParseAddr(a); err == nil {
+			r.trusted = append(r.trusted, netip.PrefixFrom(ip, ip.BitLen()))
+		}
+	}
+	return r
+}
+
+func (r *realIPRule) isTrusted(ip netip.Addr) bool {
+	for _, p := range r.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	return netip.Addr{}
+}
+
+// parseIP parses b as an IP address without allocating: the string view is
+// not retained by netip for addresses without a zone, and zones are refused.
+func parseIP(b []byte) (netip.Addr, bool) {
+	b = trimSpace(b)
+	if len(b) == 0 || len(b) > 64 {
+		return netip.Addr{}, false
+	}
+	for _, c := range b {
+		if c == '%' {
+			return netip.Addr{}, false
+		}
+	}
+	ip, err := netip.ParseAddr(b2s(b))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// clientIP applies the real_ip rules: the header is believed only when the
+// peer is trusted; for a list header with recursive on, the client is the
+// right-most address that is not itself trusted.
+func (r *realIPRule) clientIP(ctx *fasthttp.RequestCtx, peer netip.Addr) netip.Addr {
+	if len(r.header) == 0 || !r.isTrusted(peer) {
+		return peer
+	}
+	v := ctx.Request.Header.PeekBytes(r.header)
+	if len(v) == 0 {
+		return peer
+	}
+	if !r.list {
+		if ip, ok := parseIP(v); ok {
+			return ip
+		}
+		return peer
+	}
+	client := peer
+	for len(v) > 0 {
+		i := lastIndexByte(v, ',')
+		part := v[i+1:]
+		if i < 0 {
+			part, v = v, nil
+		} else {
+			v = v[:i]
+		}
+		ip, ok := parseIP(part)
+		if !ok {
+			break
+		}
+		client = ip
+		if !r.recursive || !r.isTrusted(ip) {
+			break
+		}
+	}
+	return client
+}
+
+func lastIndexByte(b []byte, c byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// Hop-by-hop headers (RFC 9110 7.6.1 and the ones proxies have always
+// treated so). Transfer-Encoding is not listed: fasthttp keeps it out of
+// the header table and frames bodies itself.
+var hopHeaders = [...][]byte{
+	[]byte("Connection"),
+	[]byte("Keep-Alive"),
+	[]byte("Proxy-Connection"),
+	[]byte("Proxy-Authenticate"),
+	[]byte("Proxy-Authorization"),
+	[]byte("Te"),
+	[]byte("Trailer"),
+	[]byte("Upgrade"),
+}
+
+var strConnection = []byte("Connection")
+
+// headerDeleter is the part of fasthttp's request and response headers that
+// hop-by-hop removal needs.
+type headerDeleter interface {
+	PeekBytes(key []byte) []byte
+	DelBytes(key []byte)
+}
+
+// removeHopHeaders deletes hop-by-hop headers and every header that the
+// Connection header names. connection is the Connection value as received
+// (read before anything was deleted).
+func removeHopHeaders(h headerDeleter, connection []byte) {
+	for len(connection) > 0 {
+		i := indexByte(connection, ',')
+		tok := connection
+		if i >= 0 {
+			tok, connection = connection[:i], connection[i+1:]
+		} else {
+			connection = nil
+		}
+		tok = trimSpace(tok)
+		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+			h.DelBytes(tok)
+		}
+	}
+	for _, k := range hopHeaders {
+		h.DelBytes(k)
+	}
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// Request ids: a random per-process prefix and a counter, so that ids are
+// unique without a syscall or an allocation per request.
+var (
+	requestIDPrefix  [16]byte
+	requestIDCounter atomic.Uint64
+)
+
+func init() {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	hex.Encode(requestIDPrefix[:], b[:])
+}
+
+func appendRequestID(dst []byte) []byte {
+	const digits = "0123456789abcdef"
+	n := requestIDCounter.Add(1)
+	dst = append(dst, requestIDPrefix[:]...)
+	dst = append(dst, '-')
+	for shift := 60; shift >= 0; shift -= 4 {
+		dst = append(dst, digits[(n>>uint(shift))&0xf])
+	}
+	return dst
+}
+
+// maxClientRequestID bounds a client-supplied X-Request-Id; a longer one is
+// replaced rather than echoed into logs and responses.
+const maxClientRequestID = 200

@@ -1,0 +1,345 @@
+// Package proxy is the gateway's data plane: a fasthttp handler that
+// matches routes, runs plugins (ip-restriction, key-auth, throttling,
+// limit-count), forwards to upstream nodes with retries, and records
+// metrics and the access log. It also serves the control API.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"gateway/config"
+	"gateway/healthcheck"
+	"gateway/ratelimit"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	// Logger is the gateway's own log; nil logs nothing.
+	Logger *zap.Logger
+	// Registry receives the gateway's metrics; nil makes a new registry
+	// with the Go and process collectors.
+	Registry *prometheus.Registry
+	// DryRun compiles configs without side effects outside the process:
+	// no access log file is opened and no health probe is sent. For
+	// `gateway validate`.
+	DryRun bool
+}
+
+// Gateway serves traffic from the snapshot compiled from the newest good
+// config. Snapshots are swapped with one atomic store; state that must
+// survive reloads lives here, keyed by identity.
+type Gateway struct {
+	log     *zap.Logger
+	dryRun  bool
+	reg     *prometheus.Registry
+	metrics *metrics
+	health  *healthcheck.Manager
+	limits  *ratelimit.Store
+	access  *accessLog
+
+	snap atomic.Pointer[snapshot]
+
+	applyMu sync.Mutex // one compile at a time
+
+	stateMu       sync.Mutex
+	pools         map[string]*nodePool
+	nodes         map[string]*nodeLong
+	upstreamsLong map[string]*upstreamLong
+	poolsUsed     map[string]struct{} // filled while a snapshot compiles
+	nodesUsed     map[string]struct{}
+
+	server   *fasthttp.Server
+	serverMu sync.Mutex
+	ready    atomic.Bool
+	closing  atomic.Bool
+
+	reloadMu   sync.Mutex
+	lastReload reloadStatus
+
+	stop     chan struct{}
+	janitorW sync.WaitGroup
+	closed   sync.Once
+}
+
+type reloadStatus struct {
+	At     time.Time `json:"at"`
+	OK     bool      `json:"ok"`
+	Errors []string  `json:"errors"`
+}
+
+// New makes a Gateway with no config; Apply gives it one.
+func New(opts Options) *Gateway {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = newRegistry()
+	}
+	g := &Gateway{
+		log:           log,
+		dryRun:        opts.DryRun,
+		reg:           reg,
+		metrics:       newMetrics(reg),
+		limits:        ratelimit.NewStore(),
+		pools:         map[string]*nodePool{},
+		nodes:         map[string]*nodeLong{},
+		upstreamsLong: map[string]*upstreamLong{},
+		access:        &accessLog{},
+		stop:          make(chan struct{}),
+	}
+	g.health = healthcheck.NewManager(log, func(upstream, node string, healthy bool) {
+		v := 0.0
+		if healthy {
+			v = 1
+		}
+		g.metrics.nodeHealthy.WithLabelValues(upstream, node).Set(v)
+	})
+	g.janitorW.Add(1)
+	go g.janitor()
+	return g
+}
+
+// Apply compiles cfg off the request path and, if it compiles, makes it the
+// serving snapshot. Requests in flight finish on the snapshot they started
+// with. On error the serving snapshot is untouched.
+func (g *Gateway) Apply(cfg *config.Config) error {
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+
+	g.stateMu.Lock()
+	g.poolsUsed = map[string]struct{}{}
+	g.nodesUsed = map[string]struct{}{}
+	g.stateMu.Unlock()
+
+	s, err := g.compile(cfg)
+	if err != nil {
+		// Re-sync health checking with the serving config: compile may
+		// have started checkers for the rejected one.
+		if g.dryRun {
+			return err
+		}
+		if old := g.snap.Load(); old != nil {
+			g.health.Sync(checkedUpstreams(old.cfg))
+		} else {
+			g.health.Sync(nil)
+		}
+		return err
+	}
+	if !g.dryRun {
+		if err := g.access.configure(cfg.Gateway.AccessLog, g); err != nil {
+			return err
+		}
+	}
+	old := g.snap.Swap(s)
+	g.metrics.configInfo.Reset()
+	g.metrics.configInfo.WithLabelValues(cfg.Revision).Set(1)
+	g.metrics.lastReloadOK.Set(float64(time.Now().UnixNano()) / 1e9)
+	g.retireUnused()
+	g.limits.Sweep() // drops counters of policies and limits the new config no longer uses
+	if old == nil {
+		g.ready.Store(true)
+	}
+	return nil
+}
+
+// retireUnused closes the pools and forgets the node state that the new
+// snapshot no longer references. Requests still running on the old
+// snapshot keep working: a closed pool dials when asked and closes
+// connections handed back to it.
+func (g *Gateway) retireUnused() {
+	g.stateMu.Lock()
+	var retired []*nodePool
+	for k, p := range g.pools {
+		if _, ok := g.poolsUsed[k]; !ok {
+			retired = append(retired, p)
+			delete(g.pools, k)
+		}
+	}
+	for k := range g.nodes {
+		if _, ok := g.nodesUsed[k]; !ok {
+			delete(g.nodes, k)
+		}
+	}
+	g.stateMu.Unlock()
+	for _, p := range retired {
+		p.close()
+	}
+}
+
+func checkedUpstreams(cfg *config.Config) []healthcheck.Upstream {
+	var checked []healthcheck.Upstream
+	for i := range cfg.Upstreams {
+		if u := &cfg.Upstreams[i]; u.Checks != nil && u.Checks.Active != nil {
+			checked = append(checked, healthcheck.Upstream{ID: u.ID, Config: u})
+		}
+	}
+	for i := range cfg.Services {
+		if svc := &cfg.Services[i]; svc.Upstream != nil && svc.Upstream.Checks != nil && svc.Upstream.Checks.Active != nil {
+			checked = append(checked, healthcheck.Upstream{ID: svc.ID, Config: svc.Upstream})
+		}
+	}
+	return checked
+}
+
+// RecordReload counts a reload attempt (after Apply or a failed load) for
+// the metrics and the control API's last_reload.
+func (g *Gateway) RecordReload(err error) {
+	st := reloadStatus{At: time.Now().UTC(), OK: err == nil}
+	if err != nil {
+		var ce config.Errors
+		if errors.As(err, &ce) {
+			for _, e := range ce {
+				st.Errors = append(st.Errors, e.Error())
+			}
+		} else {
+			st.Errors = []string{err.Error()}
+		}
+		g.metrics.reloads.WithLabelValues("failure").Inc()
+	} else {
+		g.metrics.reloads.WithLabelValues("success").Inc()
+	}
+	g.reloadMu.Lock()
+	g.lastReload = st
+	g.reloadMu.Unlock()
+}
+
+// Config returns the serving config, nil before the first Apply.
+func (g *Gateway) Config() *config.Config {
+	if s := g.snap.Load(); s != nil {
+		return s.cfg
+	}
+	return nil
+}
+
+// Registry returns the registry the gateway's metrics are on.
+func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
+
+// Serve serves the data plane on ln until Shutdown. Server settings come
+// from the config applied first; changing them needs a restart.
+func (g *Gateway) Serve(ln net.Listener) error {
+	s := g.snap.Load()
+	if s == nil {
+		return errors.New("proxy: Serve before Apply")
+	}
+	g.serverMu.Lock()
+	if g.closing.Load() {
+		// Shutdown came first: there is nothing to drain.
+		g.serverMu.Unlock()
+		return ln.Close()
+	}
+	if g.server == nil {
+		g.server = g.newServer(&s.cfg.Gateway)
+	}
+	srv := g.server
+	g.serverMu.Unlock()
+	return srv.Serve(ln)
+}
+
+func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
+	srv := &fasthttp.Server{
+		Handler:      g.Handler,
+		ErrorHandler: g.errorHandler,
+		Name:         "",
+		// Headers must fit the read buffer; a larger header is a 431.
+		ReadBufferSize:  gw.MaxHeaderSize,
+		WriteBufferSize: 16 << 10,
+		ReadTimeout:     gw.ClientReadTimeout.Duration(),
+		IdleTimeout:     gw.ClientIdleTimeout.Duration(),
+		// Bodies are streamed: fasthttp reads up to 8 KiB ahead and the
+		// handler pulls the rest, buffering bodies up to streamThreshold
+		// and forwarding larger ones as they arrive. The configured limit
+		// is enforced by the handler, since streaming bypasses fasthttp's.
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            streamThreshold,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: false,
+		ReduceMemoryUsage:             false,
+		CloseOnShutdown:               true,
+		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+			switch st {
+			case fasthttp.StateNew:
+				g.metrics.connections.Inc()
+			case fasthttp.StateClosed, fasthttp.StateHijacked:
+				g.metrics.connections.Dec()
+			}
+		},
+	}
+	if gw.MaxConnections > 0 {
+		srv.Concurrency = gw.MaxConnections
+	}
+	return srv
+}
+
+// Shutdown stops accepting, lets in-flight requests finish (closing
+// keep-alive connections after their current request) and returns when all
+// are done or ctx ends.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.closing.Store(true)
+	g.ready.Store(false)
+	g.serverMu.Lock()
+	srv := g.server
+	g.serverMu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.ShutdownWithContext(ctx)
+}
+
+// Ready reports whether a config is serving and the gateway is not shutting
+// down (GET /readyz).
+func (g *Gateway) Ready() bool { return g.ready.Load() && !g.closing.Load() }
+
+// Close stops health checkers and the janitor, closes pooled connections
+// and flushes the access log. Call it after Shutdown.
+func (g *Gateway) Close() {
+	g.closed.Do(func() {
+		close(g.stop)
+		g.janitorW.Wait()
+		g.health.Close()
+		g.stateMu.Lock()
+		pools := g.pools
+		g.pools = map[string]*nodePool{}
+		g.stateMu.Unlock()
+		for _, p := range pools {
+			p.close()
+		}
+		g.access.close()
+	})
+}
+
+// janitor closes upstream connections that idled past their pool's
+// idle_timeout, so that an idle gateway does not hold them forever.
+func (g *Gateway) janitor() {
+	defer g.janitorW.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case now := <-t.C:
+			g.stateMu.Lock()
+			pools := make([]*nodePool, 0, len(g.pools))
+			for _, p := range g.pools {
+				pools = append(pools, p)
+			}
+			g.stateMu.Unlock()
+			for _, p := range pools {
+				p.sweep(now)
+			}
+		}
+	}
+}
