@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"gateway/config"
+)
+
+// Demo mode: with no config file at all, `gateway` (or `go run ./cmd/gateway`)
+// serves a built-in config in front of two echo backends of its own, so that
+// routing, balancing, health checks, key-auth and throttling can be tried
+// with curl at once. Everything listens on loopback only.
+
+// demoConfig is the built-in config; %[1]d and %[2]d are the echo backends'
+// ports. It goes through config.Parse like any file, so it is validated and
+// defaulted the same way.
+const demoConfig = `# The built-in demo config of gateway (demo mode).
+gateway:
+  listen: 127.0.0.1:9080
+  control_listen: 127.0.0.1:9091
+  shutdown_timeout: 5
+services:
+  - id: demo
+    desc: two echo backends behind /demo
+    path_prefix: /demo
+    upstream:
+      type: roundrobin
+      nodes:
+        - {host: 127.0.0.1, port: %[1]d, weight: 2}
+        - {host: 127.0.0.1, port: %[2]d, weight: 1}
+      checks:
+        active:
+          type: http
+          http_path: /
+          healthy: {interval: 2, successes: 2}
+          unhealthy: {interval: 2, http_failures: 2, tcp_failures: 2}
+    routes:
+      - {id: echo, paths: ["/echo/*"]}
+      - {id: user, paths: ["/users/{id}"], methods: [GET]}
+      - {id: limited, paths: ["/limited"], throttle_policy: five-per-second}
+      - {id: private, paths: ["/private/*"], plugins: {key-auth: {}}}
+throttle_policies:
+  - {id: five-per-second, api_call_limits: 5, time_interval: 1, time_unit: SECOND, window: sliding}
+consumers:
+  - username: demo
+    plugins: {key-auth: {key: demo-key}}
+`
+
+// demoBackends are the two echo servers of demo mode. Close stops them and
+// waits for their goroutines.
+type demoBackends struct {
+	names   []string
+	addrs   []string // host:port, in the order of names
+	ports   []int
+	servers []*fasthttp.Server
+	wg      sync.WaitGroup
+}
+
+func startDemoBackends() (*demoBackends, error) {
+	d := &demoBackends{}
+	for _, name := range []string{"echo-1", "echo-2"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("demo backend %s: %w", name, err)
+		}
+		srv := &fasthttp.Server{
+			Handler:      echoHandler(name),
+			Name:         name,
+			ReadTimeout:  30 * time.Second,
+			IdleTimeout:  60 * time.Second,
+			WriteTimeout: 30 * time.Second,
+		}
+		d.names = append(d.names, name)
+		d.addrs = append(d.addrs, ln.Addr().String())
+		d.ports = append(d.ports, ln.Addr().(*net.TCPAddr).Port)
+		d.servers = append(d.servers, srv)
+		d.wg.Go(func() { _ = srv.Serve(ln) })
+	}
+	return d, nil
+}
+
+// config builds the demo config for the backends' ports. It is called again
+// by a reload (SIGHUP, POST /v1/reload) and yields the same config.
+func (d *demoBackends) config() (*config.Config, error) {
+	cfg, err := config.Parse(fmt.Appendf(nil, demoConfig, d.ports[0], d.ports[1]), "demo.yaml")
+	if err != nil {
+		// A bug in demoConfig, not an operator's mistake.
+		return nil, fmt.Errorf("built-in demo config: %w", err)
+	}
+	cfg.Source = "" // built in, not from a file
+	return cfg, nil
+}
+
+// Close stops the echo servers, giving open connections a moment to finish.
+func (d *demoBackends) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, srv := range d.servers {
+		_ = srv.ShutdownWithContext(ctx)
+	}
+	d.wg.Wait()
+}
+
+// printTry prints ready-to-run curl lines for the addresses actually bound.
+func (d *demoBackends) printTry(w io.Writer, listen, control string) {
+	gw := curlAddr(listen)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nDemo mode: the gateway on http://%s proxies /demo to two echo backends:\n", gw)
+	fmt.Fprintf(&b, "  %s on %s (weight 2) and %s on %s (weight 1), health-checked every 2 s.\n\n",
+		d.names[0], d.addrs[0], d.names[1], d.addrs[1])
+	fmt.Fprintf(&b, "Try:\n")
+	try := func(what, cmd string) { fmt.Fprintf(&b, "  # %s\n  %s\n", what, cmd) }
+	try("routing and 2:1 round robin: repeat it, echo-1 answers twice as often as echo-2",
+		"curl -s "+gw+"/demo/echo/hello")
+	try("a path parameter on a GET-only route; POST gets 405",
+		"curl -s "+gw+"/demo/users/42")
+	try("throttling: 5 requests per second, then 429",
+		`for i in $(seq 7); do curl -s -o /dev/null -w '%{http_code}\n' `+gw+"/demo/limited; done")
+	try("key-auth: 401 without a key, the consumer demo with one",
+		"curl -s "+gw+"/demo/private/x; curl -s -H 'apikey: demo-key' "+gw+"/demo/private/x")
+	if control != "" {
+		ctl := curlAddr(control)
+		try("the control API: active health checks, compiled routes, metrics",
+			"curl -s "+ctl+"/v1/healthcheck; curl -s "+ctl+"/v1/routes")
+		b.WriteString("  curl -s " + ctl + "/metrics | grep gateway_\n")
+	}
+	b.WriteString("\nWrite a gateway.yaml (or pass -c FILE) to leave demo mode.\n\n")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// curlAddr turns a listen address into one curl can use: localhost for a
+// loopback or unspecified host.
+func curlAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
+		return "localhost:" + port
+	}
+	return addr
+}
+
+// echoReply is what an echo backend answers: what it received, and who it is,
+// so that balancing shows in the output.
+type echoReply struct {
+	Backend string            `json:"backend"`
+	Method  string            `json:"method"`
+	Path    string            `json:"path"`
+	Query   string            `json:"query,omitempty"`
+	Headers map[string]string `json:"headers"`
+}
+
+func echoHandler(name string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		reply := echoReply{
+			Backend: name,
+			Method:  string(ctx.Method()),
+			Path:    string(ctx.URI().PathOriginal()),
+			Query:   string(ctx.URI().QueryString()),
+			Headers: make(map[string]string),
+		}
+		for k, v := range ctx.Request.Header.All() {
+			key := string(k)
+			if prev, ok := reply.Headers[key]; ok {
+				reply.Headers[key] = prev + ", " + string(v)
+			} else {
+				reply.Headers[key] = string(v)
+			}
+		}
+		body, err := json.MarshalIndent(reply, "", "  ")
+		if err != nil {
+			ctx.Error(err.Error(), fasthttp.StatusInternalServerError)
+			return
+		}
+		ctx.SetContentType("application/json")
+		ctx.Response.Header.Set("X-Echo-Backend", name)
+		ctx.SetBody(append(body, '\n'))
+	}
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"gateway/config"
+	"gateway/proxy"
+)
+
+// cmdValidate is `nginx -t`: it loads the file and compiles it exactly as
+// `run` would, through a throwaway Gateway that never listens, so that a
+// file it accepts is a file `run` and a reload accept.
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	f := newConfigFlags("validate", stderr)
+	if code, ok := f.parse(args); !ok {
+		return code
+	}
+	cfg, err := loadAndCompile(f.path)
+	if err != nil {
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			// "open x.yaml: no such file or directory" names the file already.
+			fmt.Fprintln(stderr, err)
+			return exitConfig
+		}
+		// One error per line, each prefixed with the file like a compiler's,
+		// so that editors and grep can use the output.
+		for _, line := range errorLines(err) {
+			fmt.Fprintf(stderr, "%s: %s\n", f.path, line)
+		}
+		return exitConfig
+	}
+	fmt.Fprintf(stdout, "ok: %s (revision %s, %d services, %d routes)\n",
+		f.path, cfg.Revision, len(cfg.Services), numRoutes(cfg))
+	return exitOK
+}
+
+// loadAndCompile loads path and compiles it in a Gateway that is closed
+// again at once.
+func loadAndCompile(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	g := proxy.New(proxy.Options{DryRun: true})
+	defer g.Close()
+	if err := g.Apply(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// errorLines splits an error into the lines an operator reads: one per
+// config.FieldError, or the error's own lines.
+func errorLines(err error) []string {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		lines := make([]string, len(errs))
+		for i, e := range errs {
+			lines[i] = e.Error()
+		}
+		return lines
+	}
+	return strings.Split(strings.TrimRight(err.Error(), "\n"), "\n")
+}
+
+func numRoutes(cfg *config.Config) int {
+	n := 0
+	for i := range cfg.Services {
+		n += len(cfg.Services[i].Routes)
+	}
+	return n
+}
+
+// numUpstreams counts the top-level upstreams and the services' inline ones.
+func numUpstreams(cfg *config.Config) int {
+	n := len(cfg.Upstreams)
+	for i := range cfg.Services {
+		if cfg.Services[i].Upstream != nil {
+			n++
+		}
+	}
+	return n
+}
