@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
@@ -227,4 +228,19 @@ services:
 	requireGatewayError(t, tg.get(t, "/allow"), 403, "APIG.0401")
 	requireGatewayError(t, tg.do(t, "GET", "/deny", xff("198.51.100.7"), ""), 403, "APIG.0401")
 	require.Equal(t, 200, tg.do(t, "GET", "/deny", xff("203.0.113.9"), "").StatusCode())
+}
+
+func TestThrottleWindowResets(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	tg := startGateway(t, `
+services:
+  - {id: s, throttle_policy: p, upstream: `+upstreamYAML(b)+`, routes: [{paths: ["/*"]}]}
+throttle_policies:
+  - {id: p, api_call_limits: 2, time_interval: 1, time_unit: SECOND}
+`)
+	// Start right after a second boundary so that three requests share a window.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	require.Equal(t, []int{200, 200, 429}, []int{tg.get(t, "/x").StatusCode(), tg.get(t, "/x").StatusCode(), tg.get(t, "/x").StatusCode()})
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	require.Equal(t, 200, tg.get(t, "/x").StatusCode(), "a fixed window starts over at the next second")
 }
