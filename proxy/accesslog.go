@@ -111,23 +111,36 @@ func (a *accessLog) log(st *reqState, code int, elapsed time.Duration) {
 	if st.errType != errNone {
 		errName = st.errType.String()
 	}
-	s.log.Info("",
-		zap.ByteString("request_id", st.reqID),
-		zap.ByteString("client_ip", st.clientIPB),
-		zap.ByteString("method", ctx.Method()),
-		zap.ByteString("host", ctx.Host()),
-		zap.ByteString("uri", ctx.RequestURI()),
+	// Byte slices go in as string views, not zap.ByteString, which boxes
+	// each slice (an allocation): the encoder copies them into the line
+	// before Info returns. The fields live in a pooled array because a
+	// variadic slice of them would escape to the heap on every request.
+	f := accessFieldsPool.Get().(*accessFields)
+	*f = accessFields{
+		zap.String("request_id", b2s(st.reqID)),
+		zap.String("client_ip", b2s(st.clientIPB)),
+		zap.String("method", b2s(ctx.Method())),
+		zap.String("host", b2s(ctx.Host())),
+		zap.String("uri", b2s(ctx.RequestURI())),
 		zap.Int("status", code),
 		zap.Int("bytes_in", bytesIn),
 		zap.Int("bytes_out", bytesOut),
 		zap.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		zap.String("service", service),
 		zap.String("route", route),
-		zap.ByteString("consumer", st.consumer),
+		zap.String("consumer", b2s(st.consumer)),
 		zap.String("upstream_addr", st.upstreamAddr),
 		zap.Int("upstream_status", st.upstreamStatus),
 		zap.Float64("upstream_duration_ms", float64(st.upstreamDur.Microseconds())/1000),
 		zap.Int("attempts", st.attempts),
 		zap.String("error_type", errName),
-	)
+	}
+	s.log.Info("", f[:]...)
+	*f = accessFields{} // no references into the request's buffers stay behind
+	accessFieldsPool.Put(f)
 }
+
+// accessFields are the fields of one access log line.
+type accessFields [17]zap.Field
+
+var accessFieldsPool = sync.Pool{New: func() any { return new(accessFields) }}

