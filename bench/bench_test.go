@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain lets the test binary serve as the bench's children (backends,
+// built-in load generator), which the bench starts by re-executing itself.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(childMain(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmoke runs the basic scenario for a short while and checks that the
+// tool ran and measured something, without errors. It asserts no speed:
+// CI machines are too varied for that.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and loads them for a few seconds")
+	}
+	opts, err := parseFlags([]string{"--scenario=basic", "--duration=2s", "--warmup=200ms",
+		"--rounds=1", "--connections=8", "--generator=builtin", "--peers=none"}, os.Stderr)
+	require.NoError(t, err)
+	var out, log bytes.Buffer
+	start := time.Now()
+	rep, err := run(t.Context(), opts, &out, &log)
+	require.NoError(t, err, "log:\n%s", log.String())
+	t.Logf("took %s\n%s", time.Since(start).Round(time.Millisecond), out.String())
+
+	require.Len(t, rep.Scenarios, 1)
+	sc := rep.Scenarios[0]
+	for _, name := range []string{"direct", "gateway"} {
+		tr := sc.target(name)
+		require.NotNil(t, tr, name)
+		require.Positive(t, tr.Requests, name)
+		require.Positive(t, tr.ReqPerSec, name)
+		require.Positive(t, tr.P99Ms, name)
+		require.Zero(t, tr.Errors, name)
+	}
+	gw := sc.target("gateway")
+	require.Positive(t, gw.ReqPerCPUSec)
+	require.Positive(t, gw.RSSBytes)
+	require.Contains(t, out.String(), "req/CPU-s")
+}
