@@ -76,7 +76,13 @@ consumers: [{username: alice, plugins: {key-auth: {key: k}}}]
 	require.Equal(t, false, last["ok"])
 	require.Equal(t, []any{"x: broken"}, last["errors"])
 
+	resp := tg.do(t, "POST", "/api/x", map[string]string{"Host": "api.example.com"}, "12345")
+	require.Equal(t, 200, resp.StatusCode())
 	text := scrape(t, g)
+	require.Regexp(t, `gateway_connections_active [1-9]`, text, "the test client's keep-alive connection is open")
+	require.Contains(t, text, `gateway_http_bytes_total{direction="in",service="s"} 5`)
+	require.Contains(t, text, `gateway_http_bytes_total{direction="out",service="s"} `+itoa(len(resp.Body())))
+	require.Contains(t, text, `gateway_http_request_duration_seconds_count{route="rest",service="s"} 1`)
 	require.Contains(t, text, `gateway_config_info{revision="rev-1"} 1`)
 	require.Contains(t, text, `gateway_config_reloads_total{result="failure"} 1`)
 	require.Contains(t, text, "gateway_config_last_reload_success_timestamp_seconds")

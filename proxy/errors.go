@@ -134,9 +134,10 @@ func parseTemplate(s string) []templatePart {
 	return parts
 }
 
-// write sends error t to the client. buf is the request's scratch buffer;
-// the body is built there and copied into the response.
-func (r *errResponses) write(ctx *fasthttp.RequestCtx, t errType, requestID []byte, buf []byte) []byte {
+// write sends error t to the client; msg, when set, replaces the type's
+// error message. buf is the request's scratch buffer; the body is built
+// there and copied into the response.
+func (r *errResponses) write(ctx *fasthttp.RequestCtx, t errType, requestID, msg, buf []byte) []byte {
 	er := &r[t]
 	def := &errDefs[t]
 	ctx.Response.Reset()
@@ -153,7 +154,11 @@ func (r *errResponses) write(ctx *fasthttp.RequestCtx, t errType, requestID []by
 		case partCode:
 			buf = append(buf, def.code...)
 		case partMessage:
-			buf = append(buf, def.msg...)
+			if msg != nil {
+				buf = appendJSONString(buf, msg)
+			} else {
+				buf = append(buf, def.msg...)
+			}
 		case partRequestID:
 			buf = appendJSONString(buf, requestID)
 		}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"net"
@@ -29,14 +30,33 @@ type realIPRule struct {
 func compileRealIP(c config.RealIP) realIPRule {
 	r := realIPRule{header: []byte(c.Header), recursive: c.Recursive}
 	r.list = strings.EqualFold(c.Header, "X-Forwarded-For") || strings.EqualFold(c.Header, "Forwarded-For")
-	for _, a := range c.TrustedAddresses {
+	r.trusted = parsePrefixes(c.TrustedAddresses)
+	return r
+}
+
+// parsePrefixes parses a list of IPs and CIDRs (validated by config) into
+// prefixes; a single address becomes a full-length prefix.
+func parsePrefixes(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range list {
 		if p, err := netip.ParsePrefix(a); err == nil {
-			r.trusted = append(r.trusted, p.Masked())
+			out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p.Addr())).Masked())
 		} else if ip, err := netip.ParseAddr(a); err == nil {
-			r.trusted = append(r.trusted, netip.PrefixFrom(ip, ip.BitLen()))
+			ip = ip.Unmap()
+			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
 		}
 	}
-	return r
+	return out
+}
+
+// unmapBits is what Unmap removes from a prefix length: an IPv4-mapped
+// IPv6 prefix (::ffff:10.0.0.0/104) describes the IPv4 prefix 10.0.0.0/8,
+// and client addresses are compared unmapped.
+func unmapBits(a netip.Addr) int {
+	if a.Is4In6() {
+		return 96
+	}
+	return 0
 }
 
 func (r *realIPRule) isTrusted(ip netip.Addr) bool {
@@ -60,30 +80,18 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 // parseIP parses b as an IP address without allocating: the string view is
 // not retained by netip for addresses without a zone, and zones are refused.
 func parseIP(b []byte) (netip.Addr, bool) {
-	b = trimSpace(b)
+	b = bytes.TrimSpace(b)
 	if len(b) == 0 || len(b) > 64 {
 		return netip.Addr{}, false
 	}
-	for _, c := range b {
-		if c == '%' {
-			return netip.Addr{}, false
-		}
+	if bytes.IndexByte(b, '%') >= 0 {
+		return netip.Addr{}, false
 	}
 	ip, err := netip.ParseAddr(b2s(b))
 	if err != nil {
 		return netip.Addr{}, false
 	}
 	return ip.Unmap(), true
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // clientIP applies the real_ip rules: the header is believed only when the
@@ -105,7 +113,7 @@ func (r *realIPRule) clientIP(ctx *fasthttp.RequestCtx, peer netip.Addr) netip.A
 	}
 	client := peer
 	for len(v) > 0 {
-		i := lastIndexByte(v, ',')
+		i := bytes.LastIndexByte(v, ',')
 		part := v[i+1:]
 		if i < 0 {
 			part, v = v, nil
@@ -122,15 +130,6 @@ func (r *realIPRule) clientIP(ctx *fasthttp.RequestCtx, peer netip.Addr) netip.A
 		}
 	}
 	return client
-}
-
-func lastIndexByte(b []byte, c byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // Hop-by-hop headers (RFC 9110 7.6.1 and the ones proxies have always
@@ -161,14 +160,14 @@ type headerDeleter interface {
 // (read before anything was deleted).
 func removeHopHeaders(h headerDeleter, connection []byte) {
 	for len(connection) > 0 {
-		i := indexByte(connection, ',')
+		i := bytes.IndexByte(connection, ',')
 		tok := connection
 		if i >= 0 {
 			tok, connection = connection[:i], connection[i+1:]
 		} else {
 			connection = nil
 		}
-		tok = trimSpace(tok)
+		tok = bytes.TrimSpace(tok)
 		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
 			h.DelBytes(tok)
 		}
@@ -176,15 +175,6 @@ func removeHopHeaders(h headerDeleter, connection []byte) {
 	for _, k := range hopHeaders {
 		h.DelBytes(k)
 	}
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 func equalFold(b []byte, s string) bool {

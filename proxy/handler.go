@@ -72,6 +72,7 @@ type reqState struct {
 	rate           rateState
 	status         int    // limit-count's rejected_code overrides the error status
 	body           []byte // and its rejected_msg the body
+	errMsg         []byte // a plugin's message for error_msg (ip-restriction)
 	attempts       int
 	upstreamAddr   string
 	upstreamStatus int
@@ -88,7 +89,7 @@ func (st *reqState) reset() {
 	st.reqStream = requestStream{}
 	st.ctx, st.snap, st.route = nil, nil, nil
 	st.rreq = router.Request{}
-	st.consumer, st.app, st.hideHdr, st.hideQuery, st.body = nil, nil, nil, nil, nil
+	st.consumer, st.app, st.hideHdr, st.hideQuery, st.body, st.errMsg = nil, nil, nil, nil, nil, nil
 	st.rate = rateState{}
 	st.status, st.attempts, st.upstreamStatus, st.upstreamDur = 0, 0, 0, 0
 	st.upstreamAddr = ""
@@ -248,6 +249,7 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	st.route = rs
 
 	if rs.ipr != nil && !rs.ipr.permits(st.clientIP) {
+		st.errMsg = rs.ipr.message
 		return errAccessDenied
 	}
 	if ka := rs.keyAuth; ka != nil {
@@ -529,7 +531,7 @@ func (g *Gateway) fail(st *reqState) {
 	ctx := st.ctx
 	allow := st.match.Allow
 	closeConn := ctx.Response.ConnectionClose() // write resets the response
-	st.errBuf = st.snap.responses.write(ctx, st.errType, st.reqID, st.errBuf)
+	st.errBuf = st.snap.responses.write(ctx, st.errType, st.reqID, st.errMsg, st.errBuf)
 	if closeConn {
 		ctx.SetConnectionClose()
 	}
@@ -561,7 +563,7 @@ func (g *Gateway) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		t = errEntityTooLarge
 	}
 	id := appendRequestID(nil)
-	s.responses.write(ctx, t, id, nil)
+	s.responses.write(ctx, t, id, nil, nil)
 	ctx.Response.Header.SetBytesKV(hdrRequestID, id)
 	s.noRoute.codes.inc(ctx.Response.StatusCode())
 }

@@ -20,22 +20,17 @@ import (
 // ipRestriction is the compiled ip-restriction plugin.
 type ipRestriction struct {
 	prefixes []netip.Prefix
-	allow    bool // whitelist: listed addresses are allowed; blacklist: denied
-	message  string
+	allow    bool   // whitelist: listed addresses are allowed; blacklist: denied
+	message  []byte // error_msg of the 403 when set (APISIX's `message`)
 }
 
 func compileIPRestriction(p *config.IPRestriction) *ipRestriction {
-	r := &ipRestriction{message: p.Message}
-	list := p.Blacklist
-	if len(p.Whitelist) > 0 {
-		list, r.allow = p.Whitelist, true
+	r := &ipRestriction{prefixes: parsePrefixes(p.Blacklist)}
+	if p.Message != "" {
+		r.message = []byte(p.Message)
 	}
-	for _, a := range list {
-		if pfx, err := netip.ParsePrefix(a); err == nil {
-			r.prefixes = append(r.prefixes, pfx.Masked())
-		} else if ip, err := netip.ParseAddr(a); err == nil {
-			r.prefixes = append(r.prefixes, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
-		}
+	if len(p.Whitelist) > 0 {
+		r.prefixes, r.allow = parsePrefixes(p.Whitelist), true
 	}
 	return r
 }

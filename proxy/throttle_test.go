@@ -220,13 +220,14 @@ services:
     upstream: `+upstreamYAML(b)+`
     routes:
       - {id: allow, paths: ["/allow"], plugins: {ip-restriction: {whitelist: [203.0.113.0/24]}}}
-      - {id: deny, paths: ["/deny"], plugins: {ip-restriction: {blacklist: [198.51.100.7]}}}
+      - {id: deny, paths: ["/deny"], plugins: {ip-restriction: {blacklist: [198.51.100.7], message: "go \"away\""}}}
 `)
 	xff := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
 	require.Equal(t, 200, tg.do(t, "GET", "/allow", xff("203.0.113.9"), "").StatusCode())
 	requireGatewayError(t, tg.do(t, "GET", "/allow", xff("198.51.100.7"), ""), 403, "APIG.0401")
 	requireGatewayError(t, tg.get(t, "/allow"), 403, "APIG.0401")
-	requireGatewayError(t, tg.do(t, "GET", "/deny", xff("198.51.100.7"), ""), 403, "APIG.0401")
+	e := requireGatewayError(t, tg.do(t, "GET", "/deny", xff("198.51.100.7"), ""), 403, "APIG.0401")
+	require.Equal(t, `go "away"`, e.Msg, "the plugin's message is the error_msg")
 	require.Equal(t, 200, tg.do(t, "GET", "/deny", xff("203.0.113.9"), "").StatusCode())
 }
 
