@@ -39,7 +39,9 @@ var (
 		"REQUEST_ENTITY_TOO_LARGE", "REQUEST_HEADER_TOO_LARGE", "AUTH_HEADER_MISSING",
 		"AUTH_FAILURE", "ACCESS_DENIED", "THROTTLED", "BACKEND_UNAVAILABLE", "BACKEND_TIMEOUT",
 	}
-	varOperators = []string{"==", "~=", ">", ">=", "<", "<=", "~~", "~*", "in", "has", "ipmatch"}
+	// "!=" is accepted as another spelling of "~=": routing.md names it once
+	// ("fails every operator except !=/~=") though its list has only "~=".
+	varOperators = []string{"==", "~=", "!=", ">", ">=", "<", "<=", "~~", "~*", "in", "has", "ipmatch"}
 	plainVars    = []string{"uri", "request_uri", "host", "request_method", "remote_addr", "scheme", "server_port", "consumer_name"}
 	varPrefixes  = []string{"arg_", "http_", "cookie_", "path_"}
 )
@@ -504,7 +506,7 @@ func (v *validator) routeVar(path string, x Var, params []string) {
 		v.add(path, "variable %q names no parameter of the route's paths", x.Name)
 	}
 	switch x.Op {
-	case "==", "~=", "has":
+	case "==", "~=", "!=", "has":
 	case ">", ">=", "<", "<=":
 		if _, err := strconv.ParseFloat(x.Value, 64); err != nil {
 			v.add(path, "operator %q needs a number, got %q", x.Op, x.Value)

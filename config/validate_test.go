@@ -151,7 +151,7 @@ func TestValidateVars(t *testing.T) {
 		{"empty prefix name", route(`[arg_, "==", x]`), v, []string{`unknown variable "arg_"`}},
 		{"empty header name", route(`[http_, "==", x]`), v, []string{`unknown variable "http_"`}},
 		{"path param not in paths", route(`[path_name, "==", x]`), v, []string{`"path_name" names no parameter`}},
-		{"unknown operator", route(`[uri, "!=", x]`), v, []string{`unknown operator "!="`}},
+		{"unknown operator", route(`[uri, "=~", x]`), v, []string{`unknown operator "=~"`}},
 		{"non-numeric operand", route(`[arg_n, ">=", abc]`), v, []string{`">=" needs a number`, `got "abc"`}},
 		{"bad regex", route(`[uri, "~~", "^/(a"]`), v, []string{`invalid regex "^/(a"`}},
 		{"bad case-insensitive regex", route(`[uri, "~*", "[z-a]"]`), v, []string{`invalid regex "[z-a]"`}},
@@ -544,4 +544,15 @@ unknown: 1
 		"unknown",
 	}, paths, errs.Error())
 	require.Len(t, strings.Split(errs.Error(), "\n"), len(paths))
+}
+
+func TestNotEqualIsAnotherSpellingOfTildeEqual(t *testing.T) {
+	cfg, err := Parse([]byte(`
+services:
+  - id: s
+    upstream: {nodes: [{host: 127.0.0.1, port: 80}]}
+    routes: [{paths: ["/"], vars: [["arg_debug", "!=", "1"]]}]
+`), "t.yaml")
+	require.NoError(t, err)
+	require.Equal(t, "!=", cfg.Services[0].Routes[0].Vars[0].Op)
 }
