@@ -101,7 +101,12 @@ func (a *accessLog) log(st *reqState, code int, elapsed time.Duration) {
 	}
 	bytesOut := ctx.Response.Header.ContentLength()
 	if bytesOut < 0 {
-		bytesOut = len(ctx.Response.Body())
+		// A streamed body of unknown length is still to be copied when the
+		// line is written, and Body() would read it all into memory.
+		bytesOut = 0
+		if !ctx.Response.IsBodyStream() {
+			bytesOut = len(ctx.Response.Body())
+		}
 	}
 	bytesIn := ctx.Request.Header.ContentLength()
 	if bytesIn < 0 {

@@ -3,11 +3,13 @@ package proxy
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 )
 
 func TestAccessLogLines(t *testing.T) {
@@ -58,4 +60,28 @@ consumers: [{username: alice, plugins: {key-auth: {key: k}}}]
 	require.Equal(t, "NOT_FOUND", miss["error_type"])
 	require.Equal(t, "", miss["service"])
 	require.EqualValues(t, 0, miss["attempts"])
+}
+
+func TestAccessLogLeavesStreamedBodiesStreaming(t *testing.T) {
+	const size = 8 << 20
+	b := startBackend(t, "b", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyStream(&counter{left: size}, -1) // chunked, length unknown
+	})
+	path := filepath.Join(t.TempDir(), "access.log")
+	tg := startGateway(t, `
+gateway: {access_log: {enabled: true, path: `+path+`}}
+services:
+  - {id: s, upstream: `+upstreamYAML(b)+`, routes: [{paths: ["/*"]}]}
+`)
+	client := &fasthttp.Client{StreamResponseBody: true}
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("http://" + tg.addr + "/x")
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	require.NoError(t, client.Do(req, resp))
+	require.Equal(t, -1, resp.Header.ContentLength(), "still chunked: the gateway did not buffer the body to log its size")
+	n, err := io.Copy(io.Discard, resp.BodyStream())
+	require.NoError(t, err)
+	require.Equal(t, int64(size), n)
 }
