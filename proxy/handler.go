@@ -473,7 +473,6 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		if n.health != nil {
 			n.health.Observe(healthcheck.Outcome{TCPFailure: !ae.timeout, Timeout: ae.timeout})
 		}
-		g.log.Debug("upstream attempt failed")
 
 		retryable := ae.phase == phaseConnect || (idempotent && stream == nil)
 		if !retryable || st.attempts > up.retries || (!deadline.IsZero() && time.Now().After(deadline)) {
@@ -495,7 +494,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 // transition into and out of that state once.
 func (g *Gateway) noteFailOpen(up *upstreamState, failOpen bool) {
 	if failOpen {
-		g.metrics.allUnhealthy.WithLabelValues(up.id).Inc()
+		up.allUnhealthy.Inc()
 		if !up.long.failingOpen.Swap(true) {
 			g.log.Warn("no healthy node: balancing over all nodes (fail open)")
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -65,6 +66,8 @@ type upstreamState struct {
 	passHost     int
 	upstreamHost []byte
 	long         *upstreamLong
+	// allUnhealthy is resolved here so a fail-open pick does no label lookup.
+	allUnhealthy prometheus.Counter
 }
 
 // upstreamLong is per-upstream state that outlives snapshots.
@@ -232,6 +235,7 @@ func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState
 		to:           toTimeouts(u.Timeout),
 		upstreamHost: []byte(u.UpstreamHost),
 		long:         g.upstreamLong(id),
+		allUnhealthy: g.metrics.allUnhealthy.WithLabelValues(id),
 	}
 	if u.Retries != nil {
 		us.retries = *u.Retries
