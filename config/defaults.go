@@ -19,6 +19,11 @@ func (g *Gateway) setDefaults() {
 	g.MaxHeaderSize = 16384
 	g.ClientReadTimeout = 60
 	g.ClientIdleTimeout = 60
+	g.ClientHeaderTimeout = 10
+	g.ClientWriteTimeout = 60
+	g.MaxConnections = 10000
+	g.MaxHeaderCount = 100
+	g.PathPolicy = "reject"
 	g.RealIP.Recursive = true
 	g.AccessLog.Enabled = true
 	g.AccessLog.Path = "stdout"

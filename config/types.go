@@ -38,18 +38,27 @@ type Config struct {
 
 // Gateway holds listener, limit, client-IP and logging settings.
 type Gateway struct {
-	Listen             string    `json:"listen"`
-	ControlListen      string    `json:"control_listen"`
-	MaxRequestBodySize int64     `json:"max_request_body_size"`
-	MaxHeaderSize      int       `json:"max_header_size"`
-	ClientReadTimeout  Seconds   `json:"client_read_timeout"`
-	ClientIdleTimeout  Seconds   `json:"client_idle_timeout"`
-	MaxConnections     int       `json:"max_connections"`
-	RealIP             RealIP    `json:"real_ip"`
-	AccessLog          AccessLog `json:"access_log"`
-	LogLevel           string    `json:"log_level"`
-	ReloadDebounce     Seconds   `json:"reload_debounce"`
-	ShutdownTimeout    Seconds   `json:"shutdown_timeout"`
+	Listen             string  `json:"listen"`
+	ControlListen      string  `json:"control_listen"`
+	MaxRequestBodySize int64   `json:"max_request_body_size"`
+	MaxHeaderSize      int     `json:"max_header_size"`
+	ClientReadTimeout  Seconds `json:"client_read_timeout"`
+	ClientIdleTimeout  Seconds `json:"client_idle_timeout"`
+	MaxConnections     int     `json:"max_connections"`
+	RealIP             RealIP  `json:"real_ip"`
+
+	// Edge hardening (README "Security").
+	ClientHeaderTimeout  Seconds `json:"client_header_timeout"`  // time to receive a request's headers
+	ClientWriteTimeout   Seconds `json:"client_write_timeout"`   // time between two successful writes to a client
+	MaxHeaderCount       int     `json:"max_header_count"`       // request header lines; more is a 431
+	UnderscoresInHeaders bool    `json:"underscores_in_headers"` // false: drop request headers whose name has '_'
+	PathPolicy           string  `json:"path_policy"`            // reject, decode or keep
+	RejectPathParams     bool    `json:"reject_path_params"`     // 400 for any ';' in the path
+
+	AccessLog       AccessLog `json:"access_log"`
+	LogLevel        string    `json:"log_level"`
+	ReloadDebounce  Seconds   `json:"reload_debounce"`
+	ShutdownTimeout Seconds   `json:"shutdown_timeout"`
 }
 
 // RealIP says which header carries the client address and which peers are

@@ -30,6 +30,7 @@ const (
 	minHeaderSize  = 1024
 	maxHeaderSize  = 1 << 20
 	maxHostnameLen = 253
+	maxHeaderCount = 10000
 )
 
 var (
@@ -184,6 +185,10 @@ func (v *validator) gateway(path string, g *Gateway) {
 	if g.MaxConnections < 0 {
 		v.add(field(path, "max_connections"), "must be >= 0 (0 = unlimited), got %d", g.MaxConnections)
 	}
+	v.positive(field(path, "client_header_timeout"), g.ClientHeaderTimeout)
+	v.positive(field(path, "client_write_timeout"), g.ClientWriteTimeout)
+	v.intRange(field(path, "max_header_count"), int64(g.MaxHeaderCount), 1, maxHeaderCount)
+	v.oneOf(field(path, "path_policy"), g.PathPolicy, "reject", "decode", "keep")
 	rip := field(path, "real_ip")
 	if g.RealIP.Header != "" && !validHeaderName(g.RealIP.Header) {
 		v.add(field(rip, "header"), "invalid header name %q", g.RealIP.Header)

@@ -297,10 +297,16 @@ func TestValidateGateway(t *testing.T) {
 		{"access_log path", gw("{access_log: {path: \"\"}}"), "gateway.access_log.path", []string{"must not be empty"}},
 		{"reload_debounce", gw("{reload_debounce: -0.1}"), "gateway.reload_debounce", []string{"got -0.1"}},
 		{"shutdown_timeout", gw("{shutdown_timeout: 0}"), "gateway.shutdown_timeout", []string{"got 0"}},
+		{"client_header_timeout", gw("{client_header_timeout: 0}"), "gateway.client_header_timeout", []string{"> 0", "got 0"}},
+		{"client_write_timeout", gw("{client_write_timeout: -1}"), "gateway.client_write_timeout", []string{"got -1"}},
+		{"max_header_count", gw("{max_header_count: 0}"), "gateway.max_header_count", []string{"1..10000", "got 0"}},
+		{"path_policy", gw("{path_policy: strict}"), "gateway.path_policy", []string{"reject, decode, keep", `got "strict"`}},
 	})
 	mustParse(t, gw(`{listen: ":0", control_listen: "[::1]:9091", max_request_body_size: 0, max_connections: 0,
     real_ip: {header: X-Forwarded-For, trusted_addresses: [10.0.0.0/8, 192.168.1.1, "::1", "fd00::/8"]},
-    access_log: {path: stderr}, log_level: debug, reload_debounce: 0}`))
+    access_log: {path: stderr}, log_level: debug, reload_debounce: 0,
+    client_header_timeout: 5, client_write_timeout: 30, max_header_count: 50, underscores_in_headers: true,
+    path_policy: decode, reject_path_params: true}`))
 }
 
 func TestValidateThrottlePolicies(t *testing.T) {
