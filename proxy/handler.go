@@ -54,20 +54,21 @@ type reqState struct {
 	tried     balancer.Tried
 	checks    []ratelimit.Check
 
-	reqID     []byte
-	peer      netip.Addr
-	clientIP  netip.Addr
-	clientIPB []byte
-	peerB     []byte
-	portB     []byte
-	consumer  []byte
-	app       []byte
-	hideHdr   []byte
-	hideQuery []byte
-	keyBuf    []byte
-	uriBuf    []byte
-	hdrBuf    []byte
-	errBuf    []byte
+	reqID      []byte
+	peer       netip.Addr
+	clientIP   netip.Addr
+	clientIPB  []byte
+	peerB      []byte
+	underscore bool // a request header name holds '_' (checkHead)
+	portB      []byte
+	consumer   []byte
+	app        []byte
+	hideHdr    []byte
+	hideQuery  []byte
+	keyBuf     []byte
+	uriBuf     []byte
+	hdrBuf     []byte
+	errBuf     []byte
 
 	rate           rateState
 	status         int    // limit-count's rejected_code overrides the error status
@@ -229,6 +230,16 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 		ctx.SetConnectionClose() // the unread body would be parsed as the next request
 		return errEntityTooLarge
 	}
+	// What fasthttp accepts but must not be forwarded (edge.go); the
+	// connection is closed since the framing of what follows is unknown.
+	if t := s.edge.checkHead(st); t != errNone {
+		ctx.SetConnectionClose()
+		return t
+	}
+	if !applyTarget(h) {
+		ctx.SetConnectionClose()
+		return errBadRequest
+	}
 
 	st.rreq.Method = ctx.Method()
 	st.rreq.Host = ctx.Host()
@@ -300,6 +311,20 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	return g.forward(st, now)
 }
 
+// setForwarded sets one X-Forwarded-* header on the upstream request: a
+// trusted peer's first value when it sent one (it terminated the client
+// connection), the gateway's own otherwise. Other copies are deleted.
+func setForwarded(up, in *fasthttp.RequestHeader, name, own []byte, trusted bool) {
+	v := own
+	if trusted {
+		if prior := in.PeekBytes(name); len(prior) > 0 {
+			v = prior
+		}
+	}
+	up.DelBytes(name)
+	up.SetBytesKV(name, v)
+}
+
 // hasHeader reports whether raw request headers contain a header named
 // name (lower case), compared case-insensitively.
 func hasHeader(raw, name []byte) bool {
@@ -353,24 +378,31 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 
 	// Forwarding headers. A trusted peer's X-Forwarded-Proto/Host/Port are
 	// kept (it terminated the client connection); anyone else's are replaced.
+	// Every client copy of a header the gateway sets is deleted first:
+	// fasthttp's Set replaces only the first of several lines, and the
+	// others would reach the backend.
 	h := &req.Header
+	if st.underscore {
+		st.snap.edge.dropUnderscoreHeaders(ctx.Request.Header.RawHeaders(), h)
+	}
+	// X-Forwarded-For: every line the client sent, in order, then the
+	// peer (as Go's ReverseProxy does), on one line.
 	st.hdrBuf = st.hdrBuf[:0]
-	if prior := ctx.Request.Header.PeekBytes(hdrXFF); len(prior) > 0 {
-		st.hdrBuf = append(append(st.hdrBuf, prior...), strCommaSpace...)
+	for _, prior := range ctx.Request.Header.PeekAll(b2s(hdrXFF)) {
+		if len(prior) > 0 {
+			st.hdrBuf = append(append(st.hdrBuf, prior...), strCommaSpace...)
+		}
 	}
 	st.hdrBuf = append(st.hdrBuf, st.peerB...)
+	h.DelBytes(hdrXFF)
 	h.SetBytesKV(hdrXFF, st.hdrBuf)
 	trusted := st.snap.realIP.isTrusted(st.peer)
-	if !trusted || len(h.PeekBytes(hdrXFProto)) == 0 {
-		h.SetBytesKV(hdrXFProto, strHTTP)
-	}
-	if !trusted || len(h.PeekBytes(hdrXFHost)) == 0 {
-		h.SetBytesKV(hdrXFHost, ctx.Host())
-	}
-	if !trusted || len(h.PeekBytes(hdrXFPort)) == 0 {
-		h.SetBytesKV(hdrXFPort, st.serverPort())
-	}
+	setForwarded(h, &ctx.Request.Header, hdrXFProto, strHTTP, trusted)
+	setForwarded(h, &ctx.Request.Header, hdrXFHost, ctx.Host(), trusted)
+	setForwarded(h, &ctx.Request.Header, hdrXFPort, st.serverPort(), trusted)
+	h.DelBytes(hdrXRealIP)
 	h.SetBytesKV(hdrXRealIP, st.clientIPB)
+	h.DelBytes(hdrRequestID)
 	h.SetBytesKV(hdrRequestID, st.reqID)
 	// Identity headers are the gateway's to set: a client must not be able
 	// to claim a consumer on a route without key-auth.

@@ -26,6 +26,7 @@ type snapshot struct {
 	noRoute   routeMetrics  // requests that match no route
 	responses *errResponses
 	realIP    realIPRule
+	edge      edgeRules
 	maxBody   int64
 	loadedAt  time.Time
 	upstreams map[string]*upstreamState
@@ -111,6 +112,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 		noRoute:   g.metrics.forRoute("", ""),
 		responses: compileErrResponses(cfg.GatewayResponses),
 		realIP:    compileRealIP(cfg.Gateway.RealIP),
+		edge:      compileEdge(&cfg.Gateway),
 		maxBody:   cfg.Gateway.MaxRequestBodySize,
 		loadedAt:  time.Now(),
 		upstreams: map[string]*upstreamState{},
