@@ -243,3 +243,57 @@ services:
 		})
 	}
 }
+
+// Issue 12.4: path forms that common backends reinterpret do not reach
+// them through open routes.
+func TestPathPolicyThroughGateway(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	cfg := func(extra string) string {
+		return `
+gateway: {access_log: {enabled: false}` + extra + `}
+services:
+  - id: s
+    upstream: ` + upstreamYAML(b) + `
+    routes:
+      - {id: admin, paths: ["/admin", "/admin/*"], plugins: {ip-restriction: {whitelist: [10.0.0.0/8]}}}
+      - {id: open, paths: ["/*"]}
+`
+	}
+	attacks := []string{
+		"/public/..%2Fadmin/users", "/public/..%2fadmin/users", "/public/..%5Cadmin/users",
+		"/public/..\\admin/users", "/public/..;/admin/users", "/public/.;x/../admin/users",
+		"/admin%2Fusers", "/admin%00",
+	}
+	get := func(tg *testGateway, path string) int {
+		return tg.rawStatus(t, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+	}
+
+	// reject (the default): 400, nothing forwarded.
+	tg := startGateway(t, cfg(""))
+	for _, p := range attacks {
+		require.Equal(t, 400, get(tg, p), p)
+	}
+	require.Zero(t, b.hits.Load())
+	require.Equal(t, 200, get(tg, "/admin;x"), "path parameters pass unless reject_path_params")
+	require.Equal(t, "/admin;x", string(b.lastRequest().Header.RequestURI()))
+
+	tg = startGateway(t, cfg(", reject_path_params: true"))
+	require.Equal(t, 400, get(tg, "/admin;x"))
+	require.Equal(t, 400, get(tg, "/open;jsessionid=1"))
+
+	// decode: the decoded path is matched (and refused by the admin
+	// route's ip-restriction) and forwarded.
+	tg = startGateway(t, cfg(", path_policy: decode"))
+	for _, p := range []string{"/public/..%2Fadmin/users", "/public/..%5Cadmin/users", "/public/..\\admin/users", "/admin%2Fusers"} {
+		require.Equal(t, 403, get(tg, p), p)
+	}
+	require.Equal(t, 400, get(tg, "/public/..;/admin/users"))
+	require.Equal(t, 400, get(tg, "/admin%00"))
+	require.Equal(t, 200, get(tg, "/a%2Fb%5Cc"))
+	require.Equal(t, "/a/b/c", string(b.lastRequest().Header.RequestURI()))
+
+	// keep: as before this policy existed.
+	tg = startGateway(t, cfg(", path_policy: keep"))
+	require.Equal(t, 200, get(tg, "/public/..%2Fadmin/users"))
+	require.Equal(t, "/public/..%2Fadmin/users", string(b.lastRequest().Header.RequestURI()))
+}
