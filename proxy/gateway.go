@@ -243,19 +243,38 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	}
 	srv := g.server
 	g.serverMu.Unlock()
-	return srv.Serve(ln)
+	gw := &s.cfg.Gateway
+	return srv.Serve(&edgeListener{
+		Listener:     ln,
+		max:          int64(gw.MaxConnections),
+		writeTimeout: gw.ClientWriteTimeout.Duration(),
+		onRefused:    g.metrics.connsRefused.Inc,
+	})
 }
 
+// newServer makes the data-plane server. Limits and timeouts are described
+// in README "Security"; max_connections and client_write_timeout are
+// applied by the listener Serve wraps (listener.go).
 func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
+	bodyTimeout := gw.ClientReadTimeout.Duration()
 	srv := &fasthttp.Server{
 		Handler:      g.Handler,
 		ErrorHandler: g.errorHandler,
 		Name:         "",
-		// Headers must fit the read buffer; a larger header is a 431.
+		// fasthttp's read buffer is also the limit on the request head:
+		// a head must fit it, a larger one is a 431. It cannot grow, so it
+		// is max_header_size; it is held while a connection idles (see
+		// ReduceMemoryUsage below).
 		ReadBufferSize:  gw.MaxHeaderSize,
 		WriteBufferSize: 16 << 10,
-		ReadTimeout:     gw.ClientReadTimeout.Duration(),
-		IdleTimeout:     gw.ClientIdleTimeout.Duration(),
+		// ReadTimeout runs from the first byte of a request until its
+		// head is in (client_header_timeout; on a new connection from the
+		// accept); HeaderReceived then gives the body client_read_timeout.
+		ReadTimeout: gw.ClientHeaderTimeout.Duration(),
+		IdleTimeout: gw.ClientIdleTimeout.Duration(),
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
+		},
 		// Bodies are streamed: fasthttp reads up to 8 KiB ahead and the
 		// handler pulls the rest, buffering bodies up to streamThreshold
 		// and forwarding larger ones as they arrive. The configured limit
@@ -266,8 +285,11 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
 		DisableHeaderNamesNormalizing: false,
-		ReduceMemoryUsage:             false,
-		CloseOnShutdown:               true,
+		// An idle keep-alive connection gives its write buffer and body
+		// buffers back to the pools (with streamed bodies fasthttp keeps
+		// the read buffer).
+		ReduceMemoryUsage: true,
+		CloseOnShutdown:   true,
 		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
 			switch st {
 			case fasthttp.StateNew:
@@ -277,9 +299,9 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 			}
 		},
 	}
-	if gw.MaxConnections > 0 {
-		srv.Concurrency = gw.MaxConnections
-	}
+	// The listener refuses connections over max_connections; fasthttp's
+	// own cap (256 Ki by default) is kept well above it.
+	srv.Concurrency = max(fasthttp.DefaultConcurrency, 2*gw.MaxConnections)
 	return srv
 }
 
