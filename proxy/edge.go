@@ -94,7 +94,7 @@ func (e *edgeRules) checkHead(st *reqState) errType {
 	}
 	raw := h.RawHeaders()
 	count, tokens, te := 0, 0, false
-	st.underscore = false
+	st.underscore, st.connLines = false, 0
 	for len(raw) > 0 {
 		var line []byte
 		line, raw = nextHeaderLine(raw)
@@ -124,6 +124,7 @@ func (e *edgeRules) checkHead(st *reqState) errType {
 		case equalFold(name, b2s(strTE)):
 			te = true
 		case equalFold(name, b2s(strConnLower)):
+			st.connLines++
 			v := line[colon+1:]
 			for len(v) > 0 {
 				i := bytes.IndexByte(v, ',')
@@ -291,4 +292,17 @@ func (e *edgeRules) isGuarded(name []byte) bool {
 		}
 	}
 	return false
+}
+
+// removeConnectionLines removes what every Connection line names; fasthttp
+// gives only the first line to PeekBytes. Used when there are several.
+func removeConnectionLines(raw []byte, up *fasthttp.RequestHeader) {
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = nextHeaderLine(raw)
+		colon := bytes.IndexByte(line, ':')
+		if colon > 0 && equalFold(line[:colon], b2s(strConnLower)) {
+			removeHopHeaders(up, line[colon+1:])
+		}
+	}
 }

@@ -297,3 +297,19 @@ services:
 	require.Equal(t, 200, get(tg, "/public/..%2Fadmin/users"))
 	require.Equal(t, "/public/..%2Fadmin/users", string(b.lastRequest().Header.RequestURI()))
 }
+
+// Hop-by-hop: every Connection line's tokens are removed, not only the
+// first line's.
+func TestConnectionTokensOnEveryLineRemoved(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	tg := startGateway(t, `
+services:
+  - {id: s, upstream: `+upstreamYAML(b)+`, routes: [{paths: ["/*"]}]}
+`)
+	require.Equal(t, 200, tg.rawStatus(t, "GET /a HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: X-Secret, X-Other\r\n"+
+		"X-Secret: 1\r\nX-Other: 2\r\nX-Kept: 3\r\n\r\n"))
+	require.Empty(t, rawHeaderLines(b, "X-Secret"))
+	require.Empty(t, rawHeaderLines(b, "X-Other"))
+	require.Empty(t, rawHeaderLines(b, "Connection"))
+	require.Equal(t, []string{"3"}, rawHeaderLines(b, "X-Kept"))
+}

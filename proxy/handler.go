@@ -60,6 +60,7 @@ type reqState struct {
 	clientIPB  []byte
 	peerB      []byte
 	underscore bool // a request header name holds '_' (checkHead)
+	connLines  int  // Connection header lines (checkHead)
 	portB      []byte
 	consumer   []byte
 	app        []byte
@@ -358,6 +359,9 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 
 	ctx.Request.Header.CopyTo(&req.Header)
 	removeHopHeaders(&req.Header, ctx.Request.Header.PeekBytes(strConnection))
+	if st.connLines > 1 {
+		removeConnectionLines(ctx.Request.Header.RawHeaders(), &req.Header)
+	}
 	req.Header.ResetConnectionClose()
 
 	// Path and query: the normalised (and maybe stripped) path, the query
