@@ -260,6 +260,7 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 	srv := &fasthttp.Server{
 		Handler:      g.Handler,
 		ErrorHandler: g.errorHandler,
+		Logger:       serverLogger{g.log},
 		Name:         "",
 		// fasthttp's read buffer is also the limit on the request head:
 		// a head must fit it, a larger one is a 431. It cannot grow, so it

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // Issue 12.5: a client that never reads a large response is cut off after
@@ -246,4 +248,24 @@ func heapAndStacks() int64 {
 	runtime.GC()
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse + m.StackInuse)
+}
+
+// fasthttp's messages about unparsable requests go to the gateway's log at
+// debug level, not to the standard logger, where clients could flood it.
+func TestServerMessagesAtDebug(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	g := New(Options{Logger: zap.New(core)})
+	require.NoError(t, g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\nservices: []\n")))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { _ = g.Serve(ln); close(done) }()
+	defer func() { _ = g.Shutdown(t.Context()); <-done; g.Close() }()
+	tg := &testGateway{g: g, addr: ln.Addr().String(), ln: ln}
+
+	require.Equal(t, 400, tg.rawStatus(t, "GET /a HTTP/1.1\r\nHost: a\r\nBad\r\n\r\n"))
+	require.Eventually(t, func() bool { return logs.FilterMessage("client connection").Len() > 0 }, 10*time.Second, 10*time.Millisecond)
+	for _, e := range logs.FilterMessage("client connection").All() {
+		require.Equal(t, zap.DebugLevel, e.Level)
+	}
 }

@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // edgeListener counts client connections, refuses those over
@@ -98,4 +101,17 @@ func (c *edgeConn) Close() error {
 	err := c.Conn.Close()
 	c.closed.Do(func() { c.l.open.Add(-1) })
 	return err
+}
+
+// serverLogger takes fasthttp's own messages (a connection whose request
+// could not be parsed, a client that vanished) into the gateway's log at
+// debug level: clients choose how many of them there are, so at a level
+// that is on by default they would be a way to flood the log (nginx logs
+// them at info, below its default error level).
+type serverLogger struct{ log *zap.Logger }
+
+func (l serverLogger) Printf(format string, args ...any) {
+	if ce := l.log.Check(zap.DebugLevel, "client connection"); ce != nil {
+		ce.Write(zap.String("detail", fmt.Sprintf(format, args...)))
+	}
 }
