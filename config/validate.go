@@ -354,6 +354,9 @@ func (v *validator) pathPrefix(path, prefix string) {
 		v.add(path, "%s, got %q", msg, prefix)
 		return
 	}
+	if msg := v.unmatchable(prefix); msg != "" {
+		v.add(path, "%s, got %q", msg, prefix)
+	}
 	if strings.ContainsAny(prefix, "{}*") || strings.Contains(prefix, "/:") {
 		v.add(path, "must be a literal path without parameters or '*', got %q", prefix)
 	}
@@ -382,6 +385,30 @@ func checkPathChars(p string) string {
 		if seg == "." || seg == ".." {
 			return `must not contain "." or ".." segments`
 		}
+	}
+	return ""
+}
+
+// unmatchable says why a route path or path_prefix could never match a
+// request under gateway.path_policy and reject_path_params, or "": request
+// paths with these forms are refused (or decoded) before matching.
+func (v *validator) unmatchable(p string) string {
+	g := &v.cfg.Gateway
+	if g.PathPolicy != "keep" {
+		lower := strings.ToLower(p)
+		for _, form := range []string{"%2f", "%5c", "%00", `\`} {
+			if strings.Contains(lower, form) {
+				return fmt.Sprintf("can never match: gateway.path_policy %q does not let %q through to matching (use keep)", g.PathPolicy, form)
+			}
+		}
+		for seg := range strings.SplitSeq(p[1:], "/") {
+			if dots, _, ok := strings.Cut(seg, ";"); ok && (dots == "." || dots == "..") {
+				return fmt.Sprintf("can never match: gateway.path_policy %q refuses dot segments with parameters", g.PathPolicy)
+			}
+		}
+	}
+	if g.RejectPathParams && strings.Contains(p, ";") {
+		return "can never match: gateway.reject_path_params refuses ';' in request paths"
 	}
 	return ""
 }
@@ -449,6 +476,9 @@ func (v *validator) route(path string, s *Service, r *Route) {
 	seen := map[string]bool{}
 	for i, p := range r.Paths {
 		canon, names, msg := routePattern(p)
+		if msg == "" {
+			msg = v.unmatchable(p)
+		}
 		if msg != "" {
 			v.add(indexPath(pp, i), "%s, got %q", msg, p)
 			continue

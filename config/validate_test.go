@@ -140,7 +140,18 @@ func TestValidateRoute(t *testing.T) {
 		{"service_id", withRoute("{paths: [/], service_id: other}"), r + ".service_id", []string{`"s"`, `got "other"`}},
 		{"dangling route policy", withRoute("{paths: [/], throttle_policy: gold}"), r + ".throttle_policy", []string{`unknown throttle policy "gold"`}},
 		{"route plugin", withRoute("{paths: [/], plugins: {limit-count: {count: 0, time_window: 1}}}"), r + ".plugins.limit-count.count", []string{"got 0"}},
+		// Paths that gateway.path_policy keeps from ever reaching matching.
+		{"escaped slash", withRoute(`{paths: ["/files/a%2Fb"]}`), r + ".paths[0]", []string{"can never match", `path_policy "reject"`, `"%2f"`}},
+		{"escaped slash decode", "gateway: {path_policy: decode}\n" + withRoute(`{paths: ["/a%5cb"]}`), r + ".paths[0]", []string{`path_policy "decode"`, `"%5c"`}},
+		{"backslash", withRoute(`{paths: ["/a\\b"]}`), r + ".paths[0]", []string{"can never match"}},
+		{"nul", withRoute(`{paths: ["/a%00"]}`), r + ".paths[0]", []string{"can never match", `"%00"`}},
+		{"dot segment with params", withRoute(`{paths: ["/a/..;x/b"]}`), r + ".paths[0]", []string{"dot segments with parameters"}},
+		{"params with reject_path_params", "gateway: {reject_path_params: true}\n" + withRoute(`{paths: ["/a;v=1"]}`), r + ".paths[0]", []string{"reject_path_params"}},
+		{"prefix escaped slash", svc("path_prefix: /a%2fb\nupstream: {nodes: [{host: 10.0.0.1, port: 80}]}\nroutes: [{paths: [/]}]"), "services[0].path_prefix", []string{"can never match"}},
 	})
+	// keep lets them through, and parameters pass unless refused.
+	mustParse(t, "gateway: {path_policy: keep}\n"+withRoute(`{paths: ["/files/a%2Fb", "/a\\b", "/a/..;x/b"]}`))
+	mustParse(t, withRoute(`{paths: ["/a;v=1"]}`))
 }
 
 func TestValidateVars(t *testing.T) {
