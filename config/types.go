@@ -50,6 +50,10 @@ type Gateway struct {
 	LogLevel           string    `json:"log_level"`
 	ReloadDebounce     Seconds   `json:"reload_debounce"`
 	ShutdownTimeout    Seconds   `json:"shutdown_timeout"`
+
+	// MaxResponseHeaderSize bounds an upstream response header; a larger
+	// one fails the attempt ("response header too large").
+	MaxResponseHeaderSize int `json:"max_response_header_size"`
 }
 
 // RealIP says which header carries the client address and which peers are

@@ -38,6 +38,7 @@ var (
 		"NOT_FOUND", "METHOD_NOT_ALLOWED", "REQUEST_PARAMETERS_FAILURE",
 		"REQUEST_ENTITY_TOO_LARGE", "REQUEST_HEADER_TOO_LARGE", "AUTH_HEADER_MISSING",
 		"AUTH_FAILURE", "ACCESS_DENIED", "THROTTLED", "BACKEND_UNAVAILABLE", "BACKEND_TIMEOUT",
+		"REQUEST_TIMEOUT",
 	}
 	// "!=" is accepted as another spelling of "~=": routing.md names it once
 	// ("fails every operator except !=/~=") though its list has only "~=".
@@ -179,6 +180,7 @@ func (v *validator) gateway(path string, g *Gateway) {
 	}
 	v.intRange(field(path, "max_request_body_size"), g.MaxRequestBodySize, 0, maxBodySize)
 	v.intRange(field(path, "max_header_size"), int64(g.MaxHeaderSize), minHeaderSize, maxHeaderSize)
+	v.intRange(field(path, "max_response_header_size"), int64(g.MaxResponseHeaderSize), minHeaderSize, maxHeaderSize)
 	v.positive(field(path, "client_read_timeout"), g.ClientReadTimeout)
 	v.positive(field(path, "client_idle_timeout"), g.ClientIdleTimeout)
 	if g.MaxConnections < 0 {

@@ -243,14 +243,15 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	}
 	srv := g.server
 	g.serverMu.Unlock()
-	return srv.Serve(ln)
+	return srv.Serve(clientListener{ln})
 }
 
 func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 	srv := &fasthttp.Server{
-		Handler:      g.Handler,
-		ErrorHandler: g.errorHandler,
-		Name:         "",
+		Handler:       g.Handler,
+		ExpectHandler: g.ExpectHandler,
+		ErrorHandler:  g.errorHandler,
+		Name:          "",
 		// Headers must fit the read buffer; a larger header is a 431.
 		ReadBufferSize:  gw.MaxHeaderSize,
 		WriteBufferSize: 16 << 10,

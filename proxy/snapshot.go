@@ -27,8 +27,10 @@ type snapshot struct {
 	responses *errResponses
 	realIP    realIPRule
 	maxBody   int64
-	loadedAt  time.Time
-	upstreams map[string]*upstreamState
+	// maxRespHeader is gateway.max_response_header_size.
+	maxRespHeader int
+	loadedAt      time.Time
+	upstreams     map[string]*upstreamState
 }
 
 // routeState is what the handler needs for one matched route.
@@ -91,6 +93,10 @@ type nodeState struct {
 type nodeLong struct {
 	inflight atomic.Int64
 	m        nodeMetrics
+	// Failed attempts are logged at most once per attemptLogInterval per
+	// node; the lines in between are counted and reported with the next.
+	lastFailLog  atomic.Int64 // unix nanoseconds
+	suppressedFL atomic.Int64
 }
 
 func toTimeouts(t config.Timeout) timeouts {
@@ -106,14 +112,15 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 		return nil, err
 	}
 	s := &snapshot{
-		cfg:       cfg,
-		rt:        rt,
-		noRoute:   g.metrics.forRoute("", ""),
-		responses: compileErrResponses(cfg.GatewayResponses),
-		realIP:    compileRealIP(cfg.Gateway.RealIP),
-		maxBody:   cfg.Gateway.MaxRequestBodySize,
-		loadedAt:  time.Now(),
-		upstreams: map[string]*upstreamState{},
+		cfg:           cfg,
+		rt:            rt,
+		noRoute:       g.metrics.forRoute("", ""),
+		responses:     compileErrResponses(cfg.GatewayResponses),
+		realIP:        compileRealIP(cfg.Gateway.RealIP),
+		maxBody:       cfg.Gateway.MaxRequestBodySize,
+		maxRespHeader: cfg.Gateway.MaxResponseHeaderSize,
+		loadedAt:      time.Now(),
+		upstreams:     map[string]*upstreamState{},
 	}
 
 	// Health checkers first, so that node state below can point at them.
