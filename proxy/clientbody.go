@@ -64,6 +64,9 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
+	if b.cl >= 0 && b.n == b.cl {
+		return 0, io.EOF // all there: no need to ask fasthttp, nor room in p
+	}
 	if b.inner == nil {
 		b.err = classifyBodyError(errBodyIncomplete)
 		return 0, b.err
@@ -99,6 +102,9 @@ func (b *clientBody) Close() error { return nil }
 // readAll reads the whole body into dst, or fails with the client's error.
 func (b *clientBody) readAll(dst []byte) ([]byte, error) {
 	for {
+		if b.cl >= 0 && b.n == b.cl {
+			return dst, nil
+		}
 		if len(dst) == cap(dst) {
 			dst = append(dst, 0)[:len(dst)]
 		}

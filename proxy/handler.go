@@ -485,8 +485,15 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx)}
 	switch cl := ctx.Request.Header.ContentLength(); {
 	case cl == 0 || cl == -2:
+	case cl > 0 && cl <= streamThreshold && st.reqBody.inner == nil:
+		// The whole body is already in memory (a server without
+		// StreamRequestBody, as in-process tests run the handler).
+		req.SetBodyRaw(ctx.Request.Body())
 	case cl > 0 && cl <= streamThreshold:
 		st.reqBody.cl = int64(cl)
+		if cap(st.bodyBuf) < cl {
+			st.bodyBuf = make([]byte, 0, cl)
+		}
 		var err error
 		if st.bodyBuf, err = st.reqBody.readAll(st.bodyBuf[:0]); err != nil {
 			return g.clientBodyFailed(st)

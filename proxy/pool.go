@@ -63,7 +63,7 @@ type poolConn struct {
 	// raw is the TCP socket under the connection (under TLS too), for the
 	// non-blocking check before reuse; nil when there is none.
 	raw      syscall.RawConn
-	peekFn   func(fd uintptr) bool // bound once: a closure per check would allocate
+	peekFn   func(fd uintptr) // bound once: a closure per check would allocate
 	peekBuf  [1]byte
 	peekIdle bool
 }
@@ -102,21 +102,22 @@ func (c *poolConn) reusable() bool {
 	if c.raw == nil {
 		return true
 	}
+	// Control, not Read: it neither waits for readiness nor minds a read
+	// deadline left over from the last exchange.
 	c.peekIdle = false
-	if err := c.raw.Read(c.peekFn); err != nil {
+	if err := c.raw.Control(c.peekFn); err != nil {
 		return false
 	}
 	return c.peekIdle
 }
 
-func (c *poolConn) peek(fd uintptr) bool {
+func (c *poolConn) peek(fd uintptr) {
 	// A recv that cannot block, so the raw form (no scheduler hand-off).
 	// EAGAIN: nothing to read and not closed. 0 bytes: the node closed it.
 	// Any byte: the node sent something nobody asked for.
 	_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	c.peekIdle = errno == syscall.EAGAIN
-	return true
 }
 
 // poolKey is the identity that decides whether a reload may keep a pool: the
@@ -211,8 +212,6 @@ func (p *nodePool) put(c *poolConn) {
 		c.Close()
 		return
 	}
-	c.readTimeout, c.writeTimeout = 0, 0
-	_ = c.Conn.SetDeadline(time.Time{})
 	c.lastUse = time.Now()
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= p.maxIdle {
@@ -351,6 +350,9 @@ func (p *nodePool) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, o *
 func (p *nodePool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.Response, o *exchangeOpts) error {
 	reused := c.uses > 0
 	c.nRead, c.nWritten = 0, 0
+	if o.to.send <= 0 || o.to.read <= 0 {
+		_ = c.Conn.SetDeadline(time.Time{}) // no deadline of an earlier exchange may linger
+	}
 	c.writeTimeout, c.readTimeout = o.to.send, o.to.read
 	err := req.Write(c.bw)
 	if err == nil {
