@@ -434,7 +434,7 @@ func TestValidateGatewayResponses(t *testing.T) {
 		}
 	}
 	cfg := mustParse(t, minimal+"gateway_responses: {"+strings.Join(all, ", ")+", THROTTLED: {status: 429, body: '{\"msg\":\"slow down\"}', headers: {X-Why: quota}}}\n")
-	require.Len(t, cfg.GatewayResponses, 11)
+	require.Len(t, cfg.GatewayResponses, len(responseTypes))
 	require.Equal(t, GatewayResponse{Status: 429, Body: `{"msg":"slow down"}`, Headers: map[string]string{"X-Why": "quota"}}, cfg.GatewayResponses["THROTTLED"])
 	require.Equal(t, 0, cfg.GatewayResponses["NOT_FOUND"].Status, "0 keeps the type's status")
 }
