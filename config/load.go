@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -40,12 +39,18 @@ func (e Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Load reads and loads the config file at path; its extension picks the
-// format (.json is JSON, anything else YAML). A file that cannot be read
-// yields the error of os.ReadFile, so that errors.Is(err, fs.ErrNotExist)
-// works; a file that reads but does not load yields Errors.
+// Load reads and loads the config file at path with the default ReadLimits;
+// its extension picks the format (.json is JSON, anything else YAML).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	return LoadFile(path, ReadLimits{})
+}
+
+// LoadFile reads the config file at path with ReadFile and loads it. A file
+// that cannot be read (missing, not a regular file, too large, a read that
+// timed out) yields ReadFile's *fs.PathError, so that errors.Is(err,
+// fs.ErrNotExist) works; a file that reads but does not load yields Errors.
+func LoadFile(path string, lim ReadLimits) (*Config, error) {
+	data, err := ReadFile(path, lim)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
-	cfg, err := loadAndCompile(f.path)
+	cfg, err := loadAndCompile(f.path, f.limits())
 	if err != nil {
 		var pathErr *fs.PathError
 		if errors.As(err, &pathErr) {
@@ -41,8 +41,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 
 // loadAndCompile loads path and compiles it in a Gateway that is closed
 // again at once.
-func loadAndCompile(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+func loadAndCompile(path string, lim config.ReadLimits) (*config.Config, error) {
+	cfg, err := config.LoadFile(path, lim)
 	if err != nil {
 		return nil, err
 	}
