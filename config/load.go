@@ -76,7 +76,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	cfg := &Config{Source: name}
 	d := decoder{errs: errs}
-	d.decode("", root, reflect.ValueOf(cfg).Elem())
+	d.decode(root, reflect.ValueOf(cfg).Elem())
 	resolve(cfg, data)
 	all := append(d.errs, withoutDecoded(validate(cfg), d.errs)...)
 	if len(all) > 0 {
@@ -190,7 +190,12 @@ func keyPath(path, key string) string {
 		}
 	}
 	switch {
-	case !plain:
+	case !plain || len(key) > maxQuoted:
+		// A long key is clipped: paths are printed, and a key can be
+		// anything a file holds.
+		if len(key) > maxQuoted {
+			key = key[:cutAt(key, maxQuoted)] + "..."
+		}
 		return path + "[" + strconv.Quote(key) + "]"
 	case path == "":
 		return key

@@ -80,8 +80,10 @@ func validate(cfg *Config) Errors {
 	return v.errs
 }
 
+// add records an error. String arguments printed with %q are clipped to
+// maxQuoted bytes; secret values must never be arguments.
 func (v *validator) add(path, format string, args ...any) {
-	v.errs = append(v.errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, FieldError{Path: path, Msg: fmt.Sprintf(format, clipArgs(args)...)})
 }
 
 func field(path, name string) string { return keyPath(path, name) }

@@ -25,7 +25,7 @@ func TestValidateIDs(t *testing.T) {
 		{"service id charset", "services: [{id: a b, upstream_id: u, routes: [{paths: [/]}]}]\n" + upstreamU,
 			"services[0].id", []string{`got "a b"`, "^[a-zA-Z0-9-_.]+$"}},
 		{"service id length", "services: [{id: " + long + ", upstream_id: u, routes: [{paths: [/]}]}]\n" + upstreamU,
-			"services[0].id", []string{"1..256", long}},
+			"services[0].id", []string{"1..256", `"` + long[:64] + `..." (257 bytes)`}},
 		{"service id required", "services: [{upstream_id: u, routes: [{paths: [/]}]}]\n" + upstreamU,
 			"services[0].id", []string{"required"}},
 		{"service id unique", minimal + "  - {id: s, hosts: [b.com], upstream_id: u, routes: [{paths: [/]}]}\n" + upstreamU,

@@ -97,6 +97,42 @@ func TestMaxConfigSizeFlag(t *testing.T) {
 	}
 }
 
+// A file nested far deeper than the cap is refused at once; it used to
+// cost time and memory quadratic in the depth (100,000 levels: 57 s and
+// 15 GB).
+func TestValidateDeepFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, doc := range map[string]string{
+		"deep.json": strings.Repeat(`{"a":`, 20000) + "1" + strings.Repeat("}", 20000),
+		"deep.yaml": strings.Repeat("[", 20000) + strings.Repeat("]", 20000),
+	} {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(doc), 0o600))
+		code, _, errOut := runCmdWithin(t, dir, "validate", "-c", path)
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, "nested deeper than 64 levels", name)
+		require.Less(t, len(errOut), 500, "one short error: %s", errOut)
+	}
+}
+
+// -c pointed at a file that is not a config (here shaped like /etc/shadow)
+// must not print that file.
+func TestValidateDoesNotEchoAnotherFile(t *testing.T) {
+	dir := t.TempDir()
+	shadow := "root:$6$Zk3aQ9$hSecretHashSecretHashSecretHash:19700:0:99999:7:::\n" +
+		"daemon:*:19700:0:99999:7:::\n"
+	for _, name := range []string{"shadow", "shadow.json"} {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(shadow), 0o600))
+		code, out, errOut := runCmdWithin(t, dir, "validate", "-c", path)
+		require.Equal(t, 1, code)
+		require.Empty(t, out)
+		require.NotContains(t, errOut, "Secret")
+		require.NotContains(t, errOut, "$6$")
+		require.NotContains(t, errOut, "daemon")
+	}
+}
+
 // A reload from a path that became a FIFO fails at once and says why; it
 // used to block the reload (holding the reload lock) forever, so that no
 // later reload could ever run.
@@ -134,6 +170,48 @@ func TestReloadFromFIFOFailsAndLaterReloadsWork(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	status, body = get("http://"+listen+"/n", nil)
 	require.Equal(t, http.StatusOK, status, body)
+
+	p.signal(t, syscall.SIGTERM)
+	require.Equal(t, 0, p.wait(t, 15*time.Second))
+}
+
+// An unquoted numeric key-auth key is a number to YAML; the load error for
+// it used to print it, in the log, in POST /v1/reload's answer and in
+// /v1/config's last_reload.
+func TestReloadErrorsDoNotLeakSecrets(t *testing.T) {
+	backend := startBackend(t)
+	listen, control := freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	path := writeConfig(t, dir, testConfig(listen, control, backend))
+	p := startGateway(t, dir, "-c", path)
+	p.waitReady(t, control)
+
+	const secret = "8675309123"
+	bad := testConfig(listen, control, backend) +
+		"consumers: [{username: alice, plugins: {key-auth: {key: " + secret + "}}}]\n"
+	require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
+
+	status, body := post("http://" + control + "/v1/reload")
+	require.Equal(t, http.StatusBadRequest, status, body)
+	require.Contains(t, body, "consumers[0].plugins.key-auth.key")
+	require.Contains(t, body, "not shown")
+	require.NotContains(t, body, secret)
+
+	status, body = get("http://"+control+"/v1/config", nil)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, "consumers[0].plugins.key-auth.key")
+	require.NotContains(t, body, secret)
+
+	// The file watcher's reload logs the same error.
+	require.Eventually(t, func() bool {
+		return strings.Count(p.stderr.String(), "consumers[0].plugins.key-auth.key") >= 2
+	}, 10*time.Second, 50*time.Millisecond)
+	require.NotContains(t, p.stderr.String(), secret)
+
+	code, _, errOut := runCmdWithin(t, dir, "validate", "-c", path)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "consumers[0].plugins.key-auth.key")
+	require.NotContains(t, errOut, secret)
 
 	p.signal(t, syscall.SIGTERM)
 	require.Equal(t, 0, p.wait(t, 15*time.Second))
