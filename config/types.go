@@ -7,14 +7,27 @@
 // healthcheck, ratelimit and proxy compile what it loads.
 package config
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Seconds is a duration written as a number of seconds, fractions allowed,
 // as the seed APIs (APISIX, Huawei APIG) write them.
 type Seconds float64
 
-// Duration converts s to a time.Duration.
-func (s Seconds) Duration() time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
+// Duration converts s to a time.Duration. Loading keeps durations within a
+// day; a value out of time.Duration's range saturates rather than wraps.
+func (s Seconds) Duration() time.Duration {
+	ns := float64(s) * float64(time.Second)
+	switch {
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	case ns <= math.MinInt64:
+		return math.MinInt64
+	}
+	return time.Duration(ns)
+}
 
 // Fields tagged `secret:"true"` (key-auth keys, TLS private keys) hold
 // secrets: load errors never print their values, not even a value of the

@@ -154,15 +154,28 @@ func (v *validator) intRange(path string, n, lo, hi int64) {
 	}
 }
 
+// Durations. Every Seconds field is checked by positive or nonNegative:
+// at most a day, since a larger value (1e300) overflows time.Duration
+// (about 292 years) or makes a timeout that never fires; and not below a
+// millisecond, since a value that rounds to 0 would turn a timeout into
+// "none" or "keep the default".
+const (
+	minDuration Seconds = 0.001
+	maxDuration Seconds = 86400
+)
+
+// positive checks a duration that must be set: 0.001..86400 seconds.
 func (v *validator) positive(path string, s Seconds) {
-	if s <= 0 {
-		v.add(path, "must be > 0, got %v", float64(s))
+	if s < minDuration || s > maxDuration {
+		v.add(path, "must be %v..%v seconds (1 ms to 1 day), got %v", float64(minDuration), float64(maxDuration), float64(s))
 	}
 }
 
+// nonNegative checks a duration where 0 has a meaning of its own (no
+// debounce, no budget, keep the upstream's value): 0 or 0.001..86400.
 func (v *validator) nonNegative(path string, s Seconds) {
-	if s < 0 {
-		v.add(path, "must be >= 0, got %v", float64(s))
+	if s != 0 && (s < minDuration || s > maxDuration) {
+		v.add(path, "must be 0 or %v..%v seconds (1 ms to 1 day), got %v", float64(minDuration), float64(maxDuration), float64(s))
 	}
 }
 
