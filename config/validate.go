@@ -581,7 +581,7 @@ func (v *validator) upstream(path string, u *Upstream) {
 		// twice would be one node with two entries.
 		addr := net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
 		if first, dup := seen[addr]; dup {
-			v.add(p, "duplicate node %s (also %s)", addr, indexPath(np, first))
+			v.add(p, "duplicate node %s (also %s)", clip(addr), indexPath(np, first))
 		} else {
 			seen[addr] = i
 		}
@@ -876,7 +876,7 @@ func (v *validator) special(path string, sp *Special, apps map[string][]string, 
 		case len(owners) == 0:
 			v.add(op, "unknown app %q: no consumer has a credential of that name", sp.ObjectID)
 		case len(owners) > 1:
-			v.add(op, "app %q is ambiguous (consumers %s); write it as <username>/%s", sp.ObjectID, strings.Join(owners, ", "), sp.ObjectID)
+			v.add(op, "app %q is ambiguous (consumers %s); write it as <username>/%s", sp.ObjectID, strings.Join(owners, ", "), clip(sp.ObjectID))
 		}
 	case "USER":
 		if sp.ObjectID == "" {
@@ -889,7 +889,7 @@ func (v *validator) special(path string, sp *Special, apps map[string][]string, 
 	}
 	key := sp.ObjectType + "\x00" + sp.ObjectID
 	if sp.ObjectID != "" && seen[key] {
-		v.add(op, "duplicate special for %s %q", sp.ObjectType, sp.ObjectID)
+		v.add(op, "duplicate special for %s %q", clip(sp.ObjectType), sp.ObjectID)
 	}
 	seen[key] = true
 	v.intRange(field(path, "call_limits"), sp.CallLimits, 1, maxCallLimit)
