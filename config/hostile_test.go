@@ -89,6 +89,8 @@ func TestSecretsAreNotEchoed(t *testing.T) {
 			"consumers[0].plugins.key-auth.key", "sk-live-4242"},
 		{"numeric client_key", withUpstream("{nodes: [{host: a, port: 1}], tls: {client_key: 99887766554433}}"),
 			"services[0].upstream.tls.client_key", "99887766554433"},
+		{"health check header", withUpstream("{nodes: [{host: a, port: 1}], checks: {active: {http_path: /, req_headers: [\"Authorization Bearer s3cr3t-t0ken\"]}}}"),
+			"services[0].upstream.checks.active.req_headers[0]", "s3cr3t-t0ken"},
 		{"tls written as a scalar", withUpstream(fmt.Sprintf("{nodes: [{host: a, port: 1}], tls: %q}", keyBody)),
 			"services[0].upstream.tls", keyBody},
 	} {

@@ -695,7 +695,9 @@ func (v *validator) checks(path string, c *Checks) {
 		for i, h := range a.ReqHeaders {
 			name, _, ok := strings.Cut(h, ":")
 			if !ok || !validHeaderName(strings.TrimSpace(name)) {
-				v.add(indexPath(field(p, "req_headers"), i), `must be "Name: value", got %q`, h)
+				// A probe header is often a credential (Authorization:
+				// Bearer ...): the entry is not echoed.
+				v.add(indexPath(field(p, "req_headers"), i), `must be "Name: value" with a header name before the colon; the entry is not shown because it may hold a credential`)
 			}
 		}
 		hp, up := field(p, "healthy"), field(p, "unhealthy")
