@@ -84,11 +84,16 @@ func TestMaxConfigSizeFlag(t *testing.T) {
 	code, _, errOut = runCmdWithin(t, dir, "validate", "--max-config-size", "2KiB", "-c", path)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "file too large")
-	require.Contains(t, errOut, "more than the limit of 2048 bytes (2 KiB)")
+	require.Contains(t, errOut, "more than the limit of 2048 bytes (2 KiB) (--max-config-size raises the limit)")
 	require.NotContains(t, errOut, "xxxx")
 
 	code, _, errOut = runCmdWithin(t, dir, "validate", "--max-config-size", "4096", "-c", path)
 	require.Equal(t, 0, code, errOut)
+
+	// run applies the flag too, at start.
+	p := startGateway(t, dir, "run", "--max-config-size", "2KiB", "-c", path)
+	require.Equal(t, 1, p.wait(t, 10*time.Second))
+	require.Contains(t, p.stderr.String(), "file too large")
 
 	for _, bad := range []string{"0", "-1", "lots", "2TiB", "12QB"} {
 		code, _, errOut = runCmdWithin(t, dir, "validate", "--max-config-size", bad, "-c", path)

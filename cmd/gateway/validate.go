@@ -24,7 +24,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		var pathErr *fs.PathError
 		if errors.As(err, &pathErr) {
 			// "open x.yaml: no such file or directory" names the file already.
-			fmt.Fprintln(stderr, err)
+			fmt.Fprintln(stderr, strings.Join(errorLines(err), "\n"))
 			return exitConfig
 		}
 		// One error per line, each prefixed with the file like a compiler's,
@@ -57,6 +57,9 @@ func loadAndCompile(path string, lim config.ReadLimits) (*config.Config, error) 
 // errorLines splits an error into the lines an operator reads: one per
 // config.FieldError, or the error's own lines.
 func errorLines(err error) []string {
+	if errors.Is(err, config.ErrTooLarge) {
+		return []string{err.Error() + " (--max-config-size raises the limit)"}
+	}
 	var errs config.Errors
 	if errors.As(err, &errs) {
 		lines := make([]string, len(errs))
