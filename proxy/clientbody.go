@@ -6,6 +6,8 @@ import (
 	"net"
 
 	"github.com/valyala/fasthttp"
+
+	"gateway/transport"
 )
 
 // errBodyTooLarge is returned by clientBody when a chunked request body
@@ -33,7 +35,7 @@ func classifyBodyError(err error) *clientBodyError {
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		return &clientBodyError{kind: errEntityTooLarge, err: err}
-	case isTimeout(err):
+	case transport.IsTimeout(err):
 		return &clientBodyError{kind: errRequestTimeout, err: err}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errBodyIncomplete):
 		return &clientBodyError{kind: errClientClosed, err: err}
@@ -94,6 +96,14 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		b.err = classifyBodyError(err)
 		return n, b.err
 	}
+}
+
+// ClientErr implements transport.ClientBody.
+func (b *clientBody) ClientErr() error {
+	if b.err == nil {
+		return nil
+	}
+	return b.err
 }
 
 // Close leaves the client's stream to fasthttp, which owns it.

@@ -18,6 +18,7 @@ import (
 	"gateway/healthcheck"
 	"gateway/ratelimit"
 	"gateway/router"
+	"gateway/transport"
 )
 
 var (
@@ -54,8 +55,8 @@ type reqState struct {
 
 	upReq   fasthttp.Request
 	reqBody clientBody
-	bodyBuf []byte // a buffered request body (up to streamThreshold)
-	xo      exchangeOpts
+	bodyBuf []byte // a buffered request body (up to transport.StreamThreshold)
+	xo      transport.Options
 	tried   balancer.Tried
 	checks  []ratelimit.Check
 
@@ -274,8 +275,8 @@ func (g *Gateway) finish(st *reqState) {
 	switch {
 	case st.errType == errClientClosed, ctx.IsHead():
 	case ctx.Response.IsBodyStream():
-		if rsp, ok := ctx.Response.BodyStream().(*responseStream); ok {
-			rsp.bytesOut = rm.bytesOut
+		if rsp, ok := ctx.Response.BodyStream().(*transport.ResponseStream); ok {
+			rsp.CountInto(rm.bytesOut)
 		}
 		st.bytesOut = max(ctx.Response.Header.ContentLength(), 0)
 	default:
@@ -481,15 +482,15 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 	// repeated and a client that fails mid-body never reaches a node; large
 	// and chunked ones stream through once.
 	o := &st.xo
-	*o = exchangeOpts{to: rs.to, isHead: ctx.IsHead(), maxRespHeader: st.snap.maxRespHeader, replayableBody: true}
+	*o = transport.Options{To: rs.to, IsHead: ctx.IsHead(), MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
 	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx)}
 	switch cl := ctx.Request.Header.ContentLength(); {
 	case cl == 0 || cl == -2:
-	case cl > 0 && cl <= streamThreshold && st.reqBody.inner == nil:
+	case cl > 0 && cl <= transport.StreamThreshold && st.reqBody.inner == nil:
 		// The whole body is already in memory (a server without
 		// StreamRequestBody, as in-process tests run the handler).
 		req.SetBodyRaw(ctx.Request.Body())
-	case cl > 0 && cl <= streamThreshold:
+	case cl > 0 && cl <= transport.StreamThreshold:
 		st.reqBody.cl = int64(cl)
 		if cap(st.bodyBuf) < cl {
 			st.bodyBuf = make([]byte, 0, cl)
@@ -501,8 +502,8 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		req.SetBodyRaw(st.bodyBuf)
 	default:
 		st.reqBody.cl = int64(cl)
-		o.body = &st.reqBody
-		o.replayableBody = false
+		o.Body = &st.reqBody
+		o.ReplayableBody = false
 		req.SetBodyStream(&st.reqBody, cl)
 	}
 
@@ -541,7 +542,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 			}
 		}
 
-		if o.body != nil {
+		if o.Body != nil {
 			// Writing an attempt consumes the stream setting; nothing of
 			// the body has been read yet if we get here again.
 			req.SetBodyStream(&st.reqBody, int(st.reqBody.cl))
@@ -549,7 +550,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		ctx.Response.Reset()
 		n.long.inflight.Add(1)
 		t0 := time.Now()
-		err := n.pool.roundTrip(req, &ctx.Response, o)
+		err := n.pool.RoundTrip(req, &ctx.Response, o)
 		d := time.Since(t0)
 		n.long.inflight.Add(-1)
 		st.attempts++
@@ -573,28 +574,28 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 			ctx.Response.Reset()
 			return g.clientBodyFailed(st)
 		}
-		var ae *attemptError
+		var ae *transport.AttemptError
 		if !errors.As(err, &ae) {
-			ae = &attemptError{phase: phaseSent, op: opRead, err: err}
+			ae = &transport.AttemptError{Phase: transport.PhaseSent, Op: transport.OpRead, Err: err}
 		}
-		lastTimeout = ae.timeout
+		lastTimeout = ae.Timeout
 		result := resultError
 		switch {
-		case ae.timeout:
+		case ae.Timeout:
 			result = resultTimeout
-		case ae.phase == phaseConnect:
+		case ae.Phase == transport.PhaseConnect:
 			result = resultConnectError
 		}
 		n.long.m.attempts[result].Inc()
 		if n.health != nil {
-			n.health.Observe(healthcheck.Outcome{TCPFailure: !ae.timeout, Timeout: ae.timeout})
+			n.health.Observe(healthcheck.Outcome{TCPFailure: !ae.Timeout, Timeout: ae.Timeout})
 		}
 		g.logAttemptFailure(st, n, ae)
 
 		// After any byte of the request was sent, only an idempotent
 		// request whose body can be sent again whole may go to a node again.
-		retryable := ae.phase == phaseConnect || ae.stale || (idempotent && o.replayableBody)
-		if o.body != nil && st.reqBody.n > 0 {
+		retryable := ae.Phase == transport.PhaseConnect || ae.Stale || (idempotent && o.ReplayableBody)
+		if o.Body != nil && st.reqBody.n > 0 {
 			retryable = false
 		}
 		if !retryable || st.attempts > up.retries || (!deadline.IsZero() && time.Now().After(deadline)) {
@@ -602,7 +603,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		}
 	}
 	ctx.Response.Reset()
-	if o.body != nil {
+	if o.Body != nil {
 		// Part of the client's body may still be unread.
 		ctx.SetConnectionClose()
 	}
@@ -619,7 +620,7 @@ const attemptLogInterval = time.Second
 // logAttemptFailure logs why an attempt failed: the node, how far it got
 // (connect, write, read) and the error (an x509 reason, "response header
 // too large", a timeout...), rate-limited per node.
-func (g *Gateway) logAttemptFailure(st *reqState, n *nodeState, ae *attemptError) {
+func (g *Gateway) logAttemptFailure(st *reqState, n *nodeState, ae *transport.AttemptError) {
 	now := time.Now().UnixNano()
 	last := n.long.lastFailLog.Load()
 	if now-last < int64(attemptLogInterval) || !n.long.lastFailLog.CompareAndSwap(last, now) {
@@ -633,9 +634,9 @@ func (g *Gateway) logAttemptFailure(st *reqState, n *nodeState, ae *attemptError
 	g.log.Warn("upstream attempt failed",
 		zap.String("upstream", n.upstream),
 		zap.String("node", n.addr),
-		zap.String("phase", ae.op),
-		zap.Bool("timeout", ae.timeout),
-		zap.String("error", ae.err.Error()),
+		zap.String("phase", ae.Op),
+		zap.Bool("timeout", ae.Timeout),
+		zap.String("error", ae.Err.Error()),
 		zap.String("route", route),
 		zap.ByteString("request_id", st.reqID),
 		zap.Int64("suppressed", n.long.suppressedFL.Swap(0)),

@@ -14,6 +14,7 @@ import (
 	"gateway/config"
 	"gateway/healthcheck"
 	"gateway/router"
+	"gateway/transport"
 )
 
 // snapshot is everything compiled from one config. It is immutable once
@@ -40,7 +41,7 @@ type routeState struct {
 	id       string
 	scope    uint64 // the route's throttle scope: its id, so counters survive reloads that move it
 	up       *upstreamState
-	to       timeouts
+	to       transport.Timeouts
 	ipr      *ipRestriction
 	keyAuth  *keyAuth
 	throttle *throttleBinding
@@ -64,7 +65,7 @@ type upstreamState struct {
 	key          keySpec
 	retries      int
 	retryTimeout time.Duration
-	to           timeouts
+	to           transport.Timeouts
 	passHost     int
 	upstreamHost []byte
 	long         *upstreamLong
@@ -84,7 +85,7 @@ type nodeState struct {
 	upstream string
 	addr     string
 	hostPort []byte // Host header for pass_host: node
-	pool     *nodePool
+	pool     *transport.Pool
 	long     *nodeLong
 	health   *healthcheck.Node
 }
@@ -99,8 +100,8 @@ type nodeLong struct {
 	suppressedFL atomic.Int64
 }
 
-func toTimeouts(t config.Timeout) timeouts {
-	return timeouts{connect: t.Connect.Duration(), send: t.Send.Duration(), read: t.Read.Duration()}
+func toTimeouts(t config.Timeout) transport.Timeouts {
+	return transport.Timeouts{Connect: t.Connect.Duration(), Send: t.Send.Duration(), Read: t.Read.Duration()}
 }
 
 // compile builds a snapshot of cfg. It may create long-lived state (pools,
@@ -173,13 +174,13 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 		rs.to = rs.up.to
 		if t := r.Config.Timeout; t != nil {
 			if t.Connect > 0 {
-				rs.to.connect = t.Connect.Duration()
+				rs.to.Connect = t.Connect.Duration()
 			}
 			if t.Send > 0 {
-				rs.to.send = t.Send.Duration()
+				rs.to.Send = t.Send.Duration()
 			}
 			if t.Read > 0 {
-				rs.to.read = t.Read.Duration()
+				rs.to.Read = t.Read.Duration()
 			}
 		}
 		plugins := effectivePlugins(&cfg.GlobalPlugins, &svc.Plugins, &r.Config.Plugins)
@@ -279,14 +280,14 @@ func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState
 // use and marking both as used by the snapshot being built.
 func (g *Gateway) node(upstreamID string, u *config.Upstream, n *config.Node) (*nodeState, error) {
 	addr := net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
-	pk := poolKey(u, n)
+	pk := transport.PoolKey(u, n)
 	key := upstreamID + "|" + addr
 	g.stateMu.Lock()
 	defer g.stateMu.Unlock()
 	pool := g.pools[pk]
 	if pool == nil {
 		var err error
-		if pool, err = newNodePool(u, n); err != nil {
+		if pool, err = transport.NewPool(u, n); err != nil {
 			return nil, err
 		}
 		g.pools[pk] = pool

@@ -1,4 +1,7 @@
-package proxy
+// Package testnet holds what tests of several packages share to put real
+// traffic on loopback: a raw-socket node that records every byte it
+// receives and misbehaves on command, and a raw-socket client.
+package testnet
 
 import (
 	"bufio"
@@ -14,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// rawBackend is a node written on raw sockets: it records every byte it
+// RawBackend is a node written on raw sockets: it records every byte it
 // receives and every request it could parse, and misbehaves on command.
 // The command is the request's X-Act header (or the backend's default):
 //
@@ -28,24 +31,25 @@ import (
 //	stall      header, then nothing: the body never comes
 //	reset      header with Content-Length 100, 10 bytes, then a TCP reset
 //	bigheader  ok with a header of X-Header-Size bytes
+//	chunked    ok, with the body in two chunks
 //	upgrade    101 Switching Protocols
-type rawBackend struct {
-	t    *testing.T
+type RawBackend struct {
+	t    testing.TB
 	ln   net.Listener
-	addr string
+	Addr string
 	act  string // default command
 
 	mu       sync.Mutex
 	conns    int
 	raw      map[int]*bytes.Buffer // every byte received, per connection
-	requests []rawRequest
+	requests []RawRequest
 	wg       sync.WaitGroup
 	open     map[net.Conn]struct{}
 	done     chan struct{} // closed on cleanup: ends every sleep
 }
 
 // sleep waits d, or less when the backend is closing; false if closing.
-func (b *rawBackend) sleep(d time.Duration) bool {
+func (b *RawBackend) sleep(d time.Duration) bool {
 	select {
 	case <-time.After(d):
 		return true
@@ -54,34 +58,34 @@ func (b *rawBackend) sleep(d time.Duration) bool {
 	}
 }
 
-// rawRequest is one request as the backend parsed it.
-type rawRequest struct {
-	conn     int
-	method   string
-	path     string
-	id       string
-	header   map[string]string // lower-case names, last value
-	body     []byte
-	complete bool // the framing reached its end (Content-Length bytes or the last chunk)
+// RawRequest is one request as the backend parsed it.
+type RawRequest struct {
+	Conn     int
+	Method   string
+	Path     string
+	ID       string
+	Header   map[string]string // lower-case names, last value
+	Body     []byte
+	Complete bool // the framing reached its end (Content-Length bytes or the last chunk)
 }
 
-func startRawBackend(t *testing.T, act string) *rawBackend {
+func StartRawBackend(t testing.TB, act string) *RawBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	b := &rawBackend{t: t, ln: ln, addr: ln.Addr().String(), act: act, raw: map[int]*bytes.Buffer{}, open: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	b := &RawBackend{t: t, ln: ln, Addr: ln.Addr().String(), act: act, raw: map[int]*bytes.Buffer{}, open: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	b.wg.Add(1)
 	go b.accept()
 	t.Cleanup(b.close)
 	return b
 }
 
-func (b *rawBackend) port() string {
-	_, p, _ := net.SplitHostPort(b.addr)
+func (b *RawBackend) Port() string {
+	_, p, _ := net.SplitHostPort(b.Addr)
 	return p
 }
 
-func (b *rawBackend) close() {
+func (b *RawBackend) close() {
 	close(b.done)
 	_ = b.ln.Close()
 	b.mu.Lock()
@@ -92,7 +96,7 @@ func (b *rawBackend) close() {
 	b.wg.Wait()
 }
 
-func (b *rawBackend) accept() {
+func (b *RawBackend) accept() {
 	defer b.wg.Done()
 	for {
 		c, err := b.ln.Accept()
@@ -114,7 +118,7 @@ func (b *rawBackend) accept() {
 // recorder keeps every byte read from the connection.
 type recorder struct {
 	c   net.Conn
-	b   *rawBackend
+	b   *RawBackend
 	buf *bytes.Buffer
 }
 
@@ -126,7 +130,7 @@ func (r recorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *rawBackend) serve(connID int, c net.Conn, buf *bytes.Buffer) {
+func (b *RawBackend) serve(connID int, c net.Conn, buf *bytes.Buffer) {
 	defer b.wg.Done()
 	defer func() {
 		b.mu.Lock()
@@ -137,17 +141,17 @@ func (b *rawBackend) serve(connID int, c net.Conn, buf *bytes.Buffer) {
 	br := bufio.NewReader(recorder{c: c, b: b, buf: buf})
 	for {
 		req, ok := readRawRequest(br)
-		if req.method == "" {
+		if req.Method == "" {
 			return
 		}
-		req.conn = connID
+		req.Conn = connID
 		b.mu.Lock()
 		b.requests = append(b.requests, req)
 		b.mu.Unlock()
 		if !ok {
 			return // framing broken or cut short: nothing to answer
 		}
-		act := req.header["x-act"]
+		act := req.Header["x-act"]
 		if act == "" {
 			act = b.act
 		}
@@ -158,17 +162,17 @@ func (b *rawBackend) serve(connID int, c net.Conn, buf *bytes.Buffer) {
 }
 
 // respond acts out one command; false closes the connection.
-func (b *rawBackend) respond(c net.Conn, req rawRequest, act string) bool {
-	body := "id=" + req.id
+func (b *RawBackend) respond(c net.Conn, req RawRequest, act string) bool {
+	body := "id=" + req.ID
 	status := "200 OK"
-	if s := req.header["x-status"]; s != "" {
+	if s := req.Header["x-status"]; s != "" {
 		status = s + " X"
 	}
 	head := func(extra string, cl int) string {
-		return "HTTP/1.1 " + status + "\r\nX-Id: " + req.id + "\r\nContent-Length: " + strconv.Itoa(cl) + "\r\n" + extra + "\r\n"
+		return "HTTP/1.1 " + status + "\r\nX-Id: " + req.ID + "\r\nContent-Length: " + strconv.Itoa(cl) + "\r\n" + extra + "\r\n"
 	}
 	okResp := head("", len(body))
-	if req.method != "HEAD" && !strings.HasPrefix(status, "204") && !strings.HasPrefix(status, "304") {
+	if req.Method != "HEAD" && !strings.HasPrefix(status, "204") && !strings.HasPrefix(status, "304") {
 		okResp += body
 	}
 	evil := "HTTP/1.1 200 OK\r\nX-Id: evil\r\nContent-Length: 8\r\n\r\nid=evil!"
@@ -189,7 +193,7 @@ func (b *rawBackend) respond(c net.Conn, req rawRequest, act string) bool {
 		_, _ = io.WriteString(c, okResp)
 		return false
 	case "drip":
-		ms, _ := strconv.Atoi(req.header["x-drip-ms"])
+		ms, _ := strconv.Atoi(req.Header["x-drip-ms"])
 		if ms == 0 {
 			ms = 100
 		}
@@ -213,8 +217,11 @@ func (b *rawBackend) respond(c net.Conn, req rawRequest, act string) bool {
 		}
 		return false
 	case "bigheader":
-		n, _ := strconv.Atoi(req.header["x-header-size"])
+		n, _ := strconv.Atoi(req.Header["x-header-size"])
 		_, err = io.WriteString(c, head("X-Big: "+strings.Repeat("b", n)+"\r\n", len(body))+body)
+	case "chunked":
+		_, err = io.WriteString(c, "HTTP/1.1 "+status+"\r\nX-Id: "+req.ID+"\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			"3\r\nid=\r\n"+strconv.FormatInt(int64(len(req.ID)), 16)+"\r\n"+req.ID+"\r\n0\r\n\r\n")
 	case "upgrade":
 		_, err = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		b.sleep(100 * time.Millisecond)
@@ -227,8 +234,8 @@ func (b *rawBackend) respond(c net.Conn, req rawRequest, act string) bool {
 
 // readRawRequest parses one HTTP/1.1 request as leniently as a backend
 // would, reporting whether its body framing completed.
-func readRawRequest(br *bufio.Reader) (rawRequest, bool) {
-	var r rawRequest
+func readRawRequest(br *bufio.Reader) (RawRequest, bool) {
+	var r RawRequest
 	line, err := br.ReadString('\n')
 	if err != nil {
 		return r, false
@@ -237,8 +244,8 @@ func readRawRequest(br *bufio.Reader) (rawRequest, bool) {
 	if len(parts) < 2 {
 		return r, false
 	}
-	r.method, r.path = parts[0], parts[1]
-	r.header = map[string]string{}
+	r.Method, r.Path = parts[0], parts[1]
+	r.Header = map[string]string{}
 	for {
 		line, err = br.ReadString('\n')
 		if err != nil {
@@ -249,10 +256,10 @@ func readRawRequest(br *bufio.Reader) (rawRequest, bool) {
 			break
 		}
 		k, v, _ := strings.Cut(line, ":")
-		r.header[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+		r.Header[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
 	}
-	r.id = r.header["x-id"]
-	if strings.EqualFold(r.header["transfer-encoding"], "chunked") {
+	r.ID = r.Header["x-id"]
+	if strings.EqualFold(r.Header["transfer-encoding"], "chunked") {
 		for {
 			line, err = br.ReadString('\n')
 			if err != nil {
@@ -264,79 +271,94 @@ func readRawRequest(br *bufio.Reader) (rawRequest, bool) {
 			}
 			if n == 0 {
 				line, err = br.ReadString('\n')
-				r.complete = err == nil && line == "\r\n"
-				return r, r.complete
+				r.Complete = err == nil && line == "\r\n"
+				return r, r.Complete
 			}
 			chunk := make([]byte, n+2)
 			if _, err := io.ReadFull(br, chunk); err != nil {
 				return r, false
 			}
-			r.body = append(r.body, chunk[:n]...)
+			r.Body = append(r.Body, chunk[:n]...)
 		}
 	}
-	cl, _ := strconv.Atoi(r.header["content-length"])
-	r.body = make([]byte, cl)
-	n, err := io.ReadFull(br, r.body)
-	r.body = r.body[:n]
-	r.complete = err == nil
-	return r, r.complete
+	cl, _ := strconv.Atoi(r.Header["content-length"])
+	r.Body = make([]byte, cl)
+	n, err := io.ReadFull(br, r.Body)
+	r.Body = r.Body[:n]
+	r.Complete = err == nil
+	return r, r.Complete
 }
 
-// received returns the requests parsed so far.
-func (b *rawBackend) received() []rawRequest {
+// Received returns the requests parsed so far.
+func (b *RawBackend) Received() []RawRequest {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return append([]rawRequest(nil), b.requests...)
+	return append([]RawRequest(nil), b.requests...)
 }
 
-// count returns how many requests with this method (and id, if set) arrived.
-func (b *rawBackend) count(method, id string) int {
+// Bytes returns every byte received, on all connections, in connection order.
+func (b *RawBackend) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []byte
+	for i := 1; i <= b.conns; i++ {
+		out = append(out, b.raw[i].Bytes()...)
+	}
+	return out
+}
+
+// Count returns how many requests with this method (and id, if set) arrived.
+func (b *RawBackend) Count(method, id string) int {
 	n := 0
-	for _, r := range b.received() {
-		if r.method == method && (id == "" || r.id == id) {
+	for _, r := range b.Received() {
+		if r.Method == method && (id == "" || r.ID == id) {
 			n++
 		}
 	}
 	return n
 }
 
-// rawClient is a client on a raw socket.
-type rawClient struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
+// RawClient is a client on a raw socket.
+type RawClient struct {
+	t    testing.TB
+	Conn net.Conn
+	br   *bufio.Reader
 }
 
-func dialRaw(t *testing.T, addr string) *rawClient {
+// NewRawClient wraps an open connection (for clients made without a T,
+// in goroutines).
+func NewRawClient(c net.Conn) *RawClient { return &RawClient{Conn: c, br: bufio.NewReader(c)} }
+
+func DialRaw(t testing.TB, addr string) *RawClient {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
 	t.Cleanup(func() { _ = c.Close() })
-	return &rawClient{t: t, c: c, br: bufio.NewReader(c)}
+	return &RawClient{t: t, Conn: c, br: bufio.NewReader(c)}
 }
 
-func (rc *rawClient) send(s string) {
+func (rc *RawClient) Send(s string) {
 	rc.t.Helper()
-	_, err := io.WriteString(rc.c, s)
+	_, err := io.WriteString(rc.Conn, s)
 	require.NoError(rc.t, err)
 }
 
-func (rc *rawClient) closeWrite() {
-	require.NoError(rc.t, rc.c.(*net.TCPConn).CloseWrite())
+func (rc *RawClient) CloseWrite() {
+	require.NoError(rc.t, rc.Conn.(*net.TCPConn).CloseWrite())
 }
 
-// rawReply is a response as the client read it.
-type rawReply struct {
-	status int
-	header map[string]string
-	body   string
+// RawReply is a response as the client read it.
+type RawReply struct {
+	Status int
+	Header map[string]string
+	Body   string
 }
 
-// readResponse reads one response (Content-Length framed, or chunked, or
+// ReadResponse reads one response (Content-Length framed, or chunked, or
 // nothing for HEAD); err is set when the connection ended first.
-func (rc *rawClient) readResponse(head bool) (rawReply, error) {
-	var r rawReply
+func (rc *RawClient) ReadResponse(head bool) (RawReply, error) {
+	var r RawReply
 	line, err := rc.br.ReadString('\n')
 	if err != nil {
 		return r, err
@@ -345,8 +367,8 @@ func (rc *rawClient) readResponse(head bool) (rawReply, error) {
 	if len(parts) < 2 {
 		return r, io.ErrUnexpectedEOF
 	}
-	r.status, _ = strconv.Atoi(parts[1])
-	r.header = map[string]string{}
+	r.Status, _ = strconv.Atoi(parts[1])
+	r.Header = map[string]string{}
 	for {
 		line, err = rc.br.ReadString('\n')
 		if err != nil {
@@ -357,12 +379,12 @@ func (rc *rawClient) readResponse(head bool) (rawReply, error) {
 			break
 		}
 		k, v, _ := strings.Cut(line, ":")
-		r.header[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+		r.Header[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
 	}
-	if head || r.status == 204 || r.status == 304 || r.status < 200 {
+	if head || r.Status == 204 || r.Status == 304 || r.Status < 200 {
 		return r, nil
 	}
-	if strings.EqualFold(r.header["transfer-encoding"], "chunked") {
+	if strings.EqualFold(r.Header["transfer-encoding"], "chunked") {
 		var body []byte
 		for {
 			line, err = rc.br.ReadString('\n')
@@ -382,26 +404,26 @@ func (rc *rawClient) readResponse(head bool) (rawReply, error) {
 			}
 			body = append(body, chunk[:n]...)
 		}
-		r.body = string(body)
+		r.Body = string(body)
 		return r, nil
 	}
-	cl, _ := strconv.Atoi(r.header["content-length"])
+	cl, _ := strconv.Atoi(r.Header["content-length"])
 	body := make([]byte, cl)
 	_, err = io.ReadFull(rc.br, body)
-	r.body = string(body)
+	r.Body = string(body)
 	return r, err
 }
 
-// rawDo sends one request on a new connection and reads its response.
-func rawDo(t *testing.T, addr, request string) (rawReply, error) {
+// RawDo sends one request on a new connection and reads its response.
+func RawDo(t testing.TB, addr, request string) (RawReply, error) {
 	t.Helper()
-	rc := dialRaw(t, addr)
-	rc.send(request)
-	return rc.readResponse(strings.HasPrefix(request, "HEAD "))
+	rc := DialRaw(t, addr)
+	rc.Send(request)
+	return rc.ReadResponse(strings.HasPrefix(request, "HEAD "))
 }
 
-// rawReq builds a request without a body, with an id and a command.
-func rawReq(method, path, id, act string, extra ...string) string {
+// RawReq builds a request without a body, with an id and a command.
+func RawReq(method, path, id, act string, extra ...string) string {
 	s := method + " " + path + " HTTP/1.1\r\nHost: t\r\nX-Id: " + id + "\r\n"
 	if act != "" {
 		s += "X-Act: " + act + "\r\n"

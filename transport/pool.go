@@ -1,4 +1,9 @@
-package proxy
+// Package transport carries requests to upstream nodes: a keep-alive pool
+// per node, one attempt (write the request, read the response head, keep or
+// close the connection), per-read and per-write Timeouts, and streaming of
+// large bodies. It knows nothing of routes or plugins; proxy decides which
+// node to try and whether to try again, from what an attempt reports.
+package transport
 
 import (
 	"bufio"
@@ -18,20 +23,20 @@ import (
 	"gateway/config"
 )
 
-// streamThreshold is the body size above which bodies are streamed rather
+// StreamThreshold is the body size above which bodies are streamed rather
 // than buffered whole, in both directions (upstreams.md).
-const streamThreshold = 1 << 20
+const StreamThreshold = 1 << 20
 
-// nodePool holds the idle keep-alive connections to one node. It lives
-// outside snapshots, keyed by poolKey, so a reload that keeps a node keeps
+// Pool holds the idle keep-alive connections to one node. It lives
+// outside snapshots, keyed by PoolKey, so a reload that keeps a node keeps
 // its connections.
 //
 // fasthttp's HostClient is not used because the gateway needs what it does
-// not offer: per-attempt connect/send/read timeouts (route overrides), a cap
+// not offer: per-attempt connect/send/read Timeouts (route overrides), a cap
 // on idle connections and on requests per connection (keepalive_pool), to
 // know how far an attempt got before it failed (what may be retried), and
 // to refuse to reuse a connection that holds bytes nobody asked for.
-type nodePool struct {
+type Pool struct {
 	addr        string
 	tls         *tls.Config
 	maxIdle     int
@@ -120,9 +125,9 @@ func (c *poolConn) peek(fd uintptr) {
 	c.peekIdle = errno == syscall.EAGAIN
 }
 
-// poolKey is the identity that decides whether a reload may keep a pool: the
+// PoolKey is the identity that decides whether a reload may keep a pool: the
 // node address and everything that changes how connections are made or kept.
-func poolKey(up *config.Upstream, n *config.Node) string {
+func PoolKey(up *config.Upstream, n *config.Node) string {
 	return up.Scheme + "://" + net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) +
 		"|verify=" + strconv.FormatBool(up.TLS.Verify) +
 		"|cert=" + strconv.FormatUint(xxhash.Sum64String(up.TLS.ClientCert+up.TLS.ClientKey), 16) +
@@ -131,8 +136,8 @@ func poolKey(up *config.Upstream, n *config.Node) string {
 		"|requests=" + strconv.Itoa(up.KeepalivePool.Requests)
 }
 
-func newNodePool(up *config.Upstream, n *config.Node) (*nodePool, error) {
-	p := &nodePool{
+func NewPool(up *config.Upstream, n *config.Node) (*Pool, error) {
+	p := &Pool{
 		addr:        net.JoinHostPort(n.Host, strconv.Itoa(n.Port)),
 		maxIdle:     up.KeepalivePool.Size,
 		maxRequests: up.KeepalivePool.Requests,
@@ -155,7 +160,7 @@ func newNodePool(up *config.Upstream, n *config.Node) (*nodePool, error) {
 // get returns an idle connection that is still good (reused=true) or dials
 // a new one. Idle connections the node closed, or wrote to while idle, are
 // closed here rather than handed out.
-func (p *nodePool) get(connectTimeout time.Duration) (c *poolConn, reused bool, err error) {
+func (p *Pool) get(connectTimeout time.Duration) (c *poolConn, reused bool, err error) {
 	p.mu.Lock()
 	for n := len(p.idle); n > 0; n = len(p.idle) {
 		c = p.idle[n-1]
@@ -174,7 +179,7 @@ func (p *nodePool) get(connectTimeout time.Duration) (c *poolConn, reused bool, 
 	return c, false, err
 }
 
-func (p *nodePool) dial(timeout time.Duration) (*poolConn, error) {
+func (p *Pool) dial(timeout time.Duration) (*poolConn, error) {
 	conn, err := fasthttp.DialTimeout(p.addr, timeout)
 	if err != nil {
 		return nil, err
@@ -206,7 +211,7 @@ func (p *nodePool) dial(timeout time.Duration) (*poolConn, error) {
 // the pool is full, closed, c has served its quota of requests, or bytes
 // beyond the response are already buffered (a node that sent more than it
 // framed would otherwise answer the next client with them).
-func (p *nodePool) put(c *poolConn) {
+func (p *Pool) put(c *poolConn) {
 	c.uses++
 	if (p.maxRequests > 0 && c.uses >= p.maxRequests) || c.br.Buffered() > 0 {
 		c.Close()
@@ -225,7 +230,7 @@ func (p *nodePool) put(c *poolConn) {
 
 // sweep closes connections idle for longer than the pool's idle timeout.
 // The oldest connections sit at the bottom of the LIFO stack.
-func (p *nodePool) sweep(now time.Time) {
+func (p *Pool) Sweep(now time.Time) {
 	if p.idleTimeout <= 0 {
 		return
 	}
@@ -249,7 +254,7 @@ func (p *nodePool) sweep(now time.Time) {
 
 // close closes the idle connections and makes put close the rest as they
 // come back.
-func (p *nodePool) close() {
+func (p *Pool) Close() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil
@@ -262,40 +267,39 @@ func (p *nodePool) close() {
 
 // Attempt failure phases: they decide what may be retried (upstreams.md).
 const (
-	phaseNone    = iota
-	phaseConnect // nothing was sent: retried for every method
-	phaseSent    // the request (or part of it) was sent: retried only when idempotent
+	PhaseConnect = iota + 1 // nothing was sent: retried for every method
+	PhaseSent               // the request (or part of it) was sent: retried only when idempotent
 )
 
 // Where an attempt failed, for the log.
 const (
-	opConnect = "connect"
-	opWrite   = "write"
-	opRead    = "read"
+	OpConnect = "connect"
+	OpWrite   = "write"
+	OpRead    = "read"
 )
 
-// attemptError describes why one attempt failed.
-type attemptError struct {
-	phase   int
-	op      string
-	timeout bool
-	// stale: a reused connection failed before any byte of the request
+// AttemptError describes why one attempt failed.
+type AttemptError struct {
+	Phase   int    // PhaseConnect or PhaseSent: what may be retried
+	Op      string // OpConnect, OpWrite or OpRead: where it failed, for the log
+	Timeout bool
+	// Stale: a reused connection failed before any byte of the request
 	// reached it; the node closed it while it sat idle.
-	stale bool
-	err   error
+	Stale bool
+	Err   error
 }
 
-func (e *attemptError) Error() string { return e.err.Error() }
-func (e *attemptError) Unwrap() error { return e.err }
+func (e *AttemptError) Error() string { return e.Err.Error() }
+func (e *AttemptError) Unwrap() error { return e.Err }
 
-// errResponseHeaderTooLarge and errUnsolicitedUpgrade fail an attempt whose
+// ErrResponseHeaderTooLarge and ErrUnsolicitedUpgrade fail an attempt whose
 // response cannot be relayed.
 var (
-	errResponseHeaderTooLarge = errors.New("response header too large")
-	errUnsolicitedUpgrade     = errors.New("101 Switching Protocols to a request that did not ask to upgrade")
+	ErrResponseHeaderTooLarge = errors.New("response header too large")
+	ErrUnsolicitedUpgrade     = errors.New("101 Switching Protocols to a request that did not ask to upgrade")
 )
 
-func isTimeout(err error) bool {
+func IsTimeout(err error) bool {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
@@ -303,42 +307,54 @@ func isTimeout(err error) bool {
 	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout)
 }
 
-// timeouts of one attempt.
-type timeouts struct {
-	connect, send, read time.Duration
+// Timeouts of one attempt.
+type Timeouts struct {
+	Connect, Send, Read time.Duration
 }
 
-// exchangeOpts are the per-request facts an exchange needs.
-type exchangeOpts struct {
-	to             timeouts
-	isHead         bool
-	maxRespHeader  int
-	body           *clientBody // the client's body when it streams through; nil when buffered
-	replayableBody bool        // the request can be written again from the start
+// Options are what one request's attempts need to know.
+type Options struct {
+	To                Timeouts
+	IsHead            bool
+	MaxResponseHeader int
+	// Body is the client's body when it streams through (nil when it is
+	// buffered in the request); its read errors are the client's.
+	Body ClientBody
+	// ReplayableBody: the request can be written again from the start.
+	ReplayableBody bool
 }
 
-// roundTrip sends req to the node and reads the response head into resp.
-// A response body up to streamThreshold with a known length is read whole;
+// ClientBody is a streamed request body that tells its own failures (the
+// client's) from the connection's.
+type ClientBody interface {
+	io.Reader
+	// ClientErr is the error that stopped reading the client's body, or nil.
+	ClientErr() error
+}
+
+// RoundTrip sends req to the node and reads the response head into resp.
+// A response body up to StreamThreshold with a known length is read whole;
 // a larger or chunked one is left on the connection and exposed through a
-// responseStream set as resp's body stream, which returns the connection to
+// ResponseStream set as resp's body stream, which returns the connection to
 // the pool when the server has copied it to the client.
 //
 // A reused connection that failed before any byte of the request reached it
 // was closed by the node while idle: that is tried once more on a fresh
 // connection, for every method, as long as the body can still be sent whole.
-// Errors reading the client's body are returned as *clientBodyError.
-func (p *nodePool) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, o *exchangeOpts) error {
+// An error reading the client's body is returned as Body.ClientErr gave it;
+// every other failure is an *AttemptError.
+func (p *Pool) RoundTrip(req *fasthttp.Request, resp *fasthttp.Response, o *Options) error {
 	for try := 0; ; try++ {
-		c, reused, err := p.get(o.to.connect)
+		c, reused, err := p.get(o.To.Connect)
 		if err != nil {
-			return &attemptError{phase: phaseConnect, op: opConnect, timeout: isTimeout(err), err: err}
+			return &AttemptError{Phase: PhaseConnect, Op: OpConnect, Timeout: IsTimeout(err), Err: err}
 		}
 		err = p.exchange(c, req, resp, o)
 		if err == nil {
 			return nil
 		}
-		var ae *attemptError
-		if try == 0 && reused && errors.As(err, &ae) && ae.stale && o.replayableBody {
+		var ae *AttemptError
+		if try == 0 && reused && errors.As(err, &ae) && ae.Stale && o.ReplayableBody {
 			resp.Reset()
 			continue
 		}
@@ -347,13 +363,13 @@ func (p *nodePool) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, o *
 }
 
 // exchange runs one request/response on c.
-func (p *nodePool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.Response, o *exchangeOpts) error {
+func (p *Pool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.Response, o *Options) error {
 	reused := c.uses > 0
 	c.nRead, c.nWritten = 0, 0
-	if o.to.send <= 0 || o.to.read <= 0 {
+	if o.To.Send <= 0 || o.To.Read <= 0 {
 		_ = c.Conn.SetDeadline(time.Time{}) // no deadline of an earlier exchange may linger
 	}
-	c.writeTimeout, c.readTimeout = o.to.send, o.to.read
+	c.writeTimeout, c.readTimeout = o.To.Send, o.To.Read
 	err := req.Write(c.bw)
 	if err == nil {
 		err = c.bw.Flush()
@@ -363,30 +379,32 @@ func (p *nodePool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.R
 		// and what is still buffered is dropped, so that a body cut short
 		// reaches the node as an incomplete message, not a complete one.
 		c.Close()
-		if o.body != nil && o.body.err != nil {
-			return o.body.err
+		if o.Body != nil {
+			if cerr := o.Body.ClientErr(); cerr != nil {
+				return cerr
+			}
 		}
-		return &attemptError{
-			phase:   phaseSent,
-			op:      opWrite,
-			timeout: isTimeout(err),
-			stale:   reused && c.nWritten == 0 && !isTimeout(err),
-			err:     err,
+		return &AttemptError{
+			Phase:   PhaseSent,
+			Op:      OpWrite,
+			Timeout: IsTimeout(err),
+			Stale:   reused && c.nWritten == 0 && !IsTimeout(err),
+			Err:     err,
 		}
 	}
 
 	for {
-		err = p.readHeader(c, resp, o.maxRespHeader)
+		err = p.readHeader(c, resp, o.MaxResponseHeader)
 		if err != nil {
 			c.Close()
-			return &attemptError{
-				phase:   phaseSent,
-				op:      opRead,
-				timeout: isTimeout(err),
+			return &AttemptError{
+				Phase:   PhaseSent,
+				Op:      OpRead,
+				Timeout: IsTimeout(err),
 				// Nothing reached the node if it closed before reading a
 				// byte; after that only an idempotent request goes again.
-				stale: reused && c.nRead == 0 && c.nWritten == 0 && errors.Is(err, io.EOF),
-				err:   err,
+				Stale: reused && c.nRead == 0 && c.nWritten == 0 && errors.Is(err, io.EOF),
+				Err:   err,
 			}
 		}
 		code := resp.Header.StatusCode()
@@ -394,7 +412,7 @@ func (p *nodePool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.R
 			// No request is forwarded as an upgrade, so a 101 is a node
 			// speaking a protocol the client never asked for.
 			c.Close()
-			return &attemptError{phase: phaseSent, op: opRead, err: errUnsolicitedUpgrade}
+			return &AttemptError{Phase: PhaseSent, Op: OpRead, Err: ErrUnsolicitedUpgrade}
 		}
 		// Skip interim responses (100 Continue, 103 Early Hints).
 		if code >= 200 {
@@ -408,7 +426,7 @@ func (p *nodePool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.R
 	resp.Header.ResetConnectionClose()
 
 	code := resp.Header.StatusCode()
-	if o.isHead || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
+	if o.IsHead || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
 		// These responses have no body whatever their headers say; a node
 		// that sends one anyway leaves bytes that put and get refuse.
 		resp.SkipBody = true
@@ -416,10 +434,10 @@ func (p *nodePool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.R
 		return nil
 	}
 	cl := resp.Header.ContentLength()
-	if cl >= 0 && cl <= streamThreshold {
+	if cl >= 0 && cl <= StreamThreshold {
 		if err := resp.ReadBody(c.br, 0); err != nil {
 			c.Close()
-			return &attemptError{phase: phaseSent, op: opRead, timeout: isTimeout(err), err: err}
+			return &AttemptError{Phase: PhaseSent, Op: OpRead, Timeout: IsTimeout(err), Err: err}
 		}
 		p.release(c, closeConn)
 		return nil
@@ -433,7 +451,7 @@ func (p *nodePool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.R
 		s.conn = nil
 		releaseResponseStream(s)
 		c.Close()
-		return &attemptError{phase: phaseSent, op: opRead, timeout: isTimeout(err), err: err}
+		return &AttemptError{Phase: PhaseSent, Op: OpRead, Timeout: IsTimeout(err), Err: err}
 	}
 	s.inner = s.scratch.BodyStream()
 	if cl == -2 {
@@ -446,7 +464,7 @@ func (p *nodePool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.R
 // readHeader reads a response header into resp. The read buffer starts at
 // connReadBufferSize and grows, once per connection, up to max for a node
 // that sends larger headers.
-func (p *nodePool) readHeader(c *poolConn, resp *fasthttp.Response, max int) error {
+func (p *Pool) readHeader(c *poolConn, resp *fasthttp.Response, max int) error {
 	err := resp.Header.Read(c.br)
 	if err == nil {
 		return nil
@@ -456,24 +474,24 @@ func (p *nodePool) readHeader(c *poolConn, resp *fasthttp.Response, max int) err
 
 // readLargeHeader is readHeader's slow path, apart so that the error
 // variable it needs does not cost the fast path an allocation.
-func (p *nodePool) readLargeHeader(c *poolConn, resp *fasthttp.Response, max int, err error) error {
+func (p *Pool) readLargeHeader(c *poolConn, resp *fasthttp.Response, max int, err error) error {
 	var small *fasthttp.ErrSmallBuffer
 	if !errors.As(err, &small) {
 		return err
 	}
 	if c.br.Size() >= max {
-		return errResponseHeaderTooLarge
+		return ErrResponseHeaderTooLarge
 	}
 	// Reading through the old reader first hands over what it buffered.
 	c.br = bufio.NewReaderSize(c.br, max)
 	err = resp.Header.Read(c.br)
 	if errors.As(err, &small) {
-		return errResponseHeaderTooLarge
+		return ErrResponseHeaderTooLarge
 	}
 	return err
 }
 
-func (p *nodePool) release(c *poolConn, closeConn bool) {
+func (p *Pool) release(c *poolConn, closeConn bool) {
 	if closeConn {
 		c.Close()
 		return
@@ -481,36 +499,43 @@ func (p *nodePool) release(c *poolConn, closeConn bool) {
 	p.put(c)
 }
 
-// responseStream copies a large or chunked response body from a node to the
+// ResponseStream copies a large or chunked response body from a node to the
 // client without buffering it whole. fasthttp decodes the framing (through
 // scratch); the connection's own deadlines bound the time between reads.
-type responseStream struct {
+type ResponseStream struct {
 	scratch   fasthttp.Response
 	inner     io.Reader
-	pool      *nodePool
+	pool      *Pool
 	conn      *poolConn
 	closeConn bool
 	eof       bool
 	n         int64
-	bytesOut  interface{ Add(float64) } // the route's bytes-out counter, added to on Close
+	counter   Adder // bytes copied are added to it on Close
 }
 
 var responseStreamPool sync.Pool
 
-func acquireResponseStream() *responseStream {
+func acquireResponseStream() *ResponseStream {
 	if v := responseStreamPool.Get(); v != nil {
-		return v.(*responseStream)
+		return v.(*ResponseStream)
 	}
-	return &responseStream{}
+	return &ResponseStream{}
 }
 
-func releaseResponseStream(s *responseStream) {
+func releaseResponseStream(s *ResponseStream) {
 	s.scratch.Reset()
-	s.inner, s.pool, s.conn, s.closeConn, s.eof, s.n, s.bytesOut = nil, nil, nil, false, false, 0, nil
+	s.inner, s.pool, s.conn, s.closeConn, s.eof, s.n, s.counter = nil, nil, nil, false, false, 0, nil
 	responseStreamPool.Put(s)
 }
 
-func (s *responseStream) Read(b []byte) (int, error) {
+// Adder is a counter (a prometheus.Counter, for one).
+type Adder interface{ Add(float64) }
+
+// CountInto makes the stream add the bytes it copies to c when it closes:
+// a streamed body's size is known only once the client has it.
+func (s *ResponseStream) CountInto(c Adder) { s.counter = c }
+
+func (s *ResponseStream) Read(b []byte) (int, error) {
 	n, err := s.inner.Read(b)
 	s.n += int64(n)
 	if err == io.EOF {
@@ -522,7 +547,7 @@ func (s *responseStream) Read(b []byte) (int, error) {
 // Close is called by fasthttp once the body was written to the client (or
 // the client went away). Only a body read to its end leaves the connection
 // reusable.
-func (s *responseStream) Close() error {
+func (s *ResponseStream) Close() error {
 	if s.conn != nil {
 		if s.eof && !s.closeConn {
 			s.pool.put(s.conn)
@@ -530,8 +555,8 @@ func (s *responseStream) Close() error {
 			s.conn.Close()
 		}
 	}
-	if s.bytesOut != nil && s.n > 0 {
-		s.bytesOut.Add(float64(s.n))
+	if s.counter != nil && s.n > 0 {
+		s.counter.Add(float64(s.n))
 	}
 	_ = s.scratch.CloseBodyStream()
 	releaseResponseStream(s)
