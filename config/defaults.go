@@ -17,6 +17,7 @@ func (g *Gateway) setDefaults() {
 	g.ControlListen = "127.0.0.1:9091"
 	g.MaxRequestBodySize = 12 << 20
 	g.MaxHeaderSize = 16384
+	g.MaxResponseHeaderSize = 64 << 10
 	g.ClientReadTimeout = 60
 	g.ClientIdleTimeout = 60
 	g.ClientHeaderTimeout = 10

@@ -29,6 +29,8 @@ func TestGatewayDefaults(t *testing.T) {
 		LogLevel:             "info",
 		ReloadDebounce:       0.2,
 		ShutdownTimeout:      30,
+
+		MaxResponseHeaderSize: 65536,
 	}
 	require.Equal(t, want, Default().Gateway)
 	require.Equal(t, want, mustParse(t, minimal).Gateway)

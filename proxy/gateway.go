@@ -19,6 +19,7 @@ import (
 	"gateway/config"
 	"gateway/healthcheck"
 	"gateway/ratelimit"
+	"gateway/transport"
 )
 
 // Options configure a Gateway.
@@ -51,7 +52,7 @@ type Gateway struct {
 	applyMu sync.Mutex // one compile at a time
 
 	stateMu       sync.Mutex
-	pools         map[string]*nodePool
+	pools         map[string]*transport.Pool
 	nodes         map[string]*nodeLong
 	upstreamsLong map[string]*upstreamLong
 	poolsUsed     map[string]struct{} // filled while a snapshot compiles
@@ -92,7 +93,7 @@ func New(opts Options) *Gateway {
 		reg:           reg,
 		metrics:       newMetrics(reg),
 		limits:        ratelimit.NewStore(),
-		pools:         map[string]*nodePool{},
+		pools:         map[string]*transport.Pool{},
 		nodes:         map[string]*nodeLong{},
 		upstreamsLong: map[string]*upstreamLong{},
 		access:        &accessLog{},
@@ -159,7 +160,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 // connections handed back to it.
 func (g *Gateway) retireUnused() {
 	g.stateMu.Lock()
-	var retired []*nodePool
+	var retired []*transport.Pool
 	for k, p := range g.pools {
 		if _, ok := g.poolsUsed[k]; !ok {
 			retired = append(retired, p)
@@ -173,7 +174,7 @@ func (g *Gateway) retireUnused() {
 	}
 	g.stateMu.Unlock()
 	for _, p := range retired {
-		p.close()
+		p.Close()
 	}
 }
 
@@ -244,12 +245,14 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	srv := g.server
 	g.serverMu.Unlock()
 	gw := &s.cfg.Gateway
-	return srv.Serve(&edgeListener{
+	// clientListener is outermost: the handler finds its clientConn on
+	// the request context; edgeListener counts and times the writes.
+	return srv.Serve(clientListener{&edgeListener{
 		Listener:     ln,
 		max:          int64(gw.MaxConnections),
 		writeTimeout: gw.ClientWriteTimeout.Duration(),
 		onRefused:    g.metrics.connsRefused.Inc,
-	})
+	}})
 }
 
 // newServer makes the data-plane server. Limits and timeouts are described
@@ -258,10 +261,11 @@ func (g *Gateway) Serve(ln net.Listener) error {
 func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 	bodyTimeout := gw.ClientReadTimeout.Duration()
 	srv := &fasthttp.Server{
-		Handler:      g.Handler,
-		ErrorHandler: g.errorHandler,
-		Logger:       serverLogger{g.log},
-		Name:         "",
+		Handler:       g.Handler,
+		ExpectHandler: g.ExpectHandler,
+		ErrorHandler:  g.errorHandler,
+		Logger:        serverLogger{g.log},
+		Name:          "",
 		// fasthttp's read buffer is also the limit on the request head:
 		// a head must fit it, a larger one is a 431. It cannot grow, so it
 		// is max_header_size; it is held while a connection idles (see
@@ -277,11 +281,11 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
 		},
 		// Bodies are streamed: fasthttp reads up to 8 KiB ahead and the
-		// handler pulls the rest, buffering bodies up to streamThreshold
+		// handler pulls the rest, buffering bodies up to transport.StreamThreshold
 		// and forwarding larger ones as they arrive. The configured limit
 		// is enforced by the handler, since streaming bypasses fasthttp's.
 		StreamRequestBody:             true,
-		MaxRequestBodySize:            streamThreshold,
+		MaxRequestBodySize:            transport.StreamThreshold,
 		DisablePreParseMultipartForm:  true,
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
@@ -334,10 +338,10 @@ func (g *Gateway) Close() {
 		g.health.Close()
 		g.stateMu.Lock()
 		pools := g.pools
-		g.pools = map[string]*nodePool{}
+		g.pools = map[string]*transport.Pool{}
 		g.stateMu.Unlock()
 		for _, p := range pools {
-			p.close()
+			p.Close()
 		}
 		g.access.close()
 	})
@@ -355,13 +359,13 @@ func (g *Gateway) janitor() {
 			return
 		case now := <-t.C:
 			g.stateMu.Lock()
-			pools := make([]*nodePool, 0, len(g.pools))
+			pools := make([]*transport.Pool, 0, len(g.pools))
 			for _, p := range g.pools {
 				pools = append(pools, p)
 			}
 			g.stateMu.Unlock()
 			for _, p := range pools {
-				p.sweep(now)
+				p.Sweep(now)
 			}
 		}
 	}
