@@ -39,6 +39,7 @@ var (
 	hdrExpect             = []byte("Expect")
 	strHTTP               = []byte("http")
 	strCommaSpace         = []byte(", ")
+	msgHeaderTimeout      = []byte("Request header not received in time")
 	errNoSnapshotResponse = []byte(`{"error_code":"APIG.0202","error_msg":"Gateway has no config yet"}`)
 )
 
@@ -757,15 +758,20 @@ func (g *Gateway) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	t := errBadRequest
+	var msg []byte
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
 		t = errHeaderTooLarge
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		t = errEntityTooLarge
+	case transport.IsTimeout(err):
+		// client_header_timeout: the head did not arrive in time (nginx
+		// answers 408 too).
+		t, msg = errRequestTimeout, msgHeaderTimeout
 	}
 	id := appendRequestID(nil)
-	s.responses.write(ctx, t, id, nil, nil)
+	s.responses.write(ctx, t, id, msg, nil)
 	ctx.Response.Header.SetBytesKV(hdrRequestID, id)
 	s.noRoute.codes.inc(ctx.Response.StatusCode())
 }

@@ -120,8 +120,10 @@ services:
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	_, err = c.Write([]byte("GET /a HTTP/1.1\r\nHost: a\r\n")) // never finished
 	require.NoError(t, err)
-	_, err = io.ReadAll(c)
+	all, err := io.ReadAll(c)
 	require.NoError(t, err, "the gateway closed the connection before the test's deadline")
+	require.True(t, strings.HasPrefix(string(all), "HTTP/1.1 408 "), string(all))
+	require.Contains(t, string(all), "Request header not received in time")
 	require.Zero(t, b.hits.Load())
 
 	// A slow body is not cut by the head timeout.
