@@ -30,33 +30,8 @@ type realIPRule struct {
 func compileRealIP(c config.RealIP) realIPRule {
 	r := realIPRule{header: []byte(c.Header), recursive: c.Recursive}
 	r.list = strings.EqualFold(c.Header, "X-Forwarded-For") || strings.EqualFold(c.Header, "Forwarded-For")
-	r.trusted = parsePrefixes(c.TrustedAddresses)
+	r.trusted = config.ParsePrefixes(c.TrustedAddresses)
 	return r
-}
-
-// parsePrefixes parses a list of IPs and CIDRs (validated by config) into
-// prefixes; a single address becomes a full-length prefix.
-func parsePrefixes(list []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, a := range list {
-		if p, err := netip.ParsePrefix(a); err == nil {
-			out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p.Addr())).Masked())
-		} else if ip, err := netip.ParseAddr(a); err == nil {
-			ip = ip.Unmap()
-			out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
-		}
-	}
-	return out
-}
-
-// unmapBits is what Unmap removes from a prefix length: an IPv4-mapped
-// IPv6 prefix (::ffff:10.0.0.0/104) describes the IPv4 prefix 10.0.0.0/8,
-// and client addresses are compared unmapped.
-func unmapBits(a netip.Addr) int {
-	if a.Is4In6() {
-		return 96
-	}
-	return 0
 }
 
 func (r *realIPRule) isTrusted(ip netip.Addr) bool {

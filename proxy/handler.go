@@ -16,7 +16,7 @@ import (
 
 	"gateway/balancer"
 	"gateway/healthcheck"
-	"gateway/ratelimit"
+	"gateway/plugin"
 	"gateway/router"
 	"gateway/transport"
 )
@@ -59,7 +59,9 @@ type reqState struct {
 	bodyBuf []byte // a buffered request body (up to transport.StreamThreshold)
 	xo      transport.Options
 	tried   balancer.Tried
-	checks  []ratelimit.Check
+	// pr is the request as plugin steps see it: the consumer, rate-limit
+	// state and a rejection's shape live there.
+	pr plugin.Request
 
 	reqID      []byte
 	peer       netip.Addr
@@ -69,20 +71,12 @@ type reqState struct {
 	underscore bool // a request header name holds '_' (checkHead)
 	connLines  int  // Connection header lines (checkHead)
 	portB      []byte
-	consumer   []byte
-	app        []byte
-	hideHdr    []byte
-	hideQuery  []byte
 	keyBuf     []byte
 	uriBuf     []byte
 	hdrBuf     []byte
 	errBuf     []byte
 
 	start          time.Time
-	rate           rateState
-	status         int    // limit-count's rejected_code overrides the error status
-	body           []byte // and its rejected_msg the body
-	errMsg         []byte // a plugin's message for error_msg (ip-restriction)
 	attempts       int
 	bytesOut       int
 	upstreamAddr   string
@@ -92,7 +86,9 @@ type reqState struct {
 }
 
 var statePool = sync.Pool{New: func() any {
-	return &reqState{checks: make([]ratelimit.Check, 0, 4)}
+	st := &reqState{}
+	st.pr.Vars = st
+	return st
 }}
 
 func (st *reqState) reset() {
@@ -103,9 +99,9 @@ func (st *reqState) reset() {
 	}
 	st.ctx, st.snap, st.route = nil, nil, nil
 	st.rreq = router.Request{}
-	st.consumer, st.app, st.hideHdr, st.hideQuery, st.body, st.errMsg = nil, nil, nil, nil, nil, nil
-	st.rate = rateState{}
-	st.status, st.attempts, st.upstreamStatus, st.upstreamDur, st.bytesOut = 0, 0, 0, 0, 0
+	st.pr.Reset()
+	st.pr.Vars = st
+	st.pr.Status, st.attempts, st.upstreamStatus, st.upstreamDur, st.bytesOut = 0, 0, 0, 0, 0
 	st.upstreamAddr = ""
 	st.errType = errNone
 }
@@ -141,7 +137,7 @@ func (st *reqState) Var(kind router.VarKind, name []byte) []byte {
 			}
 		}
 	case router.VarConsumerName:
-		return st.consumer
+		return st.pr.Consumer
 	}
 	return nil
 }
@@ -247,16 +243,19 @@ func (g *Gateway) finish(st *reqState) {
 		g.fail(st)
 	}
 	ctx.Response.Header.SetBytesKV(hdrRequestID, st.reqID)
-	if st.rate.set {
-		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], st.rate.limit, 10)
+	if st.pr.Rate.Set {
+		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], st.pr.Rate.Limit, 10)
 		ctx.Response.Header.SetBytesKV(hdrRateLimit, st.hdrBuf)
-		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], st.rate.remaining, 10)
+		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], st.pr.Rate.Remaining, 10)
 		ctx.Response.Header.SetBytesKV(hdrRateRemaining, st.hdrBuf)
-		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], ceilSeconds(st.rate.reset), 10)
+		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], ceilSeconds(st.pr.Rate.Reset), 10)
 		ctx.Response.Header.SetBytesKV(hdrRateReset, st.hdrBuf)
-		if st.rate.retryAfter {
+		if st.pr.Rate.RetryAfter {
 			ctx.Response.Header.SetBytesKV(hdrRetryAfter, st.hdrBuf)
 		}
+	}
+	if st.route != nil && st.errType != errClientClosed && st.route.chain.HasResponseSteps() {
+		st.route.chain.OnResponse(&st.pr)
 	}
 
 	elapsed := time.Since(st.start)
@@ -351,54 +350,9 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	rs := s.routes[st.match.Route.Seq]
 	st.route = rs
 
-	if rs.ipr != nil && !rs.ipr.permits(st.clientIP) {
-		st.errMsg = rs.ipr.message
-		return errAccessDenied
-	}
-	if ka := rs.keyAuth; ka != nil {
-		key := h.PeekBytes(ka.header)
-		if len(key) > 0 {
-			st.hideHdr = ka.header
-		} else if key = ctx.QueryArgs().PeekBytes(ka.query); len(key) > 0 {
-			st.hideQuery = ka.query
-		} else {
-			return errAuthMissing
-		}
-		c := ka.keys.lookup(key)
-		if c == nil {
-			return errAuthFailure
-		}
-		st.consumer, st.app = c.username, c.app
-		if !ka.hide {
-			st.hideHdr, st.hideQuery = nil, nil
-		}
-	}
-	if b := rs.throttle; b != nil {
-		ok, counter, res := b.policy.p.Admit(now, rs.scope, st.consumer, st.app, st.clientIPB, st.checks[:0])
-		if !ok {
-			b.throttled[counter].Inc()
-			st.rate = rateState{set: true, limit: res.Limit, remaining: res.Remaining, reset: res.Reset, retryAfter: true}
-			return errThrottled
-		}
-		st.rate.merge(res)
-	}
-	if lc := rs.limit; lc != nil {
-		st.keyBuf = lc.key.appendKey(st.keyBuf[:0], st)
-		if len(st.keyBuf) == 0 {
-			st.keyBuf = append(st.keyBuf, st.clientIPB...)
-		}
-		ok, res := lc.c.Admit(now, xxhash.Sum64(st.keyBuf))
-		if lc.showHeaders {
-			st.rate.merge(res)
-		}
-		if !ok {
-			lc.throttled.Inc()
-			st.status, st.body = lc.rejectedCode, lc.rejectedBody
-			if lc.showHeaders {
-				st.rate = rateState{set: true, limit: res.Limit, remaining: res.Remaining, reset: res.Reset}
-			}
-			return errThrottled
-		}
+	st.pr.Ctx, st.pr.Now, st.pr.ClientIP, st.pr.ClientIPB = ctx, now, st.clientIP, st.clientIPB
+	if t := rs.chain.OnRequest(&st.pr); t != errNone {
+		return t
 	}
 	return errNone
 }
@@ -460,8 +414,8 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 	st.uriBuf = append(st.uriBuf[:0], st.match.UpstreamPath...)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		st.uriBuf = append(st.uriBuf, '?')
-		if st.hideQuery != nil {
-			st.uriBuf = appendQueryWithout(st.uriBuf, ctx.QueryArgs(), st.hideQuery)
+		if st.pr.HideQuery != nil {
+			st.uriBuf = appendQueryWithout(st.uriBuf, ctx.QueryArgs(), st.pr.HideQuery)
 			if st.uriBuf[len(st.uriBuf)-1] == '?' {
 				st.uriBuf = st.uriBuf[:len(st.uriBuf)-1]
 			}
@@ -503,12 +457,12 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 	// to claim a consumer on a route without key-auth.
 	h.DelBytes(hdrConsumer)
 	h.DelBytes(hdrCredential)
-	if st.consumer != nil {
-		h.SetBytesKV(hdrConsumer, st.consumer)
-		h.SetBytesKV(hdrCredential, st.app)
+	if st.pr.Consumer != nil {
+		h.SetBytesKV(hdrConsumer, st.pr.Consumer)
+		h.SetBytesKV(hdrCredential, st.pr.App)
 	}
-	if st.hideHdr != nil {
-		h.DelBytes(st.hideHdr)
+	if st.pr.HideHeader != nil {
+		h.DelBytes(st.pr.HideHeader)
 	}
 
 	// Expect was answered by the gateway (ExpectHandler): the body follows
@@ -546,7 +500,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 
 	var hash uint64
 	if up.chash {
-		st.keyBuf = up.key.appendKey(st.keyBuf[:0], st)
+		st.keyBuf = up.key.Append(st.keyBuf[:0], st)
 		if len(st.keyBuf) == 0 {
 			st.keyBuf = append(st.keyBuf, st.clientIPB...)
 		}
@@ -734,18 +688,18 @@ func (g *Gateway) fail(st *reqState) {
 	ctx := st.ctx
 	allow := st.match.Allow
 	closeConn := ctx.Response.ConnectionClose() // write resets the response
-	st.errBuf = st.snap.responses.write(ctx, st.errType, st.reqID, st.errMsg, st.errBuf)
+	st.errBuf = st.snap.responses.write(ctx, st.errType, st.reqID, st.pr.Message, st.errBuf)
 	if closeConn {
 		ctx.SetConnectionClose()
 	}
 	if st.errType == errMethodNotAllowed {
 		ctx.Response.Header.SetBytesKV(hdrAllow, allow)
 	}
-	if st.status != 0 {
-		ctx.Response.SetStatusCode(st.status)
+	if st.pr.Status != 0 {
+		ctx.Response.SetStatusCode(st.pr.Status)
 	}
-	if st.body != nil {
-		ctx.Response.SetBody(st.body)
+	if st.pr.Body != nil {
+		ctx.Response.SetBody(st.pr.Body)
 	}
 }
 
