@@ -55,21 +55,30 @@ func proxiedMallocs(t *testing.T, g *Gateway, n int, prepare func(r *fasthttp.Re
 	return float64(after.Mallocs-before.Mallocs) / float64(n)
 }
 
-func TestZeroAllocationsPerProxiedRequest(t *testing.T) {
+// allocGateway is a gateway serving yaml in-process, for counting
+// allocations; the test skips under the race detector, which allocates on
+// its own.
+func allocGateway(t *testing.T, yaml string) *Gateway {
+	t.Helper()
 	if race.Enabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	b := leanBackend(t)
 	g := New(Options{})
-	defer g.Close()
-	require.NoError(t, g.Apply(mustParse(t, `
+	t.Cleanup(g.Close)
+	require.NoError(t, g.Apply(mustParse(t, yaml)))
+	return g
+}
+
+func TestZeroAllocationsPerProxiedRequest(t *testing.T) {
+	b := leanBackend(t)
+	g := allocGateway(t, `
 gateway: {access_log: {enabled: false}}
 services:
   - id: basic
     path_prefix: /api
     upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}, {host: localhost, port: `+b.port()+`, weight: 2}]}
     routes: [{paths: ["/users/{id}"], methods: [GET]}, {paths: ["/*"]}]
-`)))
+`)
 	perReq := proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
 		r.Header.SetMethod("GET")
 		r.SetRequestURI("/api/users/42?x=1")
@@ -129,13 +138,8 @@ services:
 // pipeline: ip-restriction, key-auth, a throttle policy with all four
 // counters, limit-count on a template key, and a chash upstream.
 func TestZeroAllocationsWithPlugins(t *testing.T) {
-	if race.Enabled {
-		t.Skip("the race detector allocates on its own")
-	}
 	b := leanBackend(t)
-	g := New(Options{})
-	defer g.Close()
-	require.NoError(t, g.Apply(mustParse(t, `
+	g := allocGateway(t, `
 gateway: {access_log: {enabled: false}}
 throttle_policies:
   - {id: p, api_call_limits: 100000000, user_call_limits: 100000000, app_call_limits: 100000000, ip_call_limits: 100000000, time_interval: 1, time_unit: HOUR}
@@ -155,7 +159,7 @@ services:
       keepalive_pool: {requests: 100000000}
       nodes: [{host: 127.0.0.1, port: `+b.port()+`}, {host: localhost, port: `+b.port()+`}]
     routes: [{paths: ["/*"]}]
-`)))
+`)
 	perReq := proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
 		r.Header.SetMethod("GET")
 		r.SetRequestURI("/api/users/42")
