@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -70,17 +71,24 @@ services:
 	bProbes := b.hits.Load()
 
 	// Everything changes: s gets a second node (a new pool), a new service
-	// t with a checked upstream on b; one route's plugin refuses.
-	err := tg.g.Apply(mustParse(t, `
+	// t with a checked upstream on b and a throttle policy (new counters);
+	// one route's plugin refuses.
+	next := func(refuse bool) *config.Config {
+		return mustParse(t, `
 gateway: {access_log: {enabled: false}}
 services:
   - id: s
     upstream: {nodes: [{host: 127.0.0.1, port: `+a.port()+`}, {host: 127.0.0.1, port: `+c.port()+`}], `+checks+`}
     routes: [{id: one, paths: ["/one"]}]
   - id: t
+    throttle_policy: p
     upstream: {nodes: [{host: 127.0.0.1, port: `+b.port()+`}], `+checks+`}
-    routes: [{id: two, paths: ["/two"]}, {id: bad, paths: ["/bad"], plugins: {`+refusePlugin+`: {refuse: true}}}]
-`))
+    routes: [{id: two, paths: ["/two"]}, {id: bad, paths: ["/bad"], plugins: {`+refusePlugin+`: {refuse: `+fmt.Sprint(refuse)+`}}}]
+throttle_policies: [{id: p, api_call_limits: 100, time_interval: 1, time_unit: HOUR}]
+`)
+	}
+	counters := tg.g.limits.Len()
+	err := tg.g.Apply(next(true))
 	var errs config.Errors
 	require.ErrorAs(t, err, &errs)
 	require.Equal(t, config.Errors{{
@@ -90,6 +98,7 @@ services:
 
 	require.Same(t, snap, tg.g.snap.Load(), "the serving snapshot stays")
 	require.Equal(t, before, longLivedOf(tg.g), "no pool or node state was made or retired")
+	require.Equal(t, counters, tg.g.limits.Len(), "no throttle counter was made")
 	require.Nil(t, tg.g.health.Node("t", b.addr), "no health state for the rejected upstream")
 	healthAfter := tg.g.health.Snapshot()
 	require.Len(t, healthAfter, 1)
@@ -104,16 +113,7 @@ services:
 
 	// The same config without the refusal commits: now t is checked and
 	// s has its new pool; a's pool and node state are the same objects.
-	require.NoError(t, tg.g.Apply(mustParse(t, `
-gateway: {access_log: {enabled: false}}
-services:
-  - id: s
-    upstream: {nodes: [{host: 127.0.0.1, port: `+a.port()+`}, {host: 127.0.0.1, port: `+c.port()+`}], `+checks+`}
-    routes: [{id: one, paths: ["/one"]}]
-  - id: t
-    upstream: {nodes: [{host: 127.0.0.1, port: `+b.port()+`}], `+checks+`}
-    routes: [{id: two, paths: ["/two"]}, {id: bad, paths: ["/bad"], plugins: {`+refusePlugin+`: {refuse: false}}}]
-`)))
+	require.NoError(t, tg.g.Apply(next(false)))
 	after := longLivedOf(tg.g)
 	require.Len(t, after.pools, 3)
 	require.Len(t, after.nodes, 3)
@@ -126,6 +126,7 @@ services:
 	require.NotNil(t, tg.g.health.Node("t", b.addr))
 	require.Same(t, tg.g.health.Node("t", b.addr), tg.g.snap.Load().upstreams["t"].nodes[0].health,
 		"commit wires health state into the snapshot before publishing it")
+	require.Greater(t, tg.g.limits.Len(), counters, "the policy's counters")
 	require.Equal(t, 200, tg.get(t, "/two").StatusCode())
 }
 

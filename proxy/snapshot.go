@@ -14,6 +14,7 @@ import (
 	"gateway/config"
 	"gateway/healthcheck"
 	"gateway/plugin"
+	"gateway/ratelimit"
 	"gateway/router"
 	"gateway/transport"
 )
@@ -105,14 +106,15 @@ func toTimeouts(t config.Timeout) transport.Timeouts {
 // Reloads are two steps (docs/DESIGN.md "Compile, then commit"):
 //
 //   - compile turns a config into a snapshot and a plan. It has no side
-//     effects: it reads the gateway's long-lived state, to reuse pools, but
-//     creates, starts, registers or retires nothing, so a config it rejects
-//     leaves the gateway exactly as it was and needs no rollback.
+//     effects: it reads the gateway's long-lived state, to reuse pools and
+//     throttle counters, but creates, starts, registers or retires nothing,
+//     so a config it rejects leaves the gateway exactly as it was and needs
+//     no rollback.
 //   - commit, only for a snapshot that compiled whole, carries the plan
-//     out: it syncs the health checkers, registers new pools and node
-//     state, wires them into the snapshot, publishes it with one atomic
-//     store and retires what the new snapshot no longer uses. It cannot
-//     fail.
+//     out: it syncs the health checkers, registers new pools, node state
+//     and throttle counters, wires them into the snapshot, publishes it
+//     with one atomic store and retires what the new snapshot no longer
+//     uses. It cannot fail.
 
 // plan is what a compiled snapshot needs of the gateway's long-lived state,
 // keyed by identity.
@@ -127,6 +129,9 @@ type plan struct {
 	// upstreams are the snapshot's upstreams with their configs: their
 	// node state, health and balancer are wired by commit.
 	upstreams []plannedUpstream
+	// limits is the throttle counter store staged for the plugins'
+	// compile steps: the gateway's counters, plus new ones only it holds.
+	limits *ratelimit.Store
 }
 
 type plannedUpstream struct {
@@ -157,7 +162,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		loadedAt:      time.Now(),
 		upstreams:     map[string]*upstreamState{},
 	}
-	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg)}
+	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage()}
 
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
@@ -177,7 +182,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		return nil, nil, errs
 	}
 
-	env := plugin.NewEnv(cfg, g.limits, g.metrics.throttled)
+	env := plugin.NewEnv(cfg, p.limits, g.metrics.throttled)
 	s.routes = make([]*routeState, rt.NumRoutes())
 	seq := 0
 	for si := range cfg.Services {
@@ -351,6 +356,8 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 		}
 	}
 	g.stateMu.Unlock()
+
+	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
 
 	s.noRoute = g.metrics.forRoute("", "")
 	for _, rs := range s.routes {
