@@ -177,8 +177,8 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		}
 	}
 	if rt == nil {
-		// The routes did not compile; the upstreams' problems are reported
-		// with theirs, the routes' plugins wait for a config that routes.
+		// The routes did not compile: report their problems and the
+		// upstreams'; plugins are compiled once the routes are.
 		return nil, nil, errs
 	}
 
