@@ -3,7 +3,6 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,7 +35,7 @@ func (g *Gateway) ControlHandler(reload func() (string, error)) http.Handler {
 		}
 		rev, err := reload()
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "errors": strings.Split(err.Error(), "\n")})
+			writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "errors": ErrorLines(err)})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "revision": rev})

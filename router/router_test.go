@@ -81,6 +81,27 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// TestCompileErrorsAreFieldErrors: Compile reports every problem, not the
+// first, as config.Errors with key paths, like the loader.
+func TestCompileErrorsAreFieldErrors(t *testing.T) {
+	_, err := Compile(&config.Config{Services: []config.Service{
+		svc("ok", nil, "/", true, rt("fine", "/fine")),
+		svc("s", []string{"ok.com", "a.*.com"}, "users", true,
+			methods(rt("r0", "/ok", "x"), "FETCH"),
+			withVars(rt("r1", "/{a}/:a"), cv("nope", "==", "1"))),
+	}})
+	var errs config.Errors
+	require.ErrorAs(t, err, &errs)
+	require.Equal(t, config.Errors{
+		{Path: "services[1].path_prefix", Msg: `"users" is not a valid path prefix`},
+		{Path: "services[1].hosts[1]", Msg: `invalid host "a.*.com": '*' only as a whole leading label`},
+		{Path: "services[1].routes[0].methods[0]", Msg: `unknown method "FETCH"`},
+		{Path: "services[1].routes[0].paths[1]", Msg: `"x" is not a valid path (must start with '/', stay below it, and escape '%' properly)`},
+		{Path: "services[1].routes[1].vars[0]", Msg: `unknown variable "nope"`},
+		{Path: "services[1].routes[1].paths[0]", Msg: `path "/{a}/:a": parameter "a" twice`},
+	}, errs)
+}
+
 func TestEmptyConfig(t *testing.T) {
 	r, err := Compile(&config.Config{})
 	require.NoError(t, err)

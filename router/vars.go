@@ -156,7 +156,7 @@ func compileVars(vars []config.Var) ([]cond, error) {
 	for i, v := range vars {
 		c, err := compileCond(v)
 		if err != nil {
-			return nil, fmt.Errorf("vars[%d]: %w", i, err)
+			return nil, &indexError{"vars", i, err}
 		}
 		conds = append(conds, c)
 	}
