@@ -38,18 +38,29 @@ type Config struct {
 
 // Gateway holds listener, limit, client-IP and logging settings.
 type Gateway struct {
-	Listen             string    `json:"listen"`
-	ControlListen      string    `json:"control_listen"`
-	MaxRequestBodySize int64     `json:"max_request_body_size"`
-	MaxHeaderSize      int       `json:"max_header_size"`
-	ClientReadTimeout  Seconds   `json:"client_read_timeout"`
-	ClientIdleTimeout  Seconds   `json:"client_idle_timeout"`
-	MaxConnections     int       `json:"max_connections"`
-	RealIP             RealIP    `json:"real_ip"`
-	AccessLog          AccessLog `json:"access_log"`
-	LogLevel           string    `json:"log_level"`
-	ReloadDebounce     Seconds   `json:"reload_debounce"`
-	ShutdownTimeout    Seconds   `json:"shutdown_timeout"`
+	Listen             string     `json:"listen"`
+	ControlListen      string     `json:"control_listen"`
+	ControlAPI         ControlAPI `json:"control_api"`
+	MaxRequestBodySize int64      `json:"max_request_body_size"`
+	MaxHeaderSize      int        `json:"max_header_size"`
+	ClientReadTimeout  Seconds    `json:"client_read_timeout"`
+	ClientIdleTimeout  Seconds    `json:"client_idle_timeout"`
+	MaxConnections     int        `json:"max_connections"`
+	RealIP             RealIP     `json:"real_ip"`
+	AccessLog          AccessLog  `json:"access_log"`
+	LogLevel           string     `json:"log_level"`
+	ReloadDebounce     Seconds    `json:"reload_debounce"`
+	ShutdownTimeout    Seconds    `json:"shutdown_timeout"`
+}
+
+// ControlAPI protects the control API. Token, when set, is required as
+// `Authorization: Bearer <token>` on /v1/* (and /metrics when
+// ProtectMetrics). A token written as `$env://NAME` is replaced by that
+// environment variable's value when the file loads.
+type ControlAPI struct {
+	Token          string   `json:"token"`
+	ProtectMetrics bool     `json:"protect_metrics"`
+	AllowedHosts   []string `json:"allowed_hosts"`
 }
 
 // RealIP says which header carries the client address and which peers are
