@@ -7,7 +7,9 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -268,6 +270,10 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 		DisableHeaderNamesNormalizing: false,
 		ReduceMemoryUsage:             false,
 		CloseOnShutdown:               true,
+		// fasthttp's own messages (a TLS ClientHello on this port, too
+		// many connections, accept errors) would go to stderr as plain
+		// text between the JSON lines of the gateway's log.
+		Logger: fasthttpLogger{log: g.log.With(zap.String("component", "fasthttp"))},
 		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
 			switch st {
 			case fasthttp.StateNew:
@@ -281,6 +287,29 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 		srv.Concurrency = gw.MaxConnections
 	}
 	return srv
+}
+
+// fasthttpLogger is fasthttp.Logger over the gateway's zap log: every
+// message of fasthttp's server is one JSON line at warn level with
+// "component":"fasthttp". These are connection-level failures, off the
+// request path, so formatting them is fine.
+//
+// A message is cut at maxServerLogMsg bytes: fasthttp quotes what the client
+// sent (the whole read buffer, twice, for a TLS ClientHello), so without a
+// cap every hostile connection could write kilobytes of log.
+type fasthttpLogger struct{ log *zap.Logger }
+
+const maxServerLogMsg = 1024
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	if ce := l.log.Check(zap.WarnLevel, ""); ce != nil {
+		msg := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+		if len(msg) > maxServerLogMsg {
+			msg = msg[:maxServerLogMsg] + "...(truncated)"
+		}
+		ce.Message = msg
+		ce.Write()
+	}
 }
 
 // Shutdown stops accepting, lets in-flight requests finish (closing

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRunStderrIsOnlyJSON: an HTTPS client on the HTTP port makes fasthttp
+// report the connection's failure; that message must be a JSON line of the
+// gateway's log, not plain text between them.
+func TestRunStderrIsOnlyJSON(t *testing.T) {
+	backend := startBackend(t)
+	listen, control := freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	writeConfig(t, dir, testConfig(listen, control, backend))
+	p := startGateway(t, dir)
+	p.waitReady(t, control)
+
+	c, err := net.Dial("tcp", listen)
+	require.NoError(t, err)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	require.Error(t, tls.Client(c, &tls.Config{ServerName: "gateway.test", InsecureSkipVerify: true}).Handshake())
+	_ = c.Close()
+	require.Eventually(t, func() bool {
+		return strings.Contains(p.stderr.String(), `"component":"fasthttp"`)
+	}, 10*time.Second, 20*time.Millisecond)
+
+	status, _ := get("http://"+listen+"/a/x", nil)
+	require.Equal(t, http.StatusOK, status)
+	p.signal(t, syscall.SIGTERM)
+	require.Equal(t, 0, p.wait(t, 15*time.Second))
+
+	lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
+	require.Greater(t, len(lines), 2)
+	for _, line := range lines {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), "stderr line is not JSON: %q", line)
+		require.Contains(t, m, "level")
+		require.Contains(t, m, "msg")
+	}
+}
