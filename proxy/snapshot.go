@@ -29,6 +29,23 @@ type snapshot struct {
 	maxBody   int64
 	loadedAt  time.Time
 	upstreams map[string]*upstreamState
+	// maskQuery are the query argument names that carry credentials
+	// (key-auth's query on any route), masked in the access log.
+	maskQuery [][]byte
+}
+
+// addMaskedQuery adds a credential's query argument name to the names the
+// access log masks.
+func (s *snapshot) addMaskedQuery(name string) {
+	if name == "" {
+		return
+	}
+	for _, n := range s.maskQuery {
+		if string(n) == name {
+			return
+		}
+	}
+	s.maskQuery = append(s.maskQuery, []byte(name))
 }
 
 // routeState is what the handler needs for one matched route.
@@ -181,6 +198,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 		}
 		if p := plugins.KeyAuth; p != nil {
 			rs.keyAuth = &keyAuth{header: []byte(p.Header), query: []byte(p.Query), hide: p.HideCredentials, keys: keys}
+			s.addMaskedQuery(p.Query)
 		}
 		policyID := r.Config.ThrottlePolicy
 		if policyID == "" {
