@@ -180,8 +180,7 @@ func (c *controlGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if api.Token != "" && (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") ||
-		api.ProtectMetrics && r.URL.Path == "/metrics") {
+	if api.Token != "" && !openPath(r.URL.Path, api.ProtectMetrics) {
 		if !bearerMatches(r.Header.Get("Authorization"), api.Token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gateway-control"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "missing or wrong bearer token"})
@@ -189,6 +188,19 @@ func (c *controlGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.next.ServeHTTP(w, r)
+}
+
+// openPath reports whether a path is served without the token: the probes
+// always, /metrics unless protect_metrics. Everything else (/v1/*, and any
+// path added later) needs it.
+func openPath(path string, protectMetrics bool) bool {
+	switch path {
+	case "/healthz", "/readyz":
+		return true
+	case "/metrics":
+		return !protectMetrics
+	}
+	return false
 }
 
 // hostAllowed reports whether the Host header names this listener:

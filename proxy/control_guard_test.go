@@ -107,6 +107,12 @@ func TestControlAPIToken(t *testing.T) {
 	require.Equal(t, 200, code, "the scheme is case-insensitive")
 	code, _ = rawControl(t, cs.addr, req("GET", "/v1/config", host, "Authorization: Bearer "))
 	require.Equal(t, 401, code)
+	// Spellings of a /v1 path and paths no endpoint serves need the token
+	// too: only the probes and /metrics are open.
+	for _, path := range []string{"/%761/config", "/v1/./config", "//v1/config", "/nothing", "/metrics/", "/healthz/x"} {
+		code, _ := rawControl(t, cs.addr, req("GET", path, host))
+		require.Equal(t, 401, code, path)
+	}
 
 	code, _ = rawControl(t, cs.addr, req("POST", "/v1/reload", host))
 	require.Equal(t, 401, code)
