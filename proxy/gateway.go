@@ -273,7 +273,7 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 		// fasthttp's own messages (a TLS ClientHello on this port, too
 		// many connections, accept errors) would go to stderr as plain
 		// text between the JSON lines of the gateway's log.
-		Logger: fasthttpLogger{log: g.log.With(zap.String("component", "fasthttp"))},
+		Logger: NewFasthttpLogger(g.log),
 		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
 			switch st {
 			case fasthttp.StateNew:
@@ -298,6 +298,12 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 // sent (the whole read buffer, twice, for a TLS ClientHello), so without a
 // cap every hostile connection could write kilobytes of log.
 type fasthttpLogger struct{ log *zap.Logger }
+
+// NewFasthttpLogger returns a fasthttp.Logger that writes fasthttp's
+// messages to log as warn lines with "component":"fasthttp".
+func NewFasthttpLogger(log *zap.Logger) fasthttp.Logger {
+	return fasthttpLogger{log: log.With(zap.String("component", "fasthttp"))}
+}
 
 const maxServerLogMsg = 1024
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // TestRunStderrIsOnlyJSON: an HTTPS client on the HTTP port makes fasthttp
@@ -45,5 +47,29 @@ func TestRunStderrIsOnlyJSON(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(line), &m), "stderr line is not JSON: %q", line)
 		require.Contains(t, m, "level")
 		require.Contains(t, m, "msg")
+	}
+}
+
+// TestDemoBackendsLogJSON: the demo mode's own echo servers are fasthttp
+// servers too; their messages go to the gateway's JSON log.
+func TestDemoBackendsLogJSON(t *testing.T) {
+	var buf syncBuffer
+	log := newLogger(zap.NewAtomicLevelAt(zapcore.InfoLevel), &buf)
+	d, err := startDemoBackends(log)
+	require.NoError(t, err)
+	defer d.Close()
+
+	c, err := net.Dial("tcp", d.addrs[0])
+	require.NoError(t, err)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	require.Error(t, tls.Client(c, &tls.Config{ServerName: "gateway.test", InsecureSkipVerify: true}).Handshake())
+	_ = c.Close()
+	require.Eventually(t, func() bool {
+		return strings.Contains(buf.String(), `"component":"fasthttp"`)
+	}, 10*time.Second, 20*time.Millisecond)
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), "not JSON: %q", line)
+		require.Equal(t, "echo-1", m["backend"])
 	}
 }
