@@ -42,7 +42,7 @@ func parseTree(data []byte, name string) (any, Errors) {
 	}
 	p := treeParser{dec: json.NewDecoder(bytes.NewReader(data)), data: data}
 	p.dec.UseNumber()
-	root, err := p.value("")
+	root, err := p.value()
 	if err == nil {
 		if _, extra := p.dec.Token(); extra != io.EOF {
 			err = errors.New("unexpected data after the top-level value")
@@ -51,6 +51,10 @@ func parseTree(data []byte, name string) (any, Errors) {
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
+		}
+		if errors.Is(err, errTooDeep) && !isJSON {
+			// The position would be one in the converted JSON.
+			return nil, Errors{{Msg: "invalid YAML: " + err.Error()}}
 		}
 		return nil, Errors{{Msg: "invalid JSON: " + p.position() + err.Error()}}
 	}
@@ -66,8 +70,22 @@ func extension(name string) string {
 
 // yamlMessage makes the YAML library's error one line without the wrapper
 // text that says nothing to an operator.
+//
+// The library prints the key and value of a map key it cannot convert (a
+// list or object used as a key); that value may be a secret, so the
+// message is replaced. Anything else is clipped, as values in errors are.
 func yamlMessage(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+	if strings.HasPrefix(msg, "unsupported map key") {
+		return "a list or an object is used as a map key; keys must be strings"
+	}
+	if strings.Contains(msg, "exceeded max depth") {
+		// The YAML library's own, looser cap.
+		return errTooDeep.Error()
+	}
+	if len(msg) > 4*maxQuoted {
+		msg = msg[:cutAt(msg, 4*maxQuoted)] + "..."
+	}
 	lines := strings.Split(msg, "\n")
 	for i := range lines {
 		lines[i] = strings.TrimSpace(lines[i])
@@ -75,19 +93,39 @@ func yamlMessage(err error) string {
 	return strings.Join(lines, " ")
 }
 
+// MaxDepth is how deeply objects and lists may nest in a config file. The
+// schema needs fewer than 10 levels; the cap stops a small hostile file
+// (`[[[[...` 100,000 deep) from costing memory and time in every stage that
+// walks the tree.
+const MaxDepth = 64
+
+// errTooDeep stops the tree parser at the first container past MaxDepth.
+var errTooDeep = fmt.Errorf("objects and lists nested deeper than %d levels", MaxDepth)
+
 // treeParser reads JSON tokens into a generic tree. encoding/json's own
 // decoding into `any` lets a duplicate key silently win; reading tokens
 // lets us report it with its path.
+//
+// The path of the value being read is kept as a stack of steps and only
+// turned into a string when there is an error to report: building the
+// string at every level costs memory quadratic in the depth.
 type treeParser struct {
 	dec  *json.Decoder
 	data []byte
 	errs Errors
+	path pathStack
 }
 
-func (p *treeParser) value(path string) (any, error) {
+func (p *treeParser) value() (any, error) {
 	tok, err := p.dec.Token()
 	if err != nil {
 		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'), json.Delim('['):
+		if len(p.path) >= MaxDepth {
+			return nil, errTooDeep
+		}
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -98,14 +136,15 @@ func (p *treeParser) value(path string) (any, error) {
 				return nil, err
 			}
 			key := kt.(string) // the decoder only yields string keys inside objects
-			kpath := keyPath(path, key)
-			val, err := p.value(kpath)
+			p.path.pushKey(key)
+			val, err := p.value()
 			if err != nil {
 				return nil, err
 			}
 			if _, dup := obj[key]; dup {
-				p.errs = append(p.errs, FieldError{Path: kpath, Msg: "duplicate key"})
+				p.errs = append(p.errs, FieldError{Path: p.path.String(), Msg: "duplicate key"})
 			}
+			p.path.pop()
 			obj[key] = val
 		}
 		_, err := p.dec.Token() // '}'
@@ -113,10 +152,12 @@ func (p *treeParser) value(path string) (any, error) {
 	case json.Delim('['):
 		list := []any{}
 		for p.dec.More() {
-			val, err := p.value(indexPath(path, len(list)))
+			p.path.pushIndex(len(list))
+			val, err := p.value()
 			if err != nil {
 				return nil, err
 			}
+			p.path.pop()
 			list = append(list, val)
 		}
 		_, err := p.dec.Token() // ']'
@@ -124,6 +165,31 @@ func (p *treeParser) value(path string) (any, error) {
 	default:
 		return tok, nil
 	}
+}
+
+// pathStack is a path as steps, turned into a string such as
+// `services[2].upstream` only when an error needs it.
+type pathStack []pathStackStep
+
+type pathStackStep struct {
+	key   string
+	index int // < 0: the step is key
+}
+
+func (s *pathStack) pushKey(key string) { *s = append(*s, pathStackStep{key: key, index: -1}) }
+func (s *pathStack) pushIndex(i int)    { *s = append(*s, pathStackStep{index: i}) }
+func (s *pathStack) pop()               { *s = (*s)[:len(*s)-1] }
+
+func (s pathStack) String() string {
+	path := ""
+	for _, st := range s {
+		if st.index < 0 {
+			path = keyPath(path, st.key)
+		} else {
+			path = indexPath(path, st.index)
+		}
+	}
+	return path
 }
 
 // position says where the decoder stopped, as "line L, column C: ".
@@ -140,34 +206,39 @@ func (p *treeParser) position() string {
 // decoder walks the generic tree against the schema types by reflection,
 // using their json tags. It never stops at an error: each is recorded with
 // its path and decoding goes on with the next value, so that one load
-// reports everything wrong with a file.
+// reports everything wrong with a file. The path of the value being decoded
+// is a stack of steps, made a string only for an error.
 type decoder struct {
 	errs Errors
+	path pathStack
 }
 
 var (
 	ignoredType = reflect.TypeFor[Ignored]()
 	varType     = reflect.TypeFor[Var]()
 	pluginsType = reflect.TypeFor[Plugins]()
+	configType  = reflect.TypeFor[Config]()
 )
 
-func (d *decoder) fail(path, format string, args ...any) {
-	d.errs = append(d.errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+// fail records an error at the current path. String arguments printed with
+// %q are clipped to maxQuoted bytes.
+func (d *decoder) fail(format string, args ...any) {
+	d.errs = append(d.errs, FieldError{Path: d.path.String(), Msg: fmt.Sprintf(format, clipArgs(args)...)})
 }
 
-func (d *decoder) wrongType(path, want string, in any) {
-	d.fail(path, "expected %s, got %s", want, describe(in))
+func (d *decoder) wrongType(want string, in any) {
+	d.fail("expected %s, got %s", want, describe(in))
 }
 
 // decode stores in into v, which must be settable. A JSON null is the same
 // as an absent key: v keeps its default (pointers stay nil).
-func (d *decoder) decode(path string, in any, v reflect.Value) {
+func (d *decoder) decode(in any, v reflect.Value) {
 	t := v.Type()
 	switch t {
 	case ignoredType:
 		return
 	case varType:
-		d.decodeVar(path, in, v)
+		d.decodeVar(in, v)
 		return
 	}
 	if in == nil {
@@ -179,32 +250,36 @@ func (d *decoder) decode(path string, in any, v reflect.Value) {
 		// that validation sees the object with its defaults instead of
 		// reporting it missing as well.
 		p := reflect.New(t.Elem())
-		d.decode(path, in, p.Elem())
+		d.decode(in, p.Elem())
 		v.Set(p)
 	case reflect.Struct:
-		d.decodeStruct(path, in, v)
+		d.decodeStruct(in, v)
 	case reflect.Slice:
 		list, ok := in.([]any)
 		if !ok {
-			d.wrongType(path, "a list", in)
+			d.wrongType("a list", in)
 			return
 		}
 		// A present list replaces the default; it is never merged.
 		s := reflect.MakeSlice(t, len(list), len(list))
 		for i, item := range list {
-			d.decode(indexPath(path, i), item, s.Index(i))
+			d.path.pushIndex(i)
+			d.decode(item, s.Index(i))
+			d.path.pop()
 		}
 		v.Set(s)
 	case reflect.Map:
 		obj, ok := in.(map[string]any)
 		if !ok {
-			d.wrongType(path, "an object", in)
+			d.wrongType("an object", in)
 			return
 		}
 		m := reflect.MakeMapWithSize(t, len(obj))
 		for _, k := range sortedKeys(obj) {
 			elem := reflect.New(t.Elem()).Elem()
-			d.decode(keyPath(path, k), obj[k], elem)
+			d.path.pushKey(k)
+			d.decode(obj[k], elem)
+			d.path.pop()
 			m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), elem)
 		}
 		v.Set(m)
@@ -218,21 +293,21 @@ func (d *decoder) decode(path string, in any, v reflect.Value) {
 				// number; quoting is the fix.
 				hint = " (quote it to make it a string)"
 			}
-			d.fail(path, "expected a string, got %s%s", describe(in), hint)
+			d.fail("expected a string, got %s%s", describe(in), hint)
 			return
 		}
 		v.SetString(s)
 	case reflect.Bool:
 		b, ok := in.(bool)
 		if !ok {
-			d.wrongType(path, "true or false", in)
+			d.wrongType("true or false", in)
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, ok := toInt(in)
 		if !ok || v.OverflowInt(n) {
-			d.wrongType(path, "an integer", in)
+			d.wrongType("an integer", in)
 			return
 		}
 		v.SetInt(n)
@@ -240,14 +315,34 @@ func (d *decoder) decode(path string, in any, v reflect.Value) {
 		num, ok := in.(json.Number)
 		f, err := num.Float64()
 		if !ok || err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			d.wrongType(path, "a number", in)
+			d.wrongType("a number", in)
 			return
 		}
 		v.SetFloat(f)
 	default:
 		// Only reachable if types.go gains a field of a kind added here.
-		panic(fmt.Sprintf("config: cannot decode into %s at %s", t, path))
+		panic(fmt.Sprintf("config: cannot decode into %s at %s", t, d.path))
 	}
+}
+
+// decodeSecret decodes the value of a field tagged `secret:"true"`. Its
+// value is never printed, not even when it has the wrong type: an
+// unquoted numeric key is still the key.
+func (d *decoder) decodeSecret(in any, v reflect.Value) {
+	if in == nil {
+		return
+	}
+	s, ok := in.(string)
+	if !ok || v.Kind() != reflect.String {
+		hint := ""
+		switch in.(type) {
+		case bool, json.Number:
+			hint = " (quote it to make it a string)"
+		}
+		d.fail("expected a string, got %s%s; the value is not shown because it is a secret", kind(in), hint)
+		return
+	}
+	v.SetString(s)
 }
 
 // toInt accepts a JSON number that is a whole number, including the forms
@@ -267,7 +362,7 @@ func toInt(in any) (int64, bool) {
 	return int64(f), true
 }
 
-func (d *decoder) decodeStruct(path string, in any, v reflect.Value) {
+func (d *decoder) decodeStruct(in any, v reflect.Value) {
 	// Defaults first, even for a value of the wrong type, so that
 	// validation sees a default object rather than a zero one.
 	if def, ok := v.Addr().Interface().(defaulter); ok {
@@ -275,38 +370,82 @@ func (d *decoder) decodeStruct(path string, in any, v reflect.Value) {
 	}
 	obj, ok := in.(map[string]any)
 	if !ok {
-		d.wrongType(path, "an object", in)
+		switch {
+		case v.Type() == configType:
+			// The file as a whole: what is in it is not echoed, since
+			// -c pointed at the wrong file may be any file.
+			d.fail("the file must hold an object (a YAML mapping or JSON object) at the top level, got %s", kind(in))
+		case holdsSecrets(v.Type()):
+			// key-auth: "the-key" is a key in the wrong place.
+			d.fail("expected an object, got %s; the value is not shown because it may be a secret", kind(in))
+		default:
+			d.wrongType("an object", in)
+		}
 		return
 	}
 	fields := jsonFields(v.Type())
-	for _, k := range sortedKeys(obj) {
-		kpath := keyPath(path, k)
-		i, known := fields[k]
-		if !known {
-			if v.Type() == pluginsType {
-				d.fail(kpath, "unknown plugin %q", k)
-			} else {
-				d.fail(kpath, "unknown key")
-			}
-			continue
-		}
-		val := obj[k]
-		if val == nil && v.Type() == pluginsType {
-			// YAML's `key-auth:` with nothing after it is null; naming a
-			// plugin means enabling it, so null is its empty config.
-			val = map[string]any{}
-		}
-		d.decode(kpath, val, v.Field(i))
+	if v.Type() == configType && len(obj) > 0 && !anyKnown(obj, fields) {
+		// Not a gateway config at all (-c pointed at the wrong file): its
+		// keys are its content, and they are not echoed.
+		d.fail("not a gateway config: none of its %d top-level keys is one of revision, gateway, services, upstreams, throttle_policies, consumers, gateway_responses, global_plugins (the keys are not shown)", len(obj))
+		return
 	}
+	for _, k := range sortedKeys(obj) {
+		d.path.pushKey(k)
+		i, known := fields[k]
+		switch {
+		case !known && v.Type() == pluginsType:
+			d.fail("unknown plugin %q", k)
+		case !known:
+			d.fail("unknown key")
+		default:
+			val := obj[k]
+			if val == nil && v.Type() == pluginsType {
+				// YAML's `key-auth:` with nothing after it is null; naming
+				// a plugin means enabling it, so null is its empty config.
+				val = map[string]any{}
+			}
+			if isSecret(v.Type().Field(i)) {
+				d.decodeSecret(val, v.Field(i))
+			} else {
+				d.decode(val, v.Field(i))
+			}
+		}
+		d.path.pop()
+	}
+}
+
+func anyKnown(obj map[string]any, fields map[string]int) bool {
+	for k := range obj {
+		if _, ok := fields[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// isSecret reports whether a field holds a secret (a key-auth key, a TLS
+// private key, a token): its value is never printed in an error.
+func isSecret(f reflect.StructField) bool { return f.Tag.Get("secret") == "true" }
+
+// holdsSecrets reports whether a struct type has a secret field: a scalar
+// written where it is expected may be that secret.
+func holdsSecrets(t reflect.Type) bool {
+	for i := range t.NumField() {
+		if isSecret(t.Field(i)) {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeVar reads `[var, op, value]` or `["!", var, op, value]`. Only the
 // shape is checked here; names, operators and operands are validated with
 // the route they belong to.
-func (d *decoder) decodeVar(path string, in any, v reflect.Value) {
+func (d *decoder) decodeVar(in any, v reflect.Value) {
 	list, ok := in.([]any)
 	if !ok {
-		d.wrongType(path, `a list [var, op, value] or ["!", var, op, value]`, in)
+		d.wrongType(`a list [var, op, value] or ["!", var, op, value]`, in)
 		return
 	}
 	var out Var
@@ -315,16 +454,16 @@ func (d *decoder) decodeVar(path string, in any, v reflect.Value) {
 		list = list[1:]
 	}
 	if len(list) != 3 {
-		d.fail(path, `expected [var, op, value] or ["!", var, op, value], got %s`, describe(in))
+		d.fail(`expected [var, op, value] or ["!", var, op, value], got %s`, describe(in))
 		return
 	}
 	name, ok1 := list[0].(string)
 	op, ok2 := list[1].(string)
 	if !ok1 {
-		d.fail(path, "variable name must be a string, got %s", describe(list[0]))
+		d.fail("variable name must be a string, got %s", describe(list[0]))
 	}
 	if !ok2 {
-		d.fail(path, "operator must be a string, got %s", describe(list[1]))
+		d.fail("operator must be a string, got %s", describe(list[1]))
 	}
 	if !ok1 || !ok2 {
 		return
@@ -333,14 +472,14 @@ func (d *decoder) decodeVar(path string, in any, v reflect.Value) {
 	if op == "in" || op == "ipmatch" {
 		items, ok := list[2].([]any)
 		if !ok {
-			d.fail(path, "operator %q needs a list value, got %s", op, describe(list[2]))
+			d.fail("operator %q needs a list value, got %s", op, describe(list[2]))
 			return
 		}
 		out.Values = make([]string, 0, len(items))
 		for _, item := range items {
 			s, ok := scalarString(item)
 			if !ok {
-				d.fail(path, "%s values must be strings or numbers, got %s", op, describe(item))
+				d.fail("%s values must be strings or numbers, got %s", op, describe(item))
 				return
 			}
 			out.Values = append(out.Values, s)
@@ -348,7 +487,7 @@ func (d *decoder) decodeVar(path string, in any, v reflect.Value) {
 	} else {
 		s, ok := scalarString(list[2])
 		if !ok {
-			d.fail(path, "operator %q needs a string or number value, got %s", op, describe(list[2]))
+			d.fail("operator %q needs a string or number value, got %s", op, describe(list[2]))
 			return
 		}
 		out.Value = s
@@ -368,23 +507,37 @@ func scalarString(in any) (string, bool) {
 	return "", false
 }
 
-// describe names a value in an error message.
+// describe names a value in an error message; strings and numbers are
+// clipped to maxQuoted bytes.
 func describe(in any) string {
 	switch x := in.(type) {
+	case string:
+		return quote(x)
+	case json.Number:
+		return clip(string(x))
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return kind(in)
+}
+
+// kind names the type of a value without showing it.
+func kind(in any) string {
+	switch in.(type) {
 	case nil:
 		return "null"
 	case string:
-		return strconv.Quote(x)
+		return "a string"
 	case json.Number:
-		return string(x)
+		return "a number"
 	case bool:
-		return strconv.FormatBool(x)
+		return "a boolean"
 	case []any:
 		return "a list"
 	case map[string]any:
 		return "an object"
 	}
-	return fmt.Sprintf("%v", in)
+	return fmt.Sprintf("a %T", in)
 }
 
 func sortedKeys(m map[string]any) []string {

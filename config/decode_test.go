@@ -24,7 +24,9 @@ func TestWrongTypes(t *testing.T) {
 	runErrCases(t, []errCase{
 		{"string", "gateway: {listen: 9080}\n" + minimal, "gateway.listen", []string{"expected a string", "got 9080"}},
 		{"yaml boolean for a string", minimal + "consumers: [{username: alice, plugins: {key-auth: {key: yes}}}]\n",
-			"consumers[0].plugins.key-auth.key", []string{"expected a string, got true (quote it"}},
+			"consumers[0].plugins.key-auth.key", []string{"expected a string, got a boolean (quote it"}},
+		{"yaml boolean for a string that is not a secret", "gateway: {log_level: on}\n" + minimal,
+			"gateway.log_level", []string{"expected a string, got true (quote it"}},
 		{"bool", "gateway: {access_log: {enabled: \"yes\"}}\n" + minimal, "gateway.access_log.enabled", []string{"expected true or false", `got "yes"`}},
 		{"integer", "gateway: {max_connections: 1.5}\n" + minimal, "gateway.max_connections", []string{"expected an integer", "got 1.5"}},
 		{"integer from string", withUpstream(`{nodes: [{host: a, port: "80"}]}`), "services[0].upstream.nodes[0].port", []string{"expected an integer", `got "80"`}},
@@ -38,7 +40,7 @@ func TestWrongTypes(t *testing.T) {
 		{"pointer", svc("upstream: nodes\nroutes: [{paths: [/]}]"), "services[0].upstream", []string{"expected an object", `got "nodes"`}},
 		{"list item", withUpstream("{nodes: [{host: a, port: 1}], checks: {active: {healthy: {http_statuses: [200, ok]}}}}"),
 			"services[0].upstream.checks.active.healthy.http_statuses[1]", []string{"expected an integer", `got "ok"`}},
-		{"top level", "[1, 2]\n", "", []string{"expected an object", "got a list"}},
+		{"top level", "[1, 2]\n", "", []string{"must hold an object", "got a list"}},
 	})
 }
 

@@ -17,8 +17,14 @@ func (g *Gateway) setDefaults() {
 	g.ControlListen = "127.0.0.1:9091"
 	g.MaxRequestBodySize = 12 << 20
 	g.MaxHeaderSize = 16384
+	g.MaxResponseHeaderSize = 64 << 10
 	g.ClientReadTimeout = 60
 	g.ClientIdleTimeout = 60
+	g.ClientHeaderTimeout = 10
+	g.ClientWriteTimeout = 60
+	g.MaxConnections = 10000
+	g.MaxHeaderCount = 100
+	g.PathPolicy = "reject"
 	g.RealIP.Recursive = true
 	g.AccessLog.Enabled = true
 	g.AccessLog.Path = "stdout"

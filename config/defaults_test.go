@@ -16,12 +16,21 @@ func TestGatewayDefaults(t *testing.T) {
 		MaxHeaderSize:      16384,
 		ClientReadTimeout:  60,
 		ClientIdleTimeout:  60,
-		MaxConnections:     0,
+		MaxConnections:     10000,
 		RealIP:             RealIP{Header: "", TrustedAddresses: nil, Recursive: true},
-		AccessLog:          AccessLog{Enabled: true, Path: "stdout"},
-		LogLevel:           "info",
-		ReloadDebounce:     0.2,
-		ShutdownTimeout:    30,
+		// Edge limits (issue 12; README "Security").
+		ClientHeaderTimeout:  10,
+		ClientWriteTimeout:   60,
+		MaxHeaderCount:       100,
+		UnderscoresInHeaders: false,
+		PathPolicy:           "reject",
+		RejectPathParams:     false,
+		AccessLog:            AccessLog{Enabled: true, Path: "stdout"},
+		LogLevel:             "info",
+		ReloadDebounce:       0.2,
+		ShutdownTimeout:      30,
+
+		MaxResponseHeaderSize: 65536,
 	}
 	require.Equal(t, want, Default().Gateway)
 	require.Equal(t, want, mustParse(t, minimal).Gateway)

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -40,12 +39,18 @@ func (e Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Load reads and loads the config file at path; its extension picks the
-// format (.json is JSON, anything else YAML). A file that cannot be read
-// yields the error of os.ReadFile, so that errors.Is(err, fs.ErrNotExist)
-// works; a file that reads but does not load yields Errors.
+// Load reads and loads the config file at path with the default ReadLimits;
+// its extension picks the format (.json is JSON, anything else YAML).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	return LoadFile(path, ReadLimits{})
+}
+
+// LoadFile reads the config file at path with ReadFile and loads it. A file
+// that cannot be read (missing, not a regular file, too large, a read that
+// timed out) yields ReadFile's *fs.PathError, so that errors.Is(err,
+// fs.ErrNotExist) works; a file that reads but does not load yields Errors.
+func LoadFile(path string, lim ReadLimits) (*Config, error) {
+	data, err := ReadFile(path, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +76,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	cfg := &Config{Source: name}
 	d := decoder{errs: errs}
-	d.decode("", root, reflect.ValueOf(cfg).Elem())
+	d.decode(root, reflect.ValueOf(cfg).Elem())
 	resolve(cfg, data)
 	all := append(d.errs, withoutDecoded(validate(cfg), d.errs)...)
 	if len(all) > 0 {
@@ -185,7 +190,12 @@ func keyPath(path, key string) string {
 		}
 	}
 	switch {
-	case !plain:
+	case !plain || len(key) > maxQuoted:
+		// A long key is clipped: paths are printed, and a key can be
+		// anything a file holds.
+		if len(key) > maxQuoted {
+			key = key[:cutAt(key, maxQuoted)] + "..."
+		}
 		return path + "[" + strconv.Quote(key) + "]"
 	case path == "":
 		return key

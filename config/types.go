@@ -7,14 +7,32 @@
 // healthcheck, ratelimit and proxy compile what it loads.
 package config
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Seconds is a duration written as a number of seconds, fractions allowed,
 // as the seed APIs (APISIX, Huawei APIG) write them.
 type Seconds float64
 
-// Duration converts s to a time.Duration.
-func (s Seconds) Duration() time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
+// Duration converts s to a time.Duration. Loading keeps durations within a
+// day; a value out of time.Duration's range saturates rather than wraps.
+func (s Seconds) Duration() time.Duration {
+	ns := float64(s) * float64(time.Second)
+	switch {
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	case ns <= math.MinInt64:
+		return math.MinInt64
+	}
+	return time.Duration(ns)
+}
+
+// Fields tagged `secret:"true"` (key-auth keys, TLS private keys) hold
+// secrets: load errors never print their values, not even a value of the
+// wrong type, and an object that holds one is not printed either when it is
+// written as a scalar. A new secret-bearing key must carry the tag.
 
 // Ignored accepts any value and keeps nothing. It marks the response-only
 // fields of API7 Admin API objects (created_at, updated_at, ...) so that an
@@ -47,16 +65,30 @@ type Gateway struct {
 	ClientIdleTimeout  Seconds    `json:"client_idle_timeout"`
 	MaxConnections     int        `json:"max_connections"`
 	RealIP             RealIP     `json:"real_ip"`
-	AccessLog          AccessLog  `json:"access_log"`
-	LogLevel           string     `json:"log_level"`
-	ReloadDebounce     Seconds    `json:"reload_debounce"`
-	ShutdownTimeout    Seconds    `json:"shutdown_timeout"`
+
+	// Edge hardening (README "Security").
+	ClientHeaderTimeout  Seconds `json:"client_header_timeout"`  // time to receive a request's headers
+	ClientWriteTimeout   Seconds `json:"client_write_timeout"`   // time between two successful writes to a client
+	MaxHeaderCount       int     `json:"max_header_count"`       // request header lines; more is a 431
+	UnderscoresInHeaders bool    `json:"underscores_in_headers"` // false: drop request headers whose name has '_'
+	PathPolicy           string  `json:"path_policy"`            // reject, decode or keep
+	RejectPathParams     bool    `json:"reject_path_params"`     // 400 for any ';' in the path
+
+	AccessLog       AccessLog `json:"access_log"`
+	LogLevel        string    `json:"log_level"`
+	ReloadDebounce  Seconds   `json:"reload_debounce"`
+	ShutdownTimeout Seconds   `json:"shutdown_timeout"`
+
+	// MaxResponseHeaderSize bounds an upstream response header; a larger
+	// one fails the attempt ("response header too large").
+	MaxResponseHeaderSize int `json:"max_response_header_size"`
 }
 
 // ControlAPI protects the control API. Token, when set, is required as
-// `Authorization: Bearer <token>` on /v1/* (and /metrics when
-// ProtectMetrics). A token written as `$env://NAME` is replaced by that
-// environment variable's value when the file loads.
+// `Authorization: Bearer <token>` on every path but /healthz, /readyz and
+// /metrics (that one too when ProtectMetrics). A token written as
+// `$env://NAME` is replaced by that environment variable's value when the
+// file loads.
 type ControlAPI struct {
 	Token          string   `json:"token"`
 	ProtectMetrics bool     `json:"protect_metrics"`
@@ -191,7 +223,7 @@ type KeepalivePool struct {
 type UpstreamTLS struct {
 	Verify     bool   `json:"verify"`
 	ClientCert string `json:"client_cert"`
-	ClientKey  string `json:"client_key"`
+	ClientKey  string `json:"client_key" secret:"true"`
 }
 
 // Checks are an upstream's health checks.
@@ -309,7 +341,7 @@ type Plugins struct {
 // KeyAuth is the key-auth plugin. On a service or route it takes Header,
 // Query and HideCredentials; on a consumer or credential it takes Key.
 type KeyAuth struct {
-	Key             string `json:"key"`
+	Key             string `json:"key" secret:"true"`
 	Header          string `json:"header"`
 	Query           string `json:"query"`
 	HideCredentials bool   `json:"hide_credentials"`

@@ -30,6 +30,7 @@ const (
 	minHeaderSize  = 1024
 	maxHeaderSize  = 1 << 20
 	maxHostnameLen = 253
+	maxHeaderCount = 10000
 )
 
 var (
@@ -38,6 +39,7 @@ var (
 		"NOT_FOUND", "METHOD_NOT_ALLOWED", "REQUEST_PARAMETERS_FAILURE",
 		"REQUEST_ENTITY_TOO_LARGE", "REQUEST_HEADER_TOO_LARGE", "AUTH_HEADER_MISSING",
 		"AUTH_FAILURE", "ACCESS_DENIED", "THROTTLED", "BACKEND_UNAVAILABLE", "BACKEND_TIMEOUT",
+		"REQUEST_TIMEOUT",
 	}
 	// "!=" is accepted as another spelling of "~=": routing.md names it once
 	// ("fails every operator except !=/~=") though its list has only "~=".
@@ -80,8 +82,10 @@ func validate(cfg *Config) Errors {
 	return v.errs
 }
 
+// add records an error. String arguments printed with %q are clipped to
+// maxQuoted bytes; secret values must never be arguments.
 func (v *validator) add(path, format string, args ...any) {
-	v.errs = append(v.errs, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, FieldError{Path: path, Msg: fmt.Sprintf(format, clipArgs(args)...)})
 }
 
 func field(path, name string) string { return keyPath(path, name) }
@@ -152,15 +156,28 @@ func (v *validator) intRange(path string, n, lo, hi int64) {
 	}
 }
 
+// Durations. Every Seconds field is checked by positive or nonNegative:
+// at most a day, since a larger value (1e300) overflows time.Duration
+// (about 292 years) or makes a timeout that never fires; and not below a
+// millisecond, since a value that rounds to 0 would turn a timeout into
+// "none" or "keep the default".
+const (
+	minDuration Seconds = 0.001
+	maxDuration Seconds = 86400
+)
+
+// positive checks a duration that must be set: 0.001..86400 seconds.
 func (v *validator) positive(path string, s Seconds) {
-	if s <= 0 {
-		v.add(path, "must be > 0, got %v", float64(s))
+	if s < minDuration || s > maxDuration {
+		v.add(path, "must be %v..%v seconds (1 ms to 1 day), got %v", float64(minDuration), float64(maxDuration), float64(s))
 	}
 }
 
+// nonNegative checks a duration where 0 has a meaning of its own (no
+// debounce, no budget, keep the upstream's value): 0 or 0.001..86400.
 func (v *validator) nonNegative(path string, s Seconds) {
-	if s < 0 {
-		v.add(path, "must be >= 0, got %v", float64(s))
+	if s != 0 && (s < minDuration || s > maxDuration) {
+		v.add(path, "must be 0 or %v..%v seconds (1 ms to 1 day), got %v", float64(minDuration), float64(maxDuration), float64(s))
 	}
 }
 
@@ -180,11 +197,16 @@ func (v *validator) gateway(path string, g *Gateway) {
 	v.controlAPI(field(path, "control_api"), &g.ControlAPI)
 	v.intRange(field(path, "max_request_body_size"), g.MaxRequestBodySize, 0, maxBodySize)
 	v.intRange(field(path, "max_header_size"), int64(g.MaxHeaderSize), minHeaderSize, maxHeaderSize)
+	v.intRange(field(path, "max_response_header_size"), int64(g.MaxResponseHeaderSize), minHeaderSize, maxHeaderSize)
 	v.positive(field(path, "client_read_timeout"), g.ClientReadTimeout)
 	v.positive(field(path, "client_idle_timeout"), g.ClientIdleTimeout)
 	if g.MaxConnections < 0 {
 		v.add(field(path, "max_connections"), "must be >= 0 (0 = unlimited), got %d", g.MaxConnections)
 	}
+	v.positive(field(path, "client_header_timeout"), g.ClientHeaderTimeout)
+	v.positive(field(path, "client_write_timeout"), g.ClientWriteTimeout)
+	v.intRange(field(path, "max_header_count"), int64(g.MaxHeaderCount), 1, maxHeaderCount)
+	v.oneOf(field(path, "path_policy"), g.PathPolicy, "reject", "decode", "keep")
 	rip := field(path, "real_ip")
 	if g.RealIP.Header != "" && !validHeaderName(g.RealIP.Header) {
 		v.add(field(rip, "header"), "invalid header name %q", g.RealIP.Header)
@@ -350,6 +372,9 @@ func (v *validator) pathPrefix(path, prefix string) {
 		v.add(path, "%s, got %q", msg, prefix)
 		return
 	}
+	if msg := v.unmatchable(prefix); msg != "" {
+		v.add(path, "%s, got %q", msg, prefix)
+	}
 	if strings.ContainsAny(prefix, "{}*") || strings.Contains(prefix, "/:") {
 		v.add(path, "must be a literal path without parameters or '*', got %q", prefix)
 	}
@@ -378,6 +403,30 @@ func checkPathChars(p string) string {
 		if seg == "." || seg == ".." {
 			return `must not contain "." or ".." segments`
 		}
+	}
+	return ""
+}
+
+// unmatchable says why a route path or path_prefix could never match a
+// request under gateway.path_policy and reject_path_params, or "": request
+// paths with these forms are refused (or decoded) before matching.
+func (v *validator) unmatchable(p string) string {
+	g := &v.cfg.Gateway
+	if g.PathPolicy != "keep" {
+		lower := strings.ToLower(p)
+		for _, form := range []string{"%2f", "%5c", "%00", `\`} {
+			if strings.Contains(lower, form) {
+				return fmt.Sprintf("can never match: gateway.path_policy %q does not let %q through to matching (use keep)", g.PathPolicy, form)
+			}
+		}
+		for seg := range strings.SplitSeq(p[1:], "/") {
+			if dots, _, ok := strings.Cut(seg, ";"); ok && (dots == "." || dots == "..") {
+				return fmt.Sprintf("can never match: gateway.path_policy %q refuses dot segments with parameters", g.PathPolicy)
+			}
+		}
+	}
+	if g.RejectPathParams && strings.Contains(p, ";") {
+		return "can never match: gateway.reject_path_params refuses ';' in request paths"
 	}
 	return ""
 }
@@ -445,6 +494,9 @@ func (v *validator) route(path string, s *Service, r *Route) {
 	seen := map[string]bool{}
 	for i, p := range r.Paths {
 		canon, names, msg := routePattern(p)
+		if msg == "" {
+			msg = v.unmatchable(p)
+		}
 		if msg != "" {
 			v.add(indexPath(pp, i), "%s, got %q", msg, p)
 			continue
@@ -567,7 +619,7 @@ func (v *validator) upstream(path string, u *Upstream) {
 		// twice would be one node with two entries.
 		addr := net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
 		if first, dup := seen[addr]; dup {
-			v.add(p, "duplicate node %s (also %s)", addr, indexPath(np, first))
+			v.add(p, "duplicate node %s (also %s)", clip(addr), indexPath(np, first))
 		} else {
 			seen[addr] = i
 		}
@@ -681,7 +733,9 @@ func (v *validator) checks(path string, c *Checks) {
 		for i, h := range a.ReqHeaders {
 			name, _, ok := strings.Cut(h, ":")
 			if !ok || !validHeaderName(strings.TrimSpace(name)) {
-				v.add(indexPath(field(p, "req_headers"), i), `must be "Name: value", got %q`, h)
+				// A probe header is often a credential (Authorization:
+				// Bearer ...): the entry is not echoed.
+				v.add(indexPath(field(p, "req_headers"), i), `must be "Name: value" with a header name before the colon; the entry is not shown because it may hold a credential`)
 			}
 		}
 		hp, up := field(p, "healthy"), field(p, "unhealthy")
@@ -862,7 +916,7 @@ func (v *validator) special(path string, sp *Special, apps map[string][]string, 
 		case len(owners) == 0:
 			v.add(op, "unknown app %q: no consumer has a credential of that name", sp.ObjectID)
 		case len(owners) > 1:
-			v.add(op, "app %q is ambiguous (consumers %s); write it as <username>/%s", sp.ObjectID, strings.Join(owners, ", "), sp.ObjectID)
+			v.add(op, "app %q is ambiguous (consumers %s); write it as <username>/%s", sp.ObjectID, strings.Join(owners, ", "), clip(sp.ObjectID))
 		}
 	case "USER":
 		if sp.ObjectID == "" {
@@ -875,7 +929,7 @@ func (v *validator) special(path string, sp *Special, apps map[string][]string, 
 	}
 	key := sp.ObjectType + "\x00" + sp.ObjectID
 	if sp.ObjectID != "" && seen[key] {
-		v.add(op, "duplicate special for %s %q", sp.ObjectType, sp.ObjectID)
+		v.add(op, "duplicate special for %s %q", clip(sp.ObjectType), sp.ObjectID)
 	}
 	seen[key] = true
 	v.intRange(field(path, "call_limits"), sp.CallLimits, 1, maxCallLimit)

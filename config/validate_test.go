@@ -25,7 +25,7 @@ func TestValidateIDs(t *testing.T) {
 		{"service id charset", "services: [{id: a b, upstream_id: u, routes: [{paths: [/]}]}]\n" + upstreamU,
 			"services[0].id", []string{`got "a b"`, "^[a-zA-Z0-9-_.]+$"}},
 		{"service id length", "services: [{id: " + long + ", upstream_id: u, routes: [{paths: [/]}]}]\n" + upstreamU,
-			"services[0].id", []string{"1..256", long}},
+			"services[0].id", []string{"1..256", `"` + long[:64] + `..." (257 bytes)`}},
 		{"service id required", "services: [{upstream_id: u, routes: [{paths: [/]}]}]\n" + upstreamU,
 			"services[0].id", []string{"required"}},
 		{"service id unique", minimal + "  - {id: s, hosts: [b.com], upstream_id: u, routes: [{paths: [/]}]}\n" + upstreamU,
@@ -136,11 +136,22 @@ func TestValidateRoute(t *testing.T) {
 		{"duplicate method", withRoute("{paths: [/], methods: [GET, POST, GET]}"), r + ".methods[2]", []string{`duplicate method "GET"`}},
 		{"too many methods", withRoute("{paths: [/], methods: [GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, TRACE, CONNECT, GET]}"),
 			r + ".methods", []string{"at most 9", "got 10"}},
-		{"route timeout", withRoute("{paths: [/], timeout: {connect: 1, read: -2}}"), r + ".timeout.read", []string{">= 0", "got -2"}},
+		{"route timeout", withRoute("{paths: [/], timeout: {connect: 1, read: -2}}"), r + ".timeout.read", []string{"must be 0 or 0.001..86400 seconds", "got -2"}},
 		{"service_id", withRoute("{paths: [/], service_id: other}"), r + ".service_id", []string{`"s"`, `got "other"`}},
 		{"dangling route policy", withRoute("{paths: [/], throttle_policy: gold}"), r + ".throttle_policy", []string{`unknown throttle policy "gold"`}},
 		{"route plugin", withRoute("{paths: [/], plugins: {limit-count: {count: 0, time_window: 1}}}"), r + ".plugins.limit-count.count", []string{"got 0"}},
+		// Paths that gateway.path_policy keeps from ever reaching matching.
+		{"escaped slash", withRoute(`{paths: ["/files/a%2Fb"]}`), r + ".paths[0]", []string{"can never match", `path_policy "reject"`, `"%2f"`}},
+		{"escaped slash decode", "gateway: {path_policy: decode}\n" + withRoute(`{paths: ["/a%5cb"]}`), r + ".paths[0]", []string{`path_policy "decode"`, `"%5c"`}},
+		{"backslash", withRoute(`{paths: ["/a\\b"]}`), r + ".paths[0]", []string{"can never match"}},
+		{"nul", withRoute(`{paths: ["/a%00"]}`), r + ".paths[0]", []string{"can never match", `"%00"`}},
+		{"dot segment with params", withRoute(`{paths: ["/a/..;x/b"]}`), r + ".paths[0]", []string{"dot segments with parameters"}},
+		{"params with reject_path_params", "gateway: {reject_path_params: true}\n" + withRoute(`{paths: ["/a;v=1"]}`), r + ".paths[0]", []string{"reject_path_params"}},
+		{"prefix escaped slash", svc("path_prefix: /a%2fb\nupstream: {nodes: [{host: 10.0.0.1, port: 80}]}\nroutes: [{paths: [/]}]"), "services[0].path_prefix", []string{"can never match"}},
 	})
+	// keep lets them through, and parameters pass unless refused.
+	mustParse(t, "gateway: {path_policy: keep}\n"+withRoute(`{paths: ["/files/a%2Fb", "/a\\b", "/a/..;x/b"]}`))
+	mustParse(t, withRoute(`{paths: ["/a;v=1"]}`))
 }
 
 func TestValidateVars(t *testing.T) {
@@ -197,11 +208,11 @@ func TestValidateUpstream(t *testing.T) {
 		{"node weight", withUpstream("{nodes: [{host: a, port: 1, weight: 65536}]}"), u + ".nodes[0].weight", []string{"0..65535", "got 65536"}},
 		{"node weight negative", withUpstream("{nodes: [{host: a, port: 1, weight: -1}]}"), u + ".nodes[0].weight", []string{"got -1"}},
 		{"duplicate node", withUpstream("{nodes: [{host: a, port: 1}, {host: a, port: 1}]}"), u + ".nodes[1]", []string{"duplicate node a:1", u + ".nodes[0]"}},
-		{"connect timeout", withUpstream("{timeout: {connect: 0}, " + node + "}"), u + ".timeout.connect", []string{"> 0", "got 0"}},
+		{"connect timeout", withUpstream("{timeout: {connect: 0}, " + node + "}"), u + ".timeout.connect", []string{"must be 0.001..86400 seconds", "got 0"}},
 		{"read timeout", withUpstream("{timeout: {read: -1}, " + node + "}"), u + ".timeout.read", []string{"got -1"}},
 		{"retries high", withUpstream("{retries: 65536, " + node + "}"), u + ".retries", []string{"0..65535", "got 65536"}},
 		{"retries negative", withUpstream("{retries: -1, " + node + "}"), u + ".retries", []string{"got -1"}},
-		{"retry_timeout", withUpstream("{retry_timeout: -0.5, " + node + "}"), u + ".retry_timeout", []string{">= 0", "got -0.5"}},
+		{"retry_timeout", withUpstream("{retry_timeout: -0.5, " + node + "}"), u + ".retry_timeout", []string{"must be 0 or 0.001..86400 seconds", "got -0.5"}},
 		{"keepalive size", withUpstream("{keepalive_pool: {size: -1}, " + node + "}"), u + ".keepalive_pool.size", []string{"got -1"}},
 		{"keepalive idle", withUpstream("{keepalive_pool: {idle_timeout: 0}, " + node + "}"), u + ".keepalive_pool.idle_timeout", []string{"got 0"}},
 		{"keepalive requests", withUpstream("{keepalive_pool: {requests: 0}, " + node + "}"), u + ".keepalive_pool.requests", []string{">= 1", "got 0"}},
@@ -252,13 +263,14 @@ func TestValidateChecks(t *testing.T) {
 		{"passive without active", checks("{passive: {}}"), c + ".passive", []string{"requires checks.active"}},
 		{"active type", checks("{active: {type: udp}}"), c + ".active.type", []string{`got "udp"`}},
 		{"passive type", checks("{active: {}, passive: {type: grpc}}"), c + ".passive.type", []string{`got "grpc"`}},
-		{"timeout", checks("{active: {timeout: 0}}"), c + ".active.timeout", []string{"> 0", "got 0"}},
+		{"timeout", checks("{active: {timeout: 0}}"), c + ".active.timeout", []string{"must be 0.001..86400 seconds", "got 0"}},
 		{"concurrency", checks("{active: {concurrency: 0}}"), c + ".active.concurrency", []string{">= 1", "got 0"}},
 		{"probe port", checks("{active: {port: 70000}}"), c + ".active.port", []string{"got 70000"}},
 		{"probe host", checks("{active: {host: \"a b\"}}"), c + ".active.host", []string{`got "a b"`}},
 		{"http_path", checks("{active: {http_path: healthz}}"), c + ".active.http_path", []string{`got "healthz"`}},
-		{"req_headers", checks("{active: {req_headers: [\"Host: a\", NoColon]}}"), c + ".active.req_headers[1]", []string{`"Name: value"`, `got "NoColon"`}},
-		{"healthy interval", checks("{active: {healthy: {interval: -1}}}"), c + ".active.healthy.interval", []string{">= 0", "got -1"}},
+		{"req_headers", checks("{active: {req_headers: [\"Host: a\", NoColon]}}"), c + ".active.req_headers[1]", []string{`"Name: value"`, "not shown"}},
+		{"req_headers not echoed", checks("{active: {req_headers: [\"Authorization Bearer s3cr3t\"]}}"), c + ".active.req_headers[0]", []string{`"Name: value"`, "not shown"}},
+		{"healthy interval", checks("{active: {healthy: {interval: -1}}}"), c + ".active.healthy.interval", []string{"must be 0 or 0.001..86400 seconds", "got -1"}},
 		{"unhealthy interval", checks("{active: {unhealthy: {interval: -2}}}"), c + ".active.unhealthy.interval", []string{"got -2"}},
 		{"successes zero", checks("{active: {healthy: {successes: 0}}}"), c + ".active.healthy.successes", []string{"1..254", "got 0"}},
 		{"successes high", checks("{active: {healthy: {successes: 255}}}"), c + ".active.healthy.successes", []string{"1..254", "got 255"}},
@@ -287,7 +299,7 @@ func TestValidateGateway(t *testing.T) {
 		{"body size negative", gw("{max_request_body_size: -1}"), "gateway.max_request_body_size", []string{"0..1073741824", "got -1"}},
 		{"body size huge", gw("{max_request_body_size: 1073741825}"), "gateway.max_request_body_size", []string{"got 1073741825"}},
 		{"header size", gw("{max_header_size: 512}"), "gateway.max_header_size", []string{"1024..1048576", "got 512"}},
-		{"read timeout", gw("{client_read_timeout: 0}"), "gateway.client_read_timeout", []string{"> 0", "got 0"}},
+		{"read timeout", gw("{client_read_timeout: 0}"), "gateway.client_read_timeout", []string{"must be 0.001..86400 seconds", "got 0"}},
 		{"idle timeout", gw("{client_idle_timeout: -1}"), "gateway.client_idle_timeout", []string{"got -1"}},
 		{"max_connections", gw("{max_connections: -5}"), "gateway.max_connections", []string{"got -5"}},
 		{"trusted address", gw("{real_ip: {trusted_addresses: [10.0.0.0/8, 10.0.0.0/33]}}"), "gateway.real_ip.trusted_addresses[1]", []string{`got "10.0.0.0/33"`}},
@@ -297,10 +309,16 @@ func TestValidateGateway(t *testing.T) {
 		{"access_log path", gw("{access_log: {path: \"\"}}"), "gateway.access_log.path", []string{"must not be empty"}},
 		{"reload_debounce", gw("{reload_debounce: -0.1}"), "gateway.reload_debounce", []string{"got -0.1"}},
 		{"shutdown_timeout", gw("{shutdown_timeout: 0}"), "gateway.shutdown_timeout", []string{"got 0"}},
+		{"client_header_timeout", gw("{client_header_timeout: 0}"), "gateway.client_header_timeout", []string{"0.001..86400", "got 0"}},
+		{"client_write_timeout", gw("{client_write_timeout: -1}"), "gateway.client_write_timeout", []string{"got -1"}},
+		{"max_header_count", gw("{max_header_count: 0}"), "gateway.max_header_count", []string{"1..10000", "got 0"}},
+		{"path_policy", gw("{path_policy: strict}"), "gateway.path_policy", []string{"reject, decode, keep", `got "strict"`}},
 	})
 	mustParse(t, gw(`{listen: ":0", control_listen: "[::1]:9091", max_request_body_size: 0, max_connections: 0,
     real_ip: {header: X-Forwarded-For, trusted_addresses: [10.0.0.0/8, 192.168.1.1, "::1", "fd00::/8"]},
-    access_log: {path: stderr}, log_level: debug, reload_debounce: 0}`))
+    access_log: {path: stderr}, log_level: debug, reload_debounce: 0,
+    client_header_timeout: 5, client_write_timeout: 30, max_header_count: 50, underscores_in_headers: true,
+    path_policy: decode, reject_path_params: true}`))
 }
 
 func TestValidateThrottlePolicies(t *testing.T) {
@@ -434,7 +452,7 @@ func TestValidateGatewayResponses(t *testing.T) {
 		}
 	}
 	cfg := mustParse(t, minimal+"gateway_responses: {"+strings.Join(all, ", ")+", THROTTLED: {status: 429, body: '{\"msg\":\"slow down\"}', headers: {X-Why: quota}}}\n")
-	require.Len(t, cfg.GatewayResponses, 11)
+	require.Len(t, cfg.GatewayResponses, len(responseTypes))
 	require.Equal(t, GatewayResponse{Status: 429, Body: `{"msg":"slow down"}`, Headers: map[string]string{"X-Why": "quota"}}, cfg.GatewayResponses["THROTTLED"])
 	require.Equal(t, 0, cfg.GatewayResponses["NOT_FOUND"].Status, "0 keeps the type's status")
 }

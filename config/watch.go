@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,6 +31,7 @@ type Watcher struct {
 	dir      string // directory of path
 	base     string // file name of path
 	debounce time.Duration
+	limits   ReadLimits
 	onChange func()
 
 	fs   *fsnotify.Watcher
@@ -54,8 +54,12 @@ type fingerprint struct {
 // NewWatcher starts watching path. onChange is called on the Watcher's own
 // goroutine, once per settled change, debounce after the last relevant file
 // event; calls never overlap. onChange must not call Close (Close waits for
-// the goroutine that is running onChange).
-func NewWatcher(path string, debounce time.Duration, onChange func()) (*Watcher, error) {
+// the goroutine that is running onChange). The file is read for its
+// fingerprint with ReadFile and lim, so that a path swapped to a FIFO or a
+// device, or a read that hangs, cannot stop the watcher for longer than
+// lim's timeout; a file that cannot be read counts as one content, and a
+// change to it is reported (the reload then says what is wrong).
+func NewWatcher(path string, debounce time.Duration, lim ReadLimits, onChange func()) (*Watcher, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", path, err)
@@ -69,6 +73,7 @@ func NewWatcher(path string, debounce time.Duration, onChange func()) (*Watcher,
 		dir:      filepath.Dir(abs),
 		base:     filepath.Base(abs),
 		debounce: max(debounce, 0),
+		limits:   lim,
 		onChange: onChange,
 		fs:       fw,
 		stop:     make(chan struct{}),
@@ -179,7 +184,7 @@ func (w *Watcher) followTarget() {
 }
 
 func (w *Watcher) read() fingerprint {
-	data, err := os.ReadFile(w.path)
+	data, err := ReadFile(w.path, w.limits)
 	if err != nil {
 		return fingerprint{}
 	}

@@ -19,7 +19,7 @@ const testDebounce = 150 * time.Millisecond
 func startWatcher(t *testing.T, path string) *atomic.Int32 {
 	t.Helper()
 	var calls atomic.Int32
-	w, err := NewWatcher(path, testDebounce, func() { calls.Add(1) })
+	w, err := NewWatcher(path, testDebounce, ReadLimits{}, func() { calls.Add(1) })
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, w.Close()) })
 	return &calls
@@ -181,7 +181,7 @@ func TestWatcherCloseStopsGoroutines(t *testing.T) {
 	writeFile(t, path, "revision: a\n")
 
 	var calls atomic.Int32
-	w, err := NewWatcher(path, testDebounce, func() { calls.Add(1) })
+	w, err := NewWatcher(path, testDebounce, ReadLimits{}, func() { calls.Add(1) })
 	require.NoError(t, err)
 	require.Greater(t, watcherGoroutines(), before, "the watcher runs goroutines")
 	writeFile(t, path, "revision: b\n") // leave a debounce pending
@@ -195,6 +195,6 @@ func TestWatcherCloseStopsGoroutines(t *testing.T) {
 }
 
 func TestNewWatcherMissingDirectory(t *testing.T) {
-	_, err := NewWatcher(filepath.Join(t.TempDir(), "nope", "config.yaml"), testDebounce, func() {})
+	_, err := NewWatcher(filepath.Join(t.TempDir(), "nope", "config.yaml"), testDebounce, ReadLimits{}, func() {})
 	require.Error(t, err)
 }

@@ -100,15 +100,7 @@ func (a *accessLog) log(st *reqState, code int, elapsed time.Duration) {
 	if st.route != nil {
 		service, route = st.route.service, st.route.id
 	}
-	bytesOut := ctx.Response.Header.ContentLength()
-	if bytesOut < 0 {
-		// A streamed body of unknown length is still to be copied when the
-		// line is written, and Body() would read it all into memory.
-		bytesOut = 0
-		if !ctx.Response.IsBodyStream() {
-			bytesOut = len(ctx.Response.Body())
-		}
-	}
+	bytesOut := st.bytesOut
 	bytesIn := ctx.Request.Header.ContentLength()
 	if bytesIn < 0 {
 		bytesIn = 0

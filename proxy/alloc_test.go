@@ -80,3 +80,45 @@ services:
 	// (runtime, GC, the in-process backend): under 100 over 10,000 requests.
 	require.Less(t, perReq, 0.01, "the request path must not allocate in steady state")
 }
+
+// TestZeroAllocationsPerProxiedPostOverSockets sends small-body POSTs over
+// real sockets, through the fasthttp server's streamed request bodies,
+// the keep-alive pool and its reuse check: the paths the in-process test
+// does not reach.
+func TestZeroAllocationsPerProxiedPostOverSockets(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	b := leanBackend(t)
+	tg := startGateway(t, `
+services:
+  - id: basic
+    upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
+    routes: [{paths: ["/*"]}]
+`)
+	c := &fasthttp.HostClient{Addr: tg.addr, MaxConns: 1}
+	var req fasthttp.Request
+	var resp fasthttp.Response
+	req.SetRequestURI("http://" + tg.addr + "/api/orders")
+	req.Header.SetMethod("POST")
+	req.SetBodyString(`{"item":"book","qty":2,"note":"a small JSON body"}`)
+	run := func() {
+		if err := c.Do(&req, &resp); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("status %d: %v", resp.StatusCode(), err)
+		}
+	}
+	for range 2000 {
+		run()
+	}
+	const n = 10000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range n {
+		run()
+	}
+	runtime.ReadMemStats(&after)
+	perReq := float64(after.Mallocs-before.Mallocs) / n
+	t.Logf("mallocs per proxied POST (client, gateway and backend in one process): %.3f", perReq)
+	require.Less(t, perReq, 0.05)
+}

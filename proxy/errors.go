@@ -25,6 +25,9 @@ const (
 	errThrottled
 	errBackendUnavailable
 	errBackendTimeout
+	errRequestTimeout
+	// errClientClosed is logged, never written: the client went away.
+	errClientClosed
 	numErrTypes
 )
 
@@ -48,6 +51,8 @@ var errDefs = [numErrTypes]errDef{
 	errThrottled:          {"THROTTLED", 429, "APIG.0308", "Request throttled"},
 	errBackendUnavailable: {"BACKEND_UNAVAILABLE", 502, "APIG.0202", "Backend unavailable"},
 	errBackendTimeout:     {"BACKEND_TIMEOUT", 504, "APIG.0203", "Backend timeout"},
+	errRequestTimeout:     {"REQUEST_TIMEOUT", 408, "APIG.0201", "Request body not received in time"},
+	errClientClosed:       {"CLIENT_CLOSED_REQUEST", 499, "APIG.0201", "Client closed the request"},
 }
 
 func (t errType) String() string { return errDefs[t].name }

@@ -95,38 +95,48 @@ func parseIP(b []byte) (netip.Addr, bool) {
 }
 
 // clientIP applies the real_ip rules: the header is believed only when the
-// peer is trusted; for a list header with recursive on, the client is the
-// right-most address that is not itself trusted.
+// peer is trusted. A list header (X-Forwarded-For) may come on several
+// lines; all of them form one list, in order, as nginx's realip module and
+// Go's ReverseProxy read it (a proxy such as HAProxy with `option
+// forwardfor` adds its own line after the client's). With recursive on, the
+// client is the right-most address of that list that is not itself
+// trusted; with it off, the right-most address.
 func (r *realIPRule) clientIP(ctx *fasthttp.RequestCtx, peer netip.Addr) netip.Addr {
 	if len(r.header) == 0 || !r.isTrusted(peer) {
 		return peer
 	}
-	v := ctx.Request.Header.PeekBytes(r.header)
-	if len(v) == 0 {
-		return peer
-	}
 	if !r.list {
-		if ip, ok := parseIP(v); ok {
+		// A single-address header (X-Real-IP): believed only when it
+		// comes once; two copies mean someone added one.
+		lines := ctx.Request.Header.PeekAll(b2s(r.header))
+		if len(lines) != 1 {
+			return peer
+		}
+		if ip, ok := parseIP(lines[0]); ok {
 			return ip
 		}
 		return peer
 	}
+	lines := ctx.Request.Header.PeekAll(b2s(r.header))
 	client := peer
-	for len(v) > 0 {
-		i := bytes.LastIndexByte(v, ',')
-		part := v[i+1:]
-		if i < 0 {
-			part, v = v, nil
-		} else {
-			v = v[:i]
-		}
-		ip, ok := parseIP(part)
-		if !ok {
-			break
-		}
-		client = ip
-		if !r.recursive || !r.isTrusted(ip) {
-			break
+	for l := len(lines) - 1; l >= 0; l-- {
+		v := lines[l]
+		for len(v) > 0 {
+			i := bytes.LastIndexByte(v, ',')
+			part := v[i+1:]
+			if i < 0 {
+				part, v = v, nil
+			} else {
+				v = v[:i]
+			}
+			ip, ok := parseIP(part)
+			if !ok {
+				return client
+			}
+			client = ip
+			if !r.recursive || !r.isTrusted(ip) {
+				return client
+			}
 		}
 	}
 	return client

@@ -7,9 +7,7 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"gateway/config"
 	"gateway/healthcheck"
 	"gateway/ratelimit"
+	"gateway/transport"
 )
 
 // Options configure a Gateway.
@@ -53,7 +52,7 @@ type Gateway struct {
 	applyMu sync.Mutex // one compile at a time
 
 	stateMu       sync.Mutex
-	pools         map[string]*nodePool
+	pools         map[string]*transport.Pool
 	nodes         map[string]*nodeLong
 	upstreamsLong map[string]*upstreamLong
 	poolsUsed     map[string]struct{} // filled while a snapshot compiles
@@ -94,7 +93,7 @@ func New(opts Options) *Gateway {
 		reg:           reg,
 		metrics:       newMetrics(reg),
 		limits:        ratelimit.NewStore(),
-		pools:         map[string]*nodePool{},
+		pools:         map[string]*transport.Pool{},
 		nodes:         map[string]*nodeLong{},
 		upstreamsLong: map[string]*upstreamLong{},
 		access:        &accessLog{},
@@ -161,7 +160,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 // connections handed back to it.
 func (g *Gateway) retireUnused() {
 	g.stateMu.Lock()
-	var retired []*nodePool
+	var retired []*transport.Pool
 	for k, p := range g.pools {
 		if _, ok := g.poolsUsed[k]; !ok {
 			retired = append(retired, p)
@@ -175,7 +174,7 @@ func (g *Gateway) retireUnused() {
 	}
 	g.stateMu.Unlock()
 	for _, p := range retired {
-		p.close()
+		p.Close()
 	}
 }
 
@@ -245,35 +244,57 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	}
 	srv := g.server
 	g.serverMu.Unlock()
-	return srv.Serve(ln)
+	gw := &s.cfg.Gateway
+	// clientListener is outermost: the handler finds its clientConn on
+	// the request context; edgeListener counts and times the writes.
+	return srv.Serve(clientListener{&edgeListener{
+		Listener:     ln,
+		max:          int64(gw.MaxConnections),
+		writeTimeout: gw.ClientWriteTimeout.Duration(),
+		onRefused:    g.metrics.connsRefused.Inc,
+	}})
 }
 
+// newServer makes the data-plane server. Limits and timeouts are described
+// in README "Security"; max_connections and client_write_timeout are
+// applied by the listener Serve wraps (listener.go).
 func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
+	bodyTimeout := gw.ClientReadTimeout.Duration()
 	srv := &fasthttp.Server{
-		Handler:      g.Handler,
-		ErrorHandler: g.errorHandler,
-		Name:         "",
-		// Headers must fit the read buffer; a larger header is a 431.
+		Handler:       g.Handler,
+		ExpectHandler: g.ExpectHandler,
+		ErrorHandler:  g.errorHandler,
+		Logger:        serverLogger{g.log},
+		Name:          "",
+		// fasthttp's read buffer is also the limit on the request head:
+		// a head must fit it, a larger one is a 431. It cannot grow, so it
+		// is max_header_size; it is held while a connection idles (see
+		// ReduceMemoryUsage below).
 		ReadBufferSize:  gw.MaxHeaderSize,
 		WriteBufferSize: 16 << 10,
-		ReadTimeout:     gw.ClientReadTimeout.Duration(),
-		IdleTimeout:     gw.ClientIdleTimeout.Duration(),
+		// ReadTimeout runs from the first byte of a request until its
+		// head is in (client_header_timeout; on a new connection from the
+		// accept); HeaderReceived then gives the body client_read_timeout.
+		ReadTimeout: gw.ClientHeaderTimeout.Duration(),
+		IdleTimeout: gw.ClientIdleTimeout.Duration(),
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
+		},
 		// Bodies are streamed: fasthttp reads up to 8 KiB ahead and the
-		// handler pulls the rest, buffering bodies up to streamThreshold
+		// handler pulls the rest, buffering bodies up to transport.StreamThreshold
 		// and forwarding larger ones as they arrive. The configured limit
 		// is enforced by the handler, since streaming bypasses fasthttp's.
 		StreamRequestBody:             true,
-		MaxRequestBodySize:            streamThreshold,
+		MaxRequestBodySize:            transport.StreamThreshold,
 		DisablePreParseMultipartForm:  true,
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
 		DisableHeaderNamesNormalizing: false,
-		ReduceMemoryUsage:             false,
-		CloseOnShutdown:               true,
-		// fasthttp's own messages (a TLS ClientHello on this port, too
-		// many connections, accept errors) would go to stderr as plain
-		// text between the JSON lines of the gateway's log.
-		Logger: NewFasthttpLogger(g.log),
+		// An idle keep-alive connection gives its write buffer and body
+		// buffers back to the pools (with streamed bodies fasthttp keeps
+		// the read buffer).
+		ReduceMemoryUsage: true,
+		CloseOnShutdown:   true,
 		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
 			switch st {
 			case fasthttp.StateNew:
@@ -283,39 +304,10 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 			}
 		},
 	}
-	if gw.MaxConnections > 0 {
-		srv.Concurrency = gw.MaxConnections
-	}
+	// The listener refuses connections over max_connections; fasthttp's
+	// own cap (256 Ki by default) is kept well above it.
+	srv.Concurrency = max(fasthttp.DefaultConcurrency, 2*gw.MaxConnections)
 	return srv
-}
-
-// fasthttpLogger is fasthttp.Logger over the gateway's zap log: every
-// message of fasthttp's server is one JSON line at warn level with
-// "component":"fasthttp". These are connection-level failures, off the
-// request path, so formatting them is fine.
-//
-// A message is cut at maxServerLogMsg bytes: fasthttp quotes what the client
-// sent (the whole read buffer, twice, for a TLS ClientHello), so without a
-// cap every hostile connection could write kilobytes of log.
-type fasthttpLogger struct{ log *zap.Logger }
-
-// NewFasthttpLogger returns a fasthttp.Logger that writes fasthttp's
-// messages to log as warn lines with "component":"fasthttp".
-func NewFasthttpLogger(log *zap.Logger) fasthttp.Logger {
-	return fasthttpLogger{log: log.With(zap.String("component", "fasthttp"))}
-}
-
-const maxServerLogMsg = 1024
-
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	if ce := l.log.Check(zap.WarnLevel, ""); ce != nil {
-		msg := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
-		if len(msg) > maxServerLogMsg {
-			msg = msg[:maxServerLogMsg] + "...(truncated)"
-		}
-		ce.Message = msg
-		ce.Write()
-	}
 }
 
 // Shutdown stops accepting, lets in-flight requests finish (closing
@@ -346,10 +338,10 @@ func (g *Gateway) Close() {
 		g.health.Close()
 		g.stateMu.Lock()
 		pools := g.pools
-		g.pools = map[string]*nodePool{}
+		g.pools = map[string]*transport.Pool{}
 		g.stateMu.Unlock()
 		for _, p := range pools {
-			p.close()
+			p.Close()
 		}
 		g.access.close()
 	})
@@ -367,13 +359,13 @@ func (g *Gateway) janitor() {
 			return
 		case now := <-t.C:
 			g.stateMu.Lock()
-			pools := make([]*nodePool, 0, len(g.pools))
+			pools := make([]*transport.Pool, 0, len(g.pools))
 			for _, p := range g.pools {
 				pools = append(pools, p)
 			}
 			g.stateMu.Unlock()
 			for _, p := range pools {
-				p.sweep(now)
+				p.Sweep(now)
 			}
 		}
 	}

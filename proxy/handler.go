@@ -11,11 +11,14 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"gateway/balancer"
 	"gateway/healthcheck"
 	"gateway/ratelimit"
 	"gateway/router"
+	"gateway/transport"
 )
 
 var (
@@ -33,8 +36,10 @@ var (
 	hdrRateRemaining      = []byte("X-RateLimit-Remaining")
 	hdrRateReset          = []byte("X-RateLimit-Reset")
 	hdrContentLength      = []byte("content-length")
+	hdrExpect             = []byte("Expect")
 	strHTTP               = []byte("http")
 	strCommaSpace         = []byte(", ")
+	msgHeaderTimeout      = []byte("Request header not received in time")
 	errNoSnapshotResponse = []byte(`{"error_code":"APIG.0202","error_msg":"Gateway has no config yet"}`)
 )
 
@@ -49,31 +54,37 @@ type reqState struct {
 	rreq  router.Request
 	match router.Match
 
-	upReq     fasthttp.Request
-	reqStream requestStream
-	tried     balancer.Tried
-	checks    []ratelimit.Check
+	upReq   fasthttp.Request
+	reqBody clientBody
+	bodyBuf []byte // a buffered request body (up to transport.StreamThreshold)
+	xo      transport.Options
+	tried   balancer.Tried
+	checks  []ratelimit.Check
 
-	reqID     []byte
-	peer      netip.Addr
-	clientIP  netip.Addr
-	clientIPB []byte
-	peerB     []byte
-	portB     []byte
-	consumer  []byte
-	app       []byte
-	hideHdr   []byte
-	hideQuery []byte
-	keyBuf    []byte
-	uriBuf    []byte
-	hdrBuf    []byte
-	errBuf    []byte
+	reqID      []byte
+	peer       netip.Addr
+	clientIP   netip.Addr
+	clientIPB  []byte
+	peerB      []byte
+	underscore bool // a request header name holds '_' (checkHead)
+	connLines  int  // Connection header lines (checkHead)
+	portB      []byte
+	consumer   []byte
+	app        []byte
+	hideHdr    []byte
+	hideQuery  []byte
+	keyBuf     []byte
+	uriBuf     []byte
+	hdrBuf     []byte
+	errBuf     []byte
 
+	start          time.Time
 	rate           rateState
 	status         int    // limit-count's rejected_code overrides the error status
 	body           []byte // and its rejected_msg the body
 	errMsg         []byte // a plugin's message for error_msg (ip-restriction)
 	attempts       int
+	bytesOut       int
 	upstreamAddr   string
 	upstreamStatus int
 	upstreamDur    time.Duration
@@ -86,12 +97,15 @@ var statePool = sync.Pool{New: func() any {
 
 func (st *reqState) reset() {
 	st.upReq.Reset()
-	st.reqStream = requestStream{}
+	st.reqBody = clientBody{}
+	if cap(st.bodyBuf) > maxRetainedBody {
+		st.bodyBuf = nil // a rare large body does not pin its buffer in the pool
+	}
 	st.ctx, st.snap, st.route = nil, nil, nil
 	st.rreq = router.Request{}
 	st.consumer, st.app, st.hideHdr, st.hideQuery, st.body, st.errMsg = nil, nil, nil, nil, nil, nil
 	st.rate = rateState{}
-	st.status, st.attempts, st.upstreamStatus, st.upstreamDur = 0, 0, 0, 0
+	st.status, st.attempts, st.upstreamStatus, st.upstreamDur, st.bytesOut = 0, 0, 0, 0, 0
 	st.upstreamAddr = ""
 	st.errType = errNone
 }
@@ -141,17 +155,71 @@ func (st *reqState) serverPort() []byte {
 	return st.portB
 }
 
+// maxRetainedBody is the largest request-body buffer a pooled reqState
+// keeps between requests.
+const maxRetainedBody = 256 << 10
+
+// admittedKey is the user value under which ExpectHandler leaves the state
+// of a request it admitted for Handler to carry on with.
+type ctxKey uint8
+
+const admittedKey ctxKey = 0
+
 // Handler is the data-plane fasthttp handler.
 func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
+	var st *reqState
+	if ctx.Request.MayContinue() {
+		// ExpectHandler already ran the checks and plugins.
+		st, _ = ctx.UserValue(admittedKey).(*reqState)
+		if st != nil {
+			ctx.RemoveUserValue(admittedKey)
+			st.errType = g.forward(st, st.start)
+			g.finish(st)
+			return
+		}
+	}
+	st = g.begin(ctx)
+	if st == nil {
+		return
+	}
+	st.errType = g.serve(st, st.start)
+	if st.errType == errNone {
+		st.errType = g.forward(st, st.start)
+	}
+	g.finish(st)
+}
+
+// ExpectHandler answers "Expect: 100-continue" only once the request has
+// passed routing and every plugin, so that a client is not invited to
+// upload a body that key-auth or throttling will refuse. A refused request
+// gets its error response (fasthttp then closes the connection, since the
+// client may already be sending the body).
+func (g *Gateway) ExpectHandler(ctx *fasthttp.RequestCtx) int {
+	st := g.begin(ctx)
+	if st == nil {
+		return ctx.Response.StatusCode()
+	}
+	st.errType = g.serve(st, st.start)
+	if st.errType == errNone {
+		ctx.SetUserValue(admittedKey, st)
+		return fasthttp.StatusContinue
+	}
+	g.finish(st)
+	return ctx.Response.StatusCode()
+}
+
+// begin takes a request state for ctx, or answers 503 and returns nil when
+// no config is serving yet.
+func (g *Gateway) begin(ctx *fasthttp.RequestCtx) *reqState {
 	s := g.snap.Load()
 	if s == nil {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.SetContentType("application/json")
 		ctx.SetBody(errNoSnapshotResponse)
-		return
+		return nil
 	}
-	start := time.Now()
 	st := statePool.Get().(*reqState)
+	st.start = time.Now()
 	st.ctx, st.snap = ctx, s
 
 	if id := ctx.Request.Header.PeekBytes(hdrRequestID); len(id) > 0 && len(id) <= maxClientRequestID {
@@ -164,9 +232,18 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 	st.peerB = st.peer.AppendTo(st.peerB[:0])
 	st.clientIP = s.realIP.clientIP(ctx, st.peer)
 	st.clientIPB = st.clientIP.AppendTo(st.clientIPB[:0])
+	return st
+}
 
-	st.errType = g.serve(st, start)
-	if st.errType != errNone {
+// finish writes the error response if there is one, the rate-limit
+// headers, metrics and the access log line, and releases st.
+func (g *Gateway) finish(st *reqState) {
+	ctx, s := st.ctx, st.snap
+	if st.errType == errClientClosed {
+		// Nobody is there to read an answer: close without one.
+		ctx.HijackSetNoResponse(true)
+		ctx.Hijack(closeHijacked)
+	} else if st.errType != errNone {
 		g.fail(st)
 	}
 	ctx.Response.Header.SetBytesKV(hdrRequestID, st.reqID)
@@ -182,19 +259,34 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 		}
 	}
 
-	elapsed := time.Since(start)
+	elapsed := time.Since(st.start)
 	rm := &s.noRoute
 	if st.route != nil {
 		rm = &st.route.m
 	}
 	code := ctx.Response.StatusCode()
+	if st.errType == errClientClosed {
+		code = errDefs[errClientClosed].status
+	}
 	rm.codes.inc(code)
 	rm.duration.Observe(elapsed.Seconds())
 	if n := ctx.Request.Header.ContentLength(); n > 0 {
 		rm.bytesIn.Add(float64(n))
 	}
-	if n := ctx.Response.Header.ContentLength(); n > 0 {
-		rm.bytesOut.Add(float64(n))
+	// What is written to the client: the body in hand, or for a streamed
+	// body what the stream copies, counted when it closes.
+	switch {
+	case st.errType == errClientClosed, ctx.IsHead():
+	case ctx.Response.IsBodyStream():
+		if rsp, ok := ctx.Response.BodyStream().(*transport.ResponseStream); ok {
+			rsp.CountInto(rm.bytesOut)
+		}
+		st.bytesOut = max(ctx.Response.Header.ContentLength(), 0)
+	default:
+		st.bytesOut = len(ctx.Response.Body())
+		if st.bytesOut > 0 {
+			rm.bytesOut.Add(float64(st.bytesOut))
+		}
 	}
 	if g.access.enabled() {
 		g.access.log(st, code, elapsed)
@@ -203,6 +295,8 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 	statePool.Put(st)
 }
 
+func closeHijacked(net.Conn) {}
+
 func ceilSeconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
@@ -210,9 +304,8 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// serve runs one request through checks, matching, plugins and the
-// upstream; it returns the error to answer with, or errNone when the
-// response is in place.
+// serve runs one request through checks, matching and plugins; it returns
+// the error to answer with, or errNone when the request may be forwarded.
 func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	ctx, s := st.ctx, st.snap
 	h := &ctx.Request.Header
@@ -228,6 +321,16 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	if s.maxBody > 0 && int64(cl) > s.maxBody {
 		ctx.SetConnectionClose() // the unread body would be parsed as the next request
 		return errEntityTooLarge
+	}
+	// What fasthttp accepts but must not be forwarded (edge.go); the
+	// connection is closed since the framing of what follows is unknown.
+	if t := s.edge.checkHead(st); t != errNone {
+		ctx.SetConnectionClose()
+		return t
+	}
+	if !applyTarget(h) {
+		ctx.SetConnectionClose()
+		return errBadRequest
 	}
 
 	st.rreq.Method = ctx.Method()
@@ -297,7 +400,21 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 			return errThrottled
 		}
 	}
-	return g.forward(st, now)
+	return errNone
+}
+
+// setForwarded sets one X-Forwarded-* header on the upstream request: a
+// trusted peer's first value when it sent one (it terminated the client
+// connection), the gateway's own otherwise. Other copies are deleted.
+func setForwarded(up, in *fasthttp.RequestHeader, name, own []byte, trusted bool) {
+	v := own
+	if trusted {
+		if prior := in.PeekBytes(name); len(prior) > 0 {
+			v = prior
+		}
+	}
+	up.DelBytes(name)
+	up.SetBytesKV(name, v)
 }
 
 // hasHeader reports whether raw request headers contain a header named
@@ -333,6 +450,9 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 
 	ctx.Request.Header.CopyTo(&req.Header)
 	removeHopHeaders(&req.Header, ctx.Request.Header.PeekBytes(strConnection))
+	if st.connLines > 1 {
+		removeConnectionLines(ctx.Request.Header.RawHeaders(), &req.Header)
+	}
 	req.Header.ResetConnectionClose()
 
 	// Path and query: the normalised (and maybe stripped) path, the query
@@ -353,24 +473,31 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 
 	// Forwarding headers. A trusted peer's X-Forwarded-Proto/Host/Port are
 	// kept (it terminated the client connection); anyone else's are replaced.
+	// Every client copy of a header the gateway sets is deleted first:
+	// fasthttp's Set replaces only the first of several lines, and the
+	// others would reach the backend.
 	h := &req.Header
+	if st.underscore {
+		st.snap.edge.dropUnderscoreHeaders(ctx.Request.Header.RawHeaders(), h)
+	}
+	// X-Forwarded-For: every line the client sent, in order, then the
+	// peer (as Go's ReverseProxy does), on one line.
 	st.hdrBuf = st.hdrBuf[:0]
-	if prior := ctx.Request.Header.PeekBytes(hdrXFF); len(prior) > 0 {
-		st.hdrBuf = append(append(st.hdrBuf, prior...), strCommaSpace...)
+	for _, prior := range ctx.Request.Header.PeekAll(b2s(hdrXFF)) {
+		if len(prior) > 0 {
+			st.hdrBuf = append(append(st.hdrBuf, prior...), strCommaSpace...)
+		}
 	}
 	st.hdrBuf = append(st.hdrBuf, st.peerB...)
+	h.DelBytes(hdrXFF)
 	h.SetBytesKV(hdrXFF, st.hdrBuf)
 	trusted := st.snap.realIP.isTrusted(st.peer)
-	if !trusted || len(h.PeekBytes(hdrXFProto)) == 0 {
-		h.SetBytesKV(hdrXFProto, strHTTP)
-	}
-	if !trusted || len(h.PeekBytes(hdrXFHost)) == 0 {
-		h.SetBytesKV(hdrXFHost, ctx.Host())
-	}
-	if !trusted || len(h.PeekBytes(hdrXFPort)) == 0 {
-		h.SetBytesKV(hdrXFPort, st.serverPort())
-	}
+	setForwarded(h, &ctx.Request.Header, hdrXFProto, strHTTP, trusted)
+	setForwarded(h, &ctx.Request.Header, hdrXFHost, ctx.Host(), trusted)
+	setForwarded(h, &ctx.Request.Header, hdrXFPort, st.serverPort(), trusted)
+	h.DelBytes(hdrXRealIP)
 	h.SetBytesKV(hdrXRealIP, st.clientIPB)
+	h.DelBytes(hdrRequestID)
 	h.SetBytesKV(hdrRequestID, st.reqID)
 	// Identity headers are the gateway's to set: a client must not be able
 	// to claim a consumer on a route without key-auth.
@@ -384,17 +511,37 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		h.DelBytes(st.hideHdr)
 	}
 
-	// Body: small bodies are buffered so that an attempt can be repeated;
-	// large and chunked ones stream through once.
-	var stream *requestStream
+	// Expect was answered by the gateway (ExpectHandler): the body follows
+	// without waiting, so the node has nothing to answer it with.
+	h.DelBytes(hdrExpect)
+
+	// Body: small bodies are read whole first, so that an attempt can be
+	// repeated and a client that fails mid-body never reaches a node; large
+	// and chunked ones stream through once.
+	o := &st.xo
+	*o = transport.Options{To: rs.to, IsHead: ctx.IsHead(), MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
+	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx)}
 	switch cl := ctx.Request.Header.ContentLength(); {
 	case cl == 0 || cl == -2:
-	case cl > 0 && cl <= streamThreshold:
+	case cl > 0 && cl <= transport.StreamThreshold && st.reqBody.inner == nil:
+		// The whole body is already in memory (a server without
+		// StreamRequestBody, as in-process tests run the handler).
 		req.SetBodyRaw(ctx.Request.Body())
+	case cl > 0 && cl <= transport.StreamThreshold:
+		st.reqBody.cl = int64(cl)
+		if cap(st.bodyBuf) < cl {
+			st.bodyBuf = make([]byte, 0, cl)
+		}
+		var err error
+		if st.bodyBuf, err = st.reqBody.readAll(st.bodyBuf[:0]); err != nil {
+			return g.clientBodyFailed(st)
+		}
+		req.SetBodyRaw(st.bodyBuf)
 	default:
-		stream = &st.reqStream
-		*stream = requestStream{inner: ctx.RequestBodyStream(), sendTimeout: rs.to.send, limit: st.snap.maxBody}
-		req.SetBodyStream(stream, cl)
+		st.reqBody.cl = int64(cl)
+		o.Body = &st.reqBody
+		o.ReplayableBody = false
+		req.SetBodyStream(&st.reqBody, cl)
 	}
 
 	var hash uint64
@@ -406,7 +553,6 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		hash = xxhash.Sum64(st.keyBuf)
 	}
 
-	isHead := ctx.IsHead()
 	idempotent := isIdempotent(ctx.Method())
 	var deadline time.Time
 	if up.retryTimeout > 0 {
@@ -433,10 +579,15 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 			}
 		}
 
+		if o.Body != nil {
+			// Writing an attempt consumes the stream setting; nothing of
+			// the body has been read yet if we get here again.
+			req.SetBodyStream(&st.reqBody, int(st.reqBody.cl))
+		}
 		ctx.Response.Reset()
 		n.long.inflight.Add(1)
 		t0 := time.Now()
-		err := n.pool.roundTrip(req, &ctx.Response, rs.to, isHead, stream)
+		err := n.pool.RoundTrip(req, &ctx.Response, o)
 		d := time.Since(t0)
 		n.long.inflight.Add(-1)
 		st.attempts++
@@ -453,34 +604,43 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 			removeHopHeaders(&ctx.Response.Header, ctx.Response.Header.PeekBytes(strConnection))
 			return errNone
 		}
-		if errors.Is(err, errBodyTooLarge) {
-			ctx.SetConnectionClose()
-			return errEntityTooLarge
+		var cbe *clientBodyError
+		if errors.As(err, &cbe) {
+			// The client's fault: the node is not blamed and nothing is
+			// retried (part of the body may have reached the node).
+			ctx.Response.Reset()
+			return g.clientBodyFailed(st)
 		}
-		var ae *attemptError
+		var ae *transport.AttemptError
 		if !errors.As(err, &ae) {
-			ae = &attemptError{phase: phaseSent, err: err}
+			ae = &transport.AttemptError{Phase: transport.PhaseSent, Op: transport.OpRead, Err: err}
 		}
-		lastTimeout = ae.timeout
+		lastTimeout = ae.Timeout
 		result := resultError
 		switch {
-		case ae.timeout:
+		case ae.Timeout:
 			result = resultTimeout
-		case ae.phase == phaseConnect:
+		case ae.Phase == transport.PhaseConnect:
 			result = resultConnectError
 		}
 		n.long.m.attempts[result].Inc()
 		if n.health != nil {
-			n.health.Observe(healthcheck.Outcome{TCPFailure: !ae.timeout, Timeout: ae.timeout})
+			n.health.Observe(healthcheck.Outcome{TCPFailure: !ae.Timeout, Timeout: ae.Timeout})
 		}
+		g.logAttemptFailure(st, n, ae)
 
-		retryable := ae.phase == phaseConnect || (idempotent && stream == nil)
+		// After any byte of the request was sent, only an idempotent
+		// request whose body can be sent again whole may go to a node again.
+		retryable := ae.Phase == transport.PhaseConnect || ae.Stale || (idempotent && o.ReplayableBody)
+		if o.Body != nil && st.reqBody.n > 0 {
+			retryable = false
+		}
 		if !retryable || st.attempts > up.retries || (!deadline.IsZero() && time.Now().After(deadline)) {
 			break
 		}
 	}
 	ctx.Response.Reset()
-	if stream != nil {
+	if o.Body != nil {
 		// Part of the client's body may still be unread.
 		ctx.SetConnectionClose()
 	}
@@ -488,6 +648,50 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		return errBackendTimeout
 	}
 	return errBackendUnavailable
+}
+
+// attemptLogInterval is the least time between two logged attempt failures
+// of one node: a dead node under load must not flood the log.
+const attemptLogInterval = time.Second
+
+// logAttemptFailure logs why an attempt failed: the node, how far it got
+// (connect, write, read) and the error (an x509 reason, "response header
+// too large", a timeout...), rate-limited per node.
+func (g *Gateway) logAttemptFailure(st *reqState, n *nodeState, ae *transport.AttemptError) {
+	now := time.Now().UnixNano()
+	last := n.long.lastFailLog.Load()
+	if now-last < int64(attemptLogInterval) || !n.long.lastFailLog.CompareAndSwap(last, now) {
+		n.long.suppressedFL.Add(1)
+		return
+	}
+	route := ""
+	if st.route != nil {
+		route = st.route.id
+	}
+	g.log.Warn("upstream attempt failed",
+		zap.String("upstream", n.upstream),
+		zap.String("node", n.addr),
+		zap.String("phase", ae.Op),
+		zap.Bool("timeout", ae.Timeout),
+		zap.String("error", ae.Err.Error()),
+		zap.String("route", route),
+		zap.ByteString("request_id", st.reqID),
+		zap.Int64("suppressed", n.long.suppressedFL.Swap(0)),
+	)
+}
+
+// clientBodyFailed answers a request whose body could not be read from the
+// client, closing the connection: the rest of the body cannot be told
+// apart from the next request.
+func (g *Gateway) clientBodyFailed(st *reqState) errType {
+	st.ctx.SetConnectionClose()
+	if st.reqBody.err == nil {
+		return errBadRequest
+	}
+	if ce := g.log.Check(zapcore.DebugLevel, "request body failed"); ce != nil {
+		ce.Write(zap.ByteString("request_id", st.reqID), zap.Error(st.reqBody.err.err))
+	}
+	return st.reqBody.err.kind
 }
 
 // noteFailOpen counts picks made while no node is healthy and logs each
@@ -554,15 +758,20 @@ func (g *Gateway) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		return
 	}
 	t := errBadRequest
+	var msg []byte
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
 		t = errHeaderTooLarge
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		t = errEntityTooLarge
+	case transport.IsTimeout(err):
+		// client_header_timeout: the head did not arrive in time (nginx
+		// answers 408 too).
+		t, msg = errRequestTimeout, msgHeaderTimeout
 	}
 	id := appendRequestID(nil)
-	s.responses.write(ctx, t, id, nil, nil)
+	s.responses.write(ctx, t, id, msg, nil)
 	ctx.Response.Header.SetBytesKV(hdrRequestID, id)
 	s.noRoute.codes.inc(ctx.Response.StatusCode())
 }

@@ -22,6 +22,7 @@ type metrics struct {
 	throttled        *prometheus.CounterVec
 	bytes            *prometheus.CounterVec
 	connections      prometheus.Gauge
+	connsRefused     prometheus.Counter
 	reloads          *prometheus.CounterVec
 	lastReloadOK     prometheus.Gauge
 	configInfo       *prometheus.GaugeVec
@@ -58,6 +59,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_connections_active", Help: "Client connections currently open.",
 		}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gateway_connections_refused_total", Help: "Client connections refused with 503 because max_connections were open.",
+		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_config_reloads_total", Help: "Config reloads, by result.",
 		}, []string{"result"}),
@@ -69,7 +73,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"revision"}),
 	}
 	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.attempts, m.nodeHealthy,
-		m.allUnhealthy, m.throttled, m.bytes, m.connections, m.reloads, m.lastReloadOK, m.configInfo)
+		m.allUnhealthy, m.throttled, m.bytes, m.connections, m.connsRefused, m.reloads, m.lastReloadOK, m.configInfo)
 	// Pre-create both results so that a dashboard sees 0 rather than no series.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")

@@ -14,6 +14,7 @@ import (
 	"gateway/config"
 	"gateway/healthcheck"
 	"gateway/router"
+	"gateway/transport"
 )
 
 // snapshot is everything compiled from one config. It is immutable once
@@ -26,9 +27,12 @@ type snapshot struct {
 	noRoute   routeMetrics  // requests that match no route
 	responses *errResponses
 	realIP    realIPRule
+	edge      edgeRules
 	maxBody   int64
-	loadedAt  time.Time
-	upstreams map[string]*upstreamState
+	// maxRespHeader is gateway.max_response_header_size.
+	maxRespHeader int
+	loadedAt      time.Time
+	upstreams     map[string]*upstreamState
 	// maskQuery are the query argument names that carry credentials
 	// (key-auth's query on any route), masked in the access log.
 	maskQuery [][]byte
@@ -55,7 +59,7 @@ type routeState struct {
 	id       string
 	scope    uint64 // the route's throttle scope: its id, so counters survive reloads that move it
 	up       *upstreamState
-	to       timeouts
+	to       transport.Timeouts
 	ipr      *ipRestriction
 	keyAuth  *keyAuth
 	throttle *throttleBinding
@@ -79,7 +83,7 @@ type upstreamState struct {
 	key          keySpec
 	retries      int
 	retryTimeout time.Duration
-	to           timeouts
+	to           transport.Timeouts
 	passHost     int
 	upstreamHost []byte
 	long         *upstreamLong
@@ -99,7 +103,7 @@ type nodeState struct {
 	upstream string
 	addr     string
 	hostPort []byte // Host header for pass_host: node
-	pool     *nodePool
+	pool     *transport.Pool
 	long     *nodeLong
 	health   *healthcheck.Node
 }
@@ -108,10 +112,14 @@ type nodeState struct {
 type nodeLong struct {
 	inflight atomic.Int64
 	m        nodeMetrics
+	// Failed attempts are logged at most once per attemptLogInterval per
+	// node; the lines in between are counted and reported with the next.
+	lastFailLog  atomic.Int64 // unix nanoseconds
+	suppressedFL atomic.Int64
 }
 
-func toTimeouts(t config.Timeout) timeouts {
-	return timeouts{connect: t.Connect.Duration(), send: t.Send.Duration(), read: t.Read.Duration()}
+func toTimeouts(t config.Timeout) transport.Timeouts {
+	return transport.Timeouts{Connect: t.Connect.Duration(), Send: t.Send.Duration(), Read: t.Read.Duration()}
 }
 
 // compile builds a snapshot of cfg. It may create long-lived state (pools,
@@ -123,14 +131,16 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 		return nil, err
 	}
 	s := &snapshot{
-		cfg:       cfg,
-		rt:        rt,
-		noRoute:   g.metrics.forRoute("", ""),
-		responses: compileErrResponses(cfg.GatewayResponses),
-		realIP:    compileRealIP(cfg.Gateway.RealIP),
-		maxBody:   cfg.Gateway.MaxRequestBodySize,
-		loadedAt:  time.Now(),
-		upstreams: map[string]*upstreamState{},
+		cfg:           cfg,
+		rt:            rt,
+		noRoute:       g.metrics.forRoute("", ""),
+		responses:     compileErrResponses(cfg.GatewayResponses),
+		realIP:        compileRealIP(cfg.Gateway.RealIP),
+		edge:          compileEdge(&cfg.Gateway),
+		maxBody:       cfg.Gateway.MaxRequestBodySize,
+		maxRespHeader: cfg.Gateway.MaxResponseHeaderSize,
+		loadedAt:      time.Now(),
+		upstreams:     map[string]*upstreamState{},
 	}
 
 	// Health checkers first, so that node state below can point at them.
@@ -183,13 +193,13 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 		rs.to = rs.up.to
 		if t := r.Config.Timeout; t != nil {
 			if t.Connect > 0 {
-				rs.to.connect = t.Connect.Duration()
+				rs.to.Connect = t.Connect.Duration()
 			}
 			if t.Send > 0 {
-				rs.to.send = t.Send.Duration()
+				rs.to.Send = t.Send.Duration()
 			}
 			if t.Read > 0 {
-				rs.to.read = t.Read.Duration()
+				rs.to.Read = t.Read.Duration()
 			}
 		}
 		plugins := effectivePlugins(&cfg.GlobalPlugins, &svc.Plugins, &r.Config.Plugins)
@@ -290,14 +300,14 @@ func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState
 // use and marking both as used by the snapshot being built.
 func (g *Gateway) node(upstreamID string, u *config.Upstream, n *config.Node) (*nodeState, error) {
 	addr := net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
-	pk := poolKey(u, n)
+	pk := transport.PoolKey(u, n)
 	key := upstreamID + "|" + addr
 	g.stateMu.Lock()
 	defer g.stateMu.Unlock()
 	pool := g.pools[pk]
 	if pool == nil {
 		var err error
-		if pool, err = newNodePool(u, n); err != nil {
+		if pool, err = transport.NewPool(u, n); err != nil {
 			return nil, err
 		}
 		g.pools[pk] = pool

@@ -29,8 +29,10 @@ func Compile(cfg *config.Config) (*Router, error) {
 	}
 	c := compiler{
 		r: &Router{
-			hosts:  newHosts(),
-			routes: make([]*Route, 0, nRoutes),
+			hosts:        newHosts(),
+			routes:       make([]*Route, 0, nRoutes),
+			pathMode:     ParsePathMode(cfg.Gateway.PathPolicy),
+			rejectParams: cfg.Gateway.RejectPathParams,
 		},
 		routes:   make([]Route, nRoutes),
 		entries:  make([]entry, nPaths),

@@ -81,9 +81,13 @@ func FuzzMatchAgainstReference(f *testing.F) {
 	f.Add(uint64(9), uint64(10), "GET", "", "/", false)
 	f.Add(uint64(11), uint64(12), "get", "x.com", "/a/b/c/d/e", true)
 	f.Add(uint64(13), uint64(14), "GET", "c.b.a.com", "/%2e%2e/a", false)
+	f.Add(uint64(15), uint64(16), "GET", "a.com", "/a/..%2Fb;x/..;/c\\d%5c", true)
+	f.Add(uint64(16), uint64(17), "POST", "a.com", "/ab/%00/a;b", false)
 	m := &Match{}
 	f.Fuzz(func(t *testing.T, s1, s2 uint64, method, host, path string, x bool) {
 		cfg := randomConfig(rand.New(rand.NewPCG(s1, s2)))
+		cfg.Gateway.PathPolicy = []string{"reject", "decode", "keep"}[s1%3]
+		cfg.Gateway.RejectPathParams = s2%2 == 1
 		r, err := Compile(cfg)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, dumpConfig(cfg))

@@ -5,62 +5,135 @@ import (
 	"encoding/binary"
 )
 
-// normalizePath appends the normalised form of the request path p to
+// PathMode is gateway.path_policy: what to do with path forms that
+// backends read differently from the gateway (README "Paths").
+type PathMode uint8
+
+const (
+	// PathReject refuses %2F, %5C, %00, a raw '\' and dot segments that
+	// carry path parameters ("..;x", ".;x").
+	PathReject PathMode = iota
+	// PathDecode decodes %2F and %5C, reads '\' as '/', normalises the
+	// result and matches and forwards that; %00 and dot segments with
+	// parameters are still refused.
+	PathDecode
+	// PathKeep forwards them as they are (the gateway's first behaviour).
+	PathKeep
+)
+
+// ParsePathMode maps a validated path_policy to its mode.
+func ParsePathMode(s string) PathMode {
+	switch s {
+	case "decode":
+		return PathDecode
+	case "keep":
+		return PathKeep
+	}
+	return PathReject
+}
+
+// normalizePath is normalizePathMode with PathKeep, for config patterns.
+func normalizePath(dst, p []byte) (out []byte, ok bool) {
+	return normalizePathMode(dst, p, PathKeep, false)
+}
+
+// normalizePathMode appends the normalised form of the request path p to
 // dst[:0] and returns it. ok is false when the path must be refused with
-// 400: it does not start with '/', it holds a broken percent escape, or its
-// '..' segments climb above '/'.
+// 400: it does not start with '/', it holds a broken percent escape, its
+// '..' segments climb above '/', or mode or rejectParams refuse it.
 //
 // Normalisation (routing.md, "The request's path"):
 //   - escapes of unreserved characters (ALPHA DIGIT - . _ ~) are decoded,
 //     every other escape is kept with upper-case hex, so `%2F` never becomes
-//     a separator and `%2f` and `%2F` match the same routes;
+//     a separator and `%2f` and `%2F` match the same routes (PathDecode
+//     alone makes %2F and %5C separators);
 //   - runs of '/' collapse into one;
 //   - '.' segments are dropped and '..' segments remove the segment before
 //     them, after decoding, so `%2e%2e` climbs like `..` does.
 //
 // The result is at most as long as p. dst is the Match's buffer, so no
 // allocation happens once it has grown to the longest path seen.
-func normalizePath(dst, p []byte) (out []byte, ok bool) {
+func normalizePathMode(dst, p []byte, mode PathMode, rejectParams bool) (out []byte, ok bool) {
 	if len(p) == 0 || p[0] != '/' {
+		return dst[:0], false
+	}
+	if rejectParams && bytes.IndexByte(p, ';') >= 0 {
 		return dst[:0], false
 	}
 	if isNormal(p) {
 		return append(dst[:0], p...), true
 	}
+	decode := mode == PathDecode
 	out = dst[:0]
 	i := 0
 	for i < len(p) {
-		// p[i] is '/': skip the whole run of them.
-		for i < len(p) && p[i] == '/' {
-			i++
+		// p[i] is a separator: skip the whole run of them.
+		for i < len(p) {
+			if c := p[i]; c == '/' || decode && c == '\\' {
+				i++
+			} else if decode && c == '%' && i+2 < len(p) && isSlashEscape(p[i+1], p[i+2]) {
+				i += 3
+			} else {
+				break
+			}
 		}
 		// After a dropped '.' or '..' segment out already ends with '/'.
 		if len(out) == 0 || out[len(out)-1] != '/' {
 			out = append(out, '/')
 		}
 		seg := len(out)
-		for i < len(p) && p[i] != '/' {
+	segment:
+		for i < len(p) {
 			c := p[i]
-			if c != '%' {
-				out = append(out, c)
-				i++
+			switch c {
+			case '/':
+				break segment
+			case '\\':
+				if mode == PathReject {
+					return out, false
+				}
+				if decode {
+					break segment
+				}
+			case '%':
+				if i+2 >= len(p) {
+					return out, false
+				}
+				hi, lo := unhex(p[i+1]), unhex(p[i+2])
+				if hi > 15 || lo > 15 {
+					return out, false
+				}
+				d := hi<<4 | lo
+				switch {
+				case isUnreserved(d):
+					out = append(out, d)
+				case mode == PathKeep:
+					out = append(out, '%', upperHex[hi], upperHex[lo])
+				case d == 0:
+					return out, false
+				case d == '/' || d == '\\':
+					if !decode {
+						return out, false
+					}
+					break segment // the separator loop consumes it
+				default:
+					out = append(out, '%', upperHex[hi], upperHex[lo])
+				}
+				i += 3
 				continue
 			}
-			if i+2 >= len(p) {
-				return out, false
-			}
-			hi, lo := unhex(p[i+1]), unhex(p[i+2])
-			if hi > 15 || lo > 15 {
-				return out, false
-			}
-			if d := hi<<4 | lo; isUnreserved(d) {
-				out = append(out, d)
-			} else {
-				out = append(out, '%', upperHex[hi], upperHex[lo])
-			}
-			i += 3
+			out = append(out, c)
+			i++
 		}
-		switch s := out[seg:]; {
+		s := out[seg:]
+		if mode != PathKeep {
+			// "..;x" is ".." to Tomcat and Jetty: refused, whatever comes
+			// after the ';'.
+			if j := bytes.IndexByte(s, ';'); j >= 0 && isDots(s[:j]) {
+				return out, false
+			}
+		}
+		switch {
 		case len(s) == 1 && s[0] == '.':
 			out = out[:seg]
 		case len(s) == 2 && s[0] == '.' && s[1] == '.':
@@ -75,8 +148,18 @@ func normalizePath(dst, p []byte) (out []byte, ok bool) {
 	return out, true
 }
 
+// isSlashEscape reports whether the escape %hl is %2F or %5C.
+func isSlashEscape(h, l byte) bool {
+	return h == '2' && (l == 'f' || l == 'F') || h == '5' && (l == 'c' || l == 'C')
+}
+
+// isDots reports whether s is "." or "..".
+func isDots(s []byte) bool {
+	return len(s) == 1 && s[0] == '.' || len(s) == 2 && s[0] == '.' && s[1] == '.'
+}
+
 // isNormal reports whether p, which starts with '/', is already normal: no
-// escape, no "//" and no "/." (which may start a dot segment). Most paths
+// escape, no '\', no "//" and no "/." (which may start a dot segment). Most paths
 // are, and they need only this check and a copy. It looks at eight bytes at
 // a time (SWAR): byte by byte, the check alone cost more than the rest of a
 // match.
@@ -114,14 +197,14 @@ const (
 func zeroBytes(x uint64) uint64 { return ^((x&lo7 + lo7) | x | lo7) }
 
 // abnormal returns, for eight bytes of a path (little-endian), the high bit
-// of every byte that makes the path not normal: a '%', or a '/' or '.' that
+// of every byte that makes the path not normal: a '%' or '\', or a '/' or '.' that
 // follows a '/' in the word. first is 0x80 when the first byte is a '/' or
 // '.', abnormal if the byte before the word was a '/'; last is 0x80 when the
 // last byte is a '/'.
 func abnormal(x uint64) (bad, first, last uint64) {
 	slash := zeroBytes(x ^ '/'*ones)
 	slashOrDot := slash | zeroBytes(x^'.'*ones)
-	bad = zeroBytes(x^'%'*ones) | slash<<8&slashOrDot
+	bad = zeroBytes(x^'%'*ones) | zeroBytes(x^'\\'*ones) | slash<<8&slashOrDot
 	return bad, slashOrDot & 0x80, slash >> 56
 }
 
@@ -130,7 +213,7 @@ func isNormalTail(p []byte) bool {
 	slash := false
 	for _, c := range p {
 		switch {
-		case c == '%', slash && (c == '/' || c == '.'):
+		case c == '%', c == '\\', slash && (c == '/' || c == '.'):
 			return false
 		}
 		slash = c == '/'

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/config"
 )
 
 func TestNormalizePath(t *testing.T) {
@@ -108,7 +110,7 @@ func TestMatchNormalisesPath(t *testing.T) {
 		{"//admin", "admin", "/admin"},
 		{"/./admin", "admin", "/admin"},
 		{"/public//x", "public", "/public/x"},
-		{"/files/a%2fb", "enc", "/files/a%2Fb"},
+		{"/files/a%2fb", "400", ""}, // path_policy reject, the default; keep: TestPathModes
 		{"/files/a/b", "404", "/files/a/b"},
 		{"/%7euser", "tilde", "/~user"},
 		{"/%61dmin", "admin", "/admin"},
@@ -256,4 +258,82 @@ func TestLowerASCII(t *testing.T) {
 			require.Equal(t, want, b)
 		}
 	}
+}
+
+// Issue 12.4: path forms that backends reinterpret, under each
+// gateway.path_policy (and reject_path_params).
+func TestPathModes(t *testing.T) {
+	const refused = "400"
+	tests := []struct {
+		in                    string
+		reject, decode, keep  string
+		rejectParamsOverrides bool // reject_path_params: true refuses it in every mode
+	}{
+		{"/a/b", "/a/b", "/a/b", "/a/b", false},
+		{"/public/..%2Fadmin", refused, "/admin", "/public/..%2Fadmin", false},
+		{"/public/..%2fadmin", refused, "/admin", "/public/..%2Fadmin", false},
+		{"/public/..%5Cadmin", refused, "/admin", "/public/..%5Cadmin", false},
+		{"/public/..\\admin", refused, "/admin", "/public/..\\admin", false},
+		{"/public\\..\\admin", refused, "/admin", "/public\\..\\admin", false},
+		{"/public/..;/admin", refused, refused, "/public/..;/admin", true},
+		{"/public/..;x/admin", refused, refused, "/public/..;x/admin", true},
+		{"/public/.;x/admin", refused, refused, "/public/.;x/admin", true},
+		{"/public/%2e%2e;x/admin", refused, refused, "/public/..;x/admin", true},
+		{"/admin;x", "/admin;x", "/admin;x", "/admin;x", true},
+		{"/a;b/c.;d/e..;f", "/a;b/c.;d/e..;f", "/a;b/c.;d/e..;f", "/a;b/c.;d/e..;f", true},
+		{"/admin%2Fx", refused, "/admin/x", "/admin%2Fx", false},
+		{"/admin%00", refused, refused, "/admin%00", false},
+		{"/a%2F%2F%5cb", refused, "/a/b", "/a%2F%2F%5Cb", false},
+		{"/a/%2F..", refused, "/", "/a/%2F..", false},
+		{"/%2F..%2F..", refused, refused, "/%2F..%2F..", false},
+		{"/a%3Bb", "/a%3Bb", "/a%3Bb", "/a%3Bb", false},
+		{"/a%2", refused, refused, refused, false},
+	}
+	for _, tt := range tests {
+		for _, mc := range []struct {
+			mode PathMode
+			want string
+		}{{PathReject, tt.reject}, {PathDecode, tt.decode}, {PathKeep, tt.keep}} {
+			for _, rp := range []bool{false, true} {
+				want := mc.want
+				if rp && tt.rejectParamsOverrides {
+					want = refused
+				}
+				got, ok := normalizePathMode(nil, []byte(tt.in), mc.mode, rp)
+				if want == refused {
+					require.False(t, ok, "%q mode %d params %v: got %q", tt.in, mc.mode, rp, got)
+					continue
+				}
+				require.True(t, ok, "%q mode %d params %v", tt.in, mc.mode, rp)
+				require.Equal(t, want, string(got), "%q mode %d params %v", tt.in, mc.mode, rp)
+			}
+		}
+	}
+}
+
+// The router applies gateway.path_policy: with a catch-all, the encoded
+// forms of /admin never reach it under reject, and reach /admin under
+// decode.
+func TestMatchPathPolicy(t *testing.T) {
+	services := []config.Service{svc("s", nil, "/", true, rt("admin", "/admin/*"), rt("open", "/*"))}
+	for _, tc := range []struct {
+		policy string
+		params bool
+		want   map[string]string
+	}{
+		{"reject", false, map[string]string{"/admin%2Fx": "400", "/x/..%2Fadmin/y": "400", "/x/..;/admin/y": "400", "/admin;x/y": "open", "/x/..\\admin/y": "400"}},
+		{"reject", true, map[string]string{"/admin;x/y": "400", "/admin/y": "admin"}},
+		{"decode", false, map[string]string{"/admin%2Fx": "admin", "/x/..%2Fadmin/y": "admin", "/x/..%5cadmin/y": "admin", "/x/..\\admin/y": "admin", "/x/..;/admin/y": "400"}},
+		{"keep", false, map[string]string{"/admin%2Fx": "open", "/x/..%2Fadmin/y": "open", "/x/..;/admin/y": "open"}},
+	} {
+		r, err := Compile(&config.Config{Gateway: config.Gateway{PathPolicy: tc.policy, RejectPathParams: tc.params}, Services: services})
+		require.NoError(t, err)
+		for path, want := range tc.want {
+			require.Equal(t, want, routeID(do(r, "GET", "", path, nil)), "%s %v %s", tc.policy, tc.params, path)
+		}
+	}
+	r, err := Compile(&config.Config{Gateway: config.Gateway{PathPolicy: "decode"}, Services: services})
+	require.NoError(t, err)
+	m := do(r, "GET", "", "/admin%2Fx%2F..%2Fy", nil)
+	require.Equal(t, "/admin/y", string(m.UpstreamPath), "the decoded path is what goes upstream")
 }

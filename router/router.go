@@ -8,6 +8,9 @@ type Router struct {
 	routes    []*Route // by Seq
 	ordered   []*Route // match order, for Routes
 	maxParams int
+
+	pathMode     PathMode // gateway.path_policy
+	rejectParams bool     // gateway.reject_path_params
 }
 
 // Route is a compiled config route.
@@ -82,7 +85,7 @@ func (r *Router) Match(req *Request, m *Match) {
 	if need := len(req.Path) + 1; cap(m.pathBuf) < need {
 		m.pathBuf = make([]byte, 0, max(2*need, 128))
 	}
-	path, ok := normalizePath(m.pathBuf, req.Path)
+	path, ok := normalizePathMode(m.pathBuf, req.Path, r.pathMode, r.rejectParams)
 	m.Path = path
 	if !ok {
 		m.Path = nil

@@ -164,9 +164,9 @@ func TestBareWildcardMatchesEverything(t *testing.T) {
 
 func TestParamValueIsEscapedSegment(t *testing.T) {
 	r := compile(t, svc("s", nil, "/u", true, rt("id", "/{id}/x")))
-	m := do(r, "GET", "", "/u/a%2Fb%41/x", nil)
+	m := do(r, "GET", "", "/u/a%20b%41/x", nil)
 	require.Equal(t, "id", routeID(m))
-	require.Equal(t, []Param{{"id", []byte("a%2FbA")}}, m.Params)
+	require.Equal(t, []Param{{"id", []byte("a%20bA")}}, m.Params)
 	require.Equal(t, "/u/{id}/x", m.Pattern)
 }
 

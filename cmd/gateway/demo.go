@@ -81,7 +81,7 @@ func startDemoBackends(log *zap.Logger) (*demoBackends, error) {
 			ReadTimeout:  30 * time.Second,
 			IdleTimeout:  60 * time.Second,
 			WriteTimeout: 30 * time.Second,
-			Logger:       proxy.NewFasthttpLogger(log.With(zap.String("backend", name))),
+			Logger:       proxy.NewServerLogger(log.With(zap.String("backend", name))),
 		}
 		d.names = append(d.names, name)
 		d.addrs = append(d.addrs, ln.Addr().String())

@@ -17,12 +17,13 @@ import (
 
 // TestRunStderrIsOnlyJSON: an HTTPS client on the HTTP port makes fasthttp
 // report the connection's failure; that message must be a JSON line of the
-// gateway's log, not plain text between them.
+// gateway's log (at debug level), not plain text between them.
 func TestRunStderrIsOnlyJSON(t *testing.T) {
 	backend := startBackend(t)
 	listen, control := freeAddr(t), freeAddr(t)
 	dir := t.TempDir()
-	writeConfig(t, dir, testConfig(listen, control, backend))
+	// At debug level, so that fasthttp's message is written at all.
+	writeConfig(t, dir, strings.Replace(testConfig(listen, control, backend), "gateway:\n", "gateway:\n  log_level: debug\n", 1))
 	p := startGateway(t, dir)
 	p.waitReady(t, control)
 
@@ -54,7 +55,7 @@ func TestRunStderrIsOnlyJSON(t *testing.T) {
 // servers too; their messages go to the gateway's JSON log.
 func TestDemoBackendsLogJSON(t *testing.T) {
 	var buf syncBuffer
-	log := newLogger(zap.NewAtomicLevelAt(zapcore.InfoLevel), &buf)
+	log := newLogger(zap.NewAtomicLevelAt(zapcore.DebugLevel), &buf)
 	d, err := startDemoBackends(log)
 	require.NoError(t, err)
 	defer d.Close()

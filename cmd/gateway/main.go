@@ -16,7 +16,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+
+	"gateway/config"
 )
 
 // Exit codes (operations.md).
@@ -66,6 +69,7 @@ func usage(w io.Writer) {
 
 Flags:
   -c, --config FILE            config file (YAML or JSON)
+  --max-config-size SIZE       refuse a larger config file (default 64MiB; e.g. 1048576, 256KiB, 1GiB)
 
 Environment:
   GATEWAY_PPROF=ADDR           serve net/http/pprof on ADDR (e.g. 127.0.0.1:6060); off by default
@@ -74,8 +78,34 @@ Environment:
 
 // configFlags is the flag set of a subcommand that takes -c/--config.
 type configFlags struct {
-	fs   *flag.FlagSet
-	path string
+	fs      *flag.FlagSet
+	path    string
+	maxSize byteSizeFlag
+}
+
+// limits are the ReadLimits of the config file.
+func (f *configFlags) limits() config.ReadLimits {
+	return config.ReadLimits{MaxSize: int64(f.maxSize)}
+}
+
+// byteSizeFlag is a size in bytes, written as a number of bytes or with a
+// binary unit: 65536, 64KiB, 64MiB, 1GiB (K, M, G and KB, MB, GB are the
+// same units).
+type byteSizeFlag int64
+
+func (b *byteSizeFlag) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSizeFlag) Set(s string) error {
+	num := strings.TrimRight(s, "KMGiBkmgb")
+	unit := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(s[len(num):], "B"), "b"))
+	shift := map[string]uint{"": 0, "K": 10, "KI": 10, "M": 20, "MI": 20, "G": 30, "GI": 30}
+	sh, ok := shift[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || n <= 0 || n > (1<<40)>>sh {
+		return fmt.Errorf("must be a size such as 67108864, 64MiB or 1GiB, at most 1TiB, got %q", s)
+	}
+	*b = byteSizeFlag(n << sh)
+	return nil
 }
 
 func newConfigFlags(cmd string, stderr io.Writer) *configFlags {
@@ -84,6 +114,8 @@ func newConfigFlags(cmd string, stderr io.Writer) *configFlags {
 	f.fs.Usage = func() { usage(stderr) }
 	f.fs.StringVar(&f.path, "c", defaultConfig, "config `FILE`")
 	f.fs.StringVar(&f.path, "config", defaultConfig, "config `FILE` (same as -c)")
+	f.maxSize = config.DefaultMaxFileSize
+	f.fs.Var(&f.maxSize, "max-config-size", "refuse a config file larger than `SIZE`")
 	return f
 }
 

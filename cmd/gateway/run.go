@@ -69,8 +69,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		defer demo.Close()
 		r.load = demo.config
 	} else {
-		path := f.path
-		r.load = func() (*config.Config, error) { return config.Load(path) }
+		path, lim := f.path, f.limits()
+		r.load = func() (*config.Config, error) { return config.LoadFile(path, lim) }
 	}
 
 	cfg, err := r.load()
@@ -93,7 +93,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// config), so that an edit made while the gateway starts is not missed.
 	var watcher *config.Watcher
 	if demo == nil {
-		watcher, err = config.NewWatcher(f.path, cfg.Gateway.ReloadDebounce.Duration(), func() { r.reload("file") })
+		watcher, err = config.NewWatcher(f.path, cfg.Gateway.ReloadDebounce.Duration(), f.limits(), func() { r.reload("file") })
 		if err != nil {
 			log.Warn("cannot watch the config file; reload with SIGHUP or POST /v1/reload", zap.Error(err))
 		} else {

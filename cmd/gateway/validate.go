@@ -19,12 +19,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
-	cfg, err := loadAndCompile(f.path)
+	cfg, err := loadAndCompile(f.path, f.limits())
 	if err != nil {
 		var pathErr *fs.PathError
 		if errors.As(err, &pathErr) {
 			// "open x.yaml: no such file or directory" names the file already.
-			fmt.Fprintln(stderr, err)
+			fmt.Fprintln(stderr, strings.Join(errorLines(err), "\n"))
 			return exitConfig
 		}
 		// One error per line, each prefixed with the file like a compiler's,
@@ -41,8 +41,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 
 // loadAndCompile loads path and compiles it in a Gateway that is closed
 // again at once.
-func loadAndCompile(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+func loadAndCompile(path string, lim config.ReadLimits) (*config.Config, error) {
+	cfg, err := config.LoadFile(path, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +57,9 @@ func loadAndCompile(path string) (*config.Config, error) {
 // errorLines splits an error into the lines an operator reads: one per
 // config.FieldError, or the error's own lines.
 func errorLines(err error) []string {
+	if errors.Is(err, config.ErrTooLarge) {
+		return []string{err.Error() + " (--max-config-size raises the limit)"}
+	}
 	var errs config.Errors
 	if errors.As(err, &errs) {
 		lines := make([]string, len(errs))
