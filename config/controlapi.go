@@ -2,7 +2,6 @@ package config
 
 import (
 	"os"
-	"strconv"
 	"strings"
 )
 
@@ -42,7 +41,7 @@ func (v *validator) controlAPI(path string, c *ControlAPI) {
 	for i, h := range c.AllowedHosts {
 		hp := indexPath(field(path, "allowed_hosts"), i)
 		if !validHostname(h) {
-			v.add(hp, "must be a host name or IP address without a port, got %q", h)
+			v.add(hp, "must be a host name or IP address without a port, got %s", quote(h))
 			continue
 		}
 		c.AllowedHosts[i] = strings.ToLower(h)
@@ -53,7 +52,7 @@ func (v *validator) controlAPI(path string, c *ControlAPI) {
 // message naming the variable (never a value) when it cannot be used.
 func lookupEnv(name string) (val, msg string) {
 	if !validEnvName(name) {
-		return "", "invalid environment variable name " + strconv.Quote(name) + " after " + envPrefix
+		return "", "invalid environment variable name " + quote(name) + " after " + envPrefix
 	}
 	val, ok := os.LookupEnv(name)
 	switch {

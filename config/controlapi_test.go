@@ -60,6 +60,13 @@ func TestControlAPITokenErrorsHideTheValue(t *testing.T) {
 	}
 }
 
+func TestControlAPITokenWrongTypeNotPrinted(t *testing.T) {
+	// An unquoted numeric token is still the token.
+	errs := parseErrs(t, withControlAPI(`{token: 98765432109876543210}`), "test.yaml")
+	requireFieldError(t, errs, "gateway.control_api.token", "secret")
+	require.NotContains(t, errs.Error(), "98765432109876543210")
+}
+
 func TestControlAPIValidation(t *testing.T) {
 	runErrCases(t, []errCase{
 		{"protect_metrics needs a token", withControlAPI(`{protect_metrics: true}`),

@@ -29,10 +29,11 @@ func (s Seconds) Duration() time.Duration {
 	return time.Duration(ns)
 }
 
-// Fields tagged `secret:"true"` (key-auth keys, TLS private keys) hold
-// secrets: load errors never print their values, not even a value of the
-// wrong type, and an object that holds one is not printed either when it is
-// written as a scalar. A new secret-bearing key must carry the tag.
+// Fields tagged `secret:"true"` (key-auth keys, TLS private keys, the
+// control API token) hold secrets: load errors never print their values,
+// not even a value of the wrong type, and an object that holds one is not
+// printed either when it is written as a scalar. A new secret-bearing key
+// must carry the tag.
 
 // Ignored accepts any value and keeps nothing. It marks the response-only
 // fields of API7 Admin API objects (created_at, updated_at, ...) so that an
@@ -90,7 +91,7 @@ type Gateway struct {
 // `$env://NAME` is replaced by that environment variable's value when the
 // file loads.
 type ControlAPI struct {
-	Token          string   `json:"token"`
+	Token          string   `json:"token" secret:"true"`
 	ProtectMetrics bool     `json:"protect_metrics"`
 	AllowedHosts   []string `json:"allowed_hosts"`
 }
