@@ -143,3 +143,63 @@ func checkNormalPath(t *testing.T, in string, out []byte) {
 		t.Fatalf("%q: not idempotent: %q then %q (%v)", in, out, again, ok)
 	}
 }
+
+// checkPathModes asserts how the path policies relate on one input: every
+// accepted result is normal and a fixed point of its mode; reject accepts
+// only what keep and decode give the same result for; reject_path_params
+// only ever refuses more; decode leaves no encoded separator; reject lets
+// none through.
+func checkPathModes(t *testing.T, in string) {
+	t.Helper()
+	type result struct {
+		out string
+		ok  bool
+	}
+	res := map[PathMode][2]result{}
+	for _, mode := range []PathMode{PathReject, PathDecode, PathKeep} {
+		var r [2]result
+		for i, rp := range []bool{false, true} {
+			out, ok := normalizePathMode(nil, []byte(in), mode, rp)
+			r[i] = result{string(out), ok}
+			if !ok {
+				continue
+			}
+			if len(out) == 0 || out[0] != '/' || bytes.Contains(out, []byte("//")) || len(out) > len(in) {
+				t.Fatalf("%q mode %d params %v: result %q", in, mode, rp, out)
+			}
+			for seg := range bytes.SplitSeq(out[1:], []byte("/")) {
+				if string(seg) == "." || string(seg) == ".." {
+					t.Fatalf("%q mode %d params %v: result %q has a dot segment", in, mode, rp, out)
+				}
+			}
+			again, ok2 := normalizePathMode(nil, out, mode, rp)
+			if !ok2 || !bytes.Equal(again, out) {
+				t.Fatalf("%q mode %d params %v: not a fixed point: %q then %q (%v)", in, mode, rp, out, again, ok2)
+			}
+			if mode != PathKeep {
+				up := bytes.ToUpper(out)
+				if bytes.Contains(up, []byte("%2F")) || bytes.Contains(up, []byte("%5C")) || bytes.IndexByte(out, '\\') >= 0 {
+					t.Fatalf("%q mode %d params %v: result %q keeps an encoded separator", in, mode, rp, out)
+				}
+			}
+			if mode == PathReject && bytes.Contains(out, []byte("%00")) {
+				t.Fatalf("%q: reject let %%00 through: %q", in, out)
+			}
+		}
+		if r[1].ok && (!r[0].ok || r[0].out != r[1].out) {
+			t.Fatalf("%q mode %d: reject_path_params accepted %q but without it %v %q", in, mode, r[1].out, r[0].ok, r[0].out)
+		}
+		res[mode] = r
+	}
+	for i := range 2 {
+		rej := res[PathReject][i]
+		if !rej.ok {
+			continue
+		}
+		for _, mode := range []PathMode{PathDecode, PathKeep} {
+			if o := res[mode][i]; !o.ok || o.out != rej.out {
+				t.Fatalf("%q: reject accepted %q, mode %d gives %v %q", in, rej.out, mode, o.ok, o.out)
+			}
+		}
+	}
+}

@@ -210,7 +210,8 @@ func TestNormalizePathAgainstReference(t *testing.T) {
 
 func FuzzNormalizePath(f *testing.F) {
 	for _, s := range []string{"/", "/a/../b", "/%2e%2e/", "//a//b/./c/..", "/a%2fb", "/.well-known/x",
-		"/a/%2E%2e/b", "/%7euser/%41%2f%2F", "/a/b/../../..", "/..", "/%", "/%g0", "/a/./././b//", "/\x00/\xff%00"} {
+		"/a/%2E%2e/b", "/%7euser/%41%2f%2F", "/a/b/../../..", "/..", "/%", "/%g0", "/a/./././b//", "/\x00/\xff%00",
+		"/public/..%2Fadmin", "/public\\..\\admin", "/public/..;x/admin", "/a%2F%2F%5cb", "/%2F..%2F..", "/a;b/c.;d"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -233,6 +234,7 @@ func FuzzNormalizePath(f *testing.F) {
 		if !ok && len(p) > 0 && p[0] == '/' && isNormal([]byte(p)) {
 			t.Fatalf("%q: refused, but isNormal says it is normal", p)
 		}
+		checkPathModes(t, p)
 	})
 }
 
