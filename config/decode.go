@@ -214,10 +214,11 @@ type decoder struct {
 }
 
 var (
-	ignoredType = reflect.TypeFor[Ignored]()
-	varType     = reflect.TypeFor[Var]()
-	pluginsType = reflect.TypeFor[Plugins]()
-	configType  = reflect.TypeFor[Config]()
+	ignoredType         = reflect.TypeFor[Ignored]()
+	varType             = reflect.TypeFor[Var]()
+	pluginsType         = reflect.TypeFor[Plugins]()
+	consumerPluginsType = reflect.TypeFor[ConsumerPlugins]()
+	configType          = reflect.TypeFor[Config]()
 )
 
 // fail records an error at the current path. String arguments printed with
@@ -239,6 +240,9 @@ func (d *decoder) decode(in any, v reflect.Value) {
 		return
 	case varType:
 		d.decodeVar(in, v)
+		return
+	case pluginsType, consumerPluginsType:
+		d.decodePlugins(in, v, t == consumerPluginsType)
 		return
 	}
 	if in == nil {
@@ -365,8 +369,11 @@ func toInt(in any) (int64, bool) {
 func (d *decoder) decodeStruct(in any, v reflect.Value) {
 	// Defaults first, even for a value of the wrong type, so that
 	// validation sees a default object rather than a zero one.
-	if def, ok := v.Addr().Interface().(defaulter); ok {
+	switch def := v.Addr().Interface().(type) {
+	case defaulter:
 		def.setDefaults()
+	case Defaulter:
+		def.SetDefaults()
 	}
 	obj, ok := in.(map[string]any)
 	if !ok {
@@ -394,17 +401,10 @@ func (d *decoder) decodeStruct(in any, v reflect.Value) {
 		d.path.pushKey(k)
 		i, known := fields[k]
 		switch {
-		case !known && v.Type() == pluginsType:
-			d.fail("unknown plugin %q", k)
 		case !known:
 			d.fail("unknown key")
 		default:
 			val := obj[k]
-			if val == nil && v.Type() == pluginsType {
-				// YAML's `key-auth:` with nothing after it is null; naming
-				// a plugin means enabling it, so null is its empty config.
-				val = map[string]any{}
-			}
 			if isSecret(v.Type().Field(i)) {
 				d.decodeSecret(val, v.Field(i))
 			} else {
@@ -413,6 +413,53 @@ func (d *decoder) decodeStruct(in any, v reflect.Value) {
 		}
 		d.path.pop()
 	}
+}
+
+// decodePlugins decodes a plugins object through the plugin registry: each
+// name makes its plugin's config value, decoded strictly like the rest.
+func (d *decoder) decodePlugins(in any, v reflect.Value, consumer bool) {
+	if in == nil {
+		return
+	}
+	obj, ok := in.(map[string]any)
+	if !ok {
+		d.wrongType("an object", in)
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(obj))
+	for _, name := range sortedKeys(obj) {
+		d.path.pushKey(name)
+		def, known := LookupPlugin(name)
+		newConf := (func() any)(nil)
+		if known {
+			newConf = def.Route
+			if consumer {
+				newConf = def.Consumer
+			}
+		}
+		switch {
+		case !known:
+			d.fail("unknown plugin %q", name)
+		case def.Route == nil && def.Consumer == nil:
+			d.fail("%q is not set under plugins", name)
+		case newConf == nil && consumer:
+			d.fail("not supported on a consumer or credential")
+		case newConf == nil:
+			d.fail("not supported here (only on a consumer or credential)")
+		default:
+			val := obj[name]
+			if val == nil {
+				// YAML's `key-auth:` with nothing after it is null; naming
+				// a plugin means enabling it, so null is its empty config.
+				val = map[string]any{}
+			}
+			conf := newConf()
+			d.decode(val, reflect.ValueOf(conf).Elem())
+			m.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(conf))
+		}
+		d.path.pop()
+	}
+	v.Set(m)
 }
 
 func anyKnown(obj map[string]any, fields map[string]int) bool {

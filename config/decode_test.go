@@ -101,7 +101,7 @@ plugins:
 upstream: {nodes: [{host: a, port: 1}]}
 routes: [{paths: [/]}]
 `))
-	require.Equal(t, &KeyAuth{Header: "apikey", Query: "apikey"}, cfg.Services[0].Plugins.KeyAuth)
+	requirePluginJSON(t, `{"header":"apikey","query":"apikey","hide_credentials":false}`, cfg.Services[0].Plugins, "key-auth")
 }
 
 func TestListReplacesDefault(t *testing.T) {

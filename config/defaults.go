@@ -94,16 +94,3 @@ func (p *ThrottlePolicy) setDefaults() {
 	p.Type = 1
 	p.Window = "fixed"
 }
-
-func (k *KeyAuth) setDefaults() {
-	k.Header = "apikey"
-	k.Query = "apikey"
-}
-
-func (l *LimitCount) setDefaults() {
-	l.KeyType = "var"
-	l.Key = "remote_addr"
-	l.RejectedCode = 503
-	l.ShowLimitQuotaHeader = true
-	l.WindowType = "fixed"
-}

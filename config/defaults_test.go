@@ -42,7 +42,7 @@ func TestGatewayDefaults(t *testing.T) {
 	require.Empty(t, def.ThrottlePolicies)
 	require.Empty(t, def.Consumers)
 	require.Empty(t, def.GatewayResponses)
-	require.Equal(t, Plugins{}, def.GlobalPlugins)
+	require.Empty(t, def.GlobalPlugins)
 	require.Empty(t, def.Revision)
 	require.Empty(t, def.Source)
 	require.Empty(t, validate(def), "the default config is valid")
@@ -68,7 +68,7 @@ routes:
 	require.Equal(t, "/", s.PathPrefix)
 	require.True(t, s.StripPathPrefix)
 	require.Equal(t, []string{"api.example.com", "*.example.com"}, s.Hosts)
-	require.Equal(t, Plugins{}, s.Plugins)
+	require.Empty(t, s.Plugins)
 	require.Empty(t, s.ThrottlePolicy)
 
 	r := s.Routes
@@ -182,12 +182,10 @@ throttle_policies:
 		ID: "p", Name: "p", APICallLimits: 100, TimeInterval: 1, TimeUnit: "SECOND", Type: 1, Window: "fixed",
 	}, p)
 	pl := cfg.Services[0].Plugins
-	require.Equal(t, &KeyAuth{Header: "apikey", Query: "apikey", HideCredentials: false}, pl.KeyAuth)
-	require.Equal(t, &LimitCount{
-		Count: 10, TimeWindow: 60, KeyType: "var", Key: "remote_addr", RejectedCode: 503,
-		ShowLimitQuotaHeader: true, WindowType: "fixed",
-	}, pl.LimitCount)
-	require.Nil(t, pl.IPRestriction)
+	requirePluginJSON(t, `{"header":"apikey","query":"apikey","hide_credentials":false}`, pl, "key-auth")
+	requirePluginJSON(t, `{"count":10,"time_window":60,"key_type":"var","key":"remote_addr","rejected_code":503,
+		"rejected_msg":"","show_limit_quota_header":true,"window_type":"fixed","group":""}`, pl, "limit-count")
+	require.NotContains(t, pl, "ip-restriction")
 }
 
 func TestRevision(t *testing.T) {

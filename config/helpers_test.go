@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -107,4 +108,14 @@ func indent(s, prefix string) string {
 		b.WriteString(prefix + line + "\n")
 	}
 	return b.String()
+}
+
+// requirePluginJSON checks plugin name's config in p by its JSON form:
+// the config types belong to the plugins, which these tests cannot name.
+func requirePluginJSON(t *testing.T, want string, p map[string]any, name string) {
+	t.Helper()
+	require.Contains(t, p, name)
+	got, err := json.Marshal(p[name])
+	require.NoError(t, err)
+	require.JSONEq(t, want, string(got))
 }

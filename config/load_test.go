@@ -54,7 +54,7 @@ func TestSpecExampleLoads(t *testing.T) {
 	require.Equal(t, []string{"api.example.com"}, s.Hosts)
 	require.Equal(t, "/users", s.PathPrefix)
 	require.Equal(t, "standard", s.ThrottlePolicy)
-	require.Equal(t, &KeyAuth{Header: "apikey", Query: "apikey"}, s.Plugins.KeyAuth)
+	requirePluginJSON(t, `{"header":"apikey","query":"apikey","hide_credentials":false}`, s.Plugins, "key-auth")
 
 	up := s.Upstream
 	require.Equal(t, "chash", up.Type)
@@ -80,7 +80,7 @@ func TestSpecExampleLoads(t *testing.T) {
 		TimeInterval: 1, TimeUnit: "MINUTE", Type: 1, Window: "fixed",
 		Specials: []Special{{ObjectType: "APP", ObjectID: "mobile-app", CallLimits: 80}},
 	}, p)
-	require.Equal(t, "k-123", cfg.Consumers[0].Credentials[0].Plugins.KeyAuth.Key)
+	requirePluginJSON(t, `{"key":"k-123"}`, cfg.Consumers[0].Credentials[0].Plugins, "key-auth")
 }
 
 // api7PublishedService checks what the API7 example carries.

@@ -30,10 +30,10 @@ func (s Seconds) Duration() time.Duration {
 }
 
 // Fields tagged `secret:"true"` (key-auth keys, TLS private keys, the
-// control API token) hold secrets: load errors never print their values,
-// not even a value of the wrong type, and an object that holds one is not
-// printed either when it is written as a scalar. A new secret-bearing key
-// must carry the tag.
+// control API token; plugin config types outside this package too) hold
+// secrets: load errors never print their values, not even a value of the
+// wrong type, and an object that holds one is not printed either when it is
+// written as a scalar. A new secret-bearing key must carry the tag.
 
 // Ignored accepts any value and keeps nothing. It marks the response-only
 // fields of API7 Admin API objects (created_at, updated_at, ...) so that an
@@ -312,7 +312,7 @@ type Consumer struct {
 	Username    string            `json:"username"`
 	Desc        string            `json:"desc"`
 	Labels      map[string]string `json:"labels"`
-	Plugins     Plugins           `json:"plugins"`
+	Plugins     ConsumerPlugins   `json:"plugins"`
 	Credentials []Credential      `json:"credentials"`
 
 	CreatedAt Ignored `json:"created_at"`
@@ -325,47 +325,10 @@ type Credential struct {
 	Name    string            `json:"name"`
 	Desc    string            `json:"desc"`
 	Labels  map[string]string `json:"labels"`
-	Plugins Plugins           `json:"plugins"`
+	Plugins ConsumerPlugins   `json:"plugins"`
 
 	CreatedAt Ignored `json:"created_at"`
 	UpdatedAt Ignored `json:"updated_at"`
-}
-
-// Plugins is a plugin name -> config map with the known plugins as fields,
-// so that an unknown plugin name is an unknown key.
-type Plugins struct {
-	KeyAuth       *KeyAuth       `json:"key-auth"`
-	LimitCount    *LimitCount    `json:"limit-count"`
-	IPRestriction *IPRestriction `json:"ip-restriction"`
-}
-
-// KeyAuth is the key-auth plugin. On a service or route it takes Header,
-// Query and HideCredentials; on a consumer or credential it takes Key.
-type KeyAuth struct {
-	Key             string `json:"key" secret:"true"`
-	Header          string `json:"header"`
-	Query           string `json:"query"`
-	HideCredentials bool   `json:"hide_credentials"`
-}
-
-// LimitCount is APISIX's limit-count plugin.
-type LimitCount struct {
-	Count                int64  `json:"count"`
-	TimeWindow           int64  `json:"time_window"`
-	KeyType              string `json:"key_type"` // var, var_combination, constant
-	Key                  string `json:"key"`
-	RejectedCode         int    `json:"rejected_code"`
-	RejectedMsg          string `json:"rejected_msg"`
-	ShowLimitQuotaHeader bool   `json:"show_limit_quota_header"`
-	WindowType           string `json:"window_type"` // fixed, sliding
-	Group                string `json:"group"`
-}
-
-// IPRestriction is APISIX's ip-restriction plugin.
-type IPRestriction struct {
-	Whitelist []string `json:"whitelist"`
-	Blacklist []string `json:"blacklist"`
-	Message   string   `json:"message"`
 }
 
 // GatewayResponse overrides one gateway-made error response.

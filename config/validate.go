@@ -35,18 +35,23 @@ const (
 
 var (
 	httpMethods   = []string{"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT"}
-	responseTypes = []string{
-		"NOT_FOUND", "METHOD_NOT_ALLOWED", "REQUEST_PARAMETERS_FAILURE",
-		"REQUEST_ENTITY_TOO_LARGE", "REQUEST_HEADER_TOO_LARGE", "AUTH_HEADER_MISSING",
-		"AUTH_FAILURE", "ACCESS_DENIED", "THROTTLED", "BACKEND_UNAVAILABLE", "BACKEND_TIMEOUT",
-		"REQUEST_TIMEOUT",
-	}
+	responseTypes = overridableResponses()
 	// "!=" is accepted as another spelling of "~=": routing.md names it once
 	// ("fails every operator except !=/~=") though its list has only "~=".
 	varOperators = []string{"==", "~=", "!=", ">", ">=", "<", "<=", "~~", "~*", "in", "has", "ipmatch"}
 	plainVars    = []string{"uri", "request_uri", "host", "request_method", "remote_addr", "scheme", "server_port", "consumer_name"}
 	varPrefixes  = []string{"arg_", "http_", "cookie_", "path_"}
 )
+
+func overridableResponses() []string {
+	var names []string
+	for t := RespNone; t < NumResponseTypes; t++ {
+		if t.Overridable() {
+			names = append(names, t.String())
+		}
+	}
+	return names
+}
 
 // validator checks a decoded and resolved config and collects every
 // problem. It never stops early.
@@ -77,7 +82,7 @@ func validate(cfg *Config) Errors {
 	v.policiesList()
 	v.consumers()
 	v.gatewayResponses()
-	v.plugins("global_plugins", &cfg.GlobalPlugins, pluginsOnRoute)
+	v.plugins("global_plugins", cfg.GlobalPlugins)
 	v.routeConflicts()
 	return v.errs
 }
@@ -325,7 +330,7 @@ func (v *validator) services() {
 		default:
 			v.add(path, "exactly one of upstream and upstream_id is required, got neither")
 		}
-		v.plugins(field(path, "plugins"), &s.Plugins, pluginsOnRoute)
+		v.plugins(field(path, "plugins"), s.Plugins)
 		v.policyRef(field(path, "throttle_policy"), s.ThrottlePolicy)
 		if len(s.Routes) == 0 {
 			v.add(field(path, "routes"), "at least one route is required")
@@ -522,7 +527,7 @@ func (v *validator) route(path string, s *Service, r *Route) {
 	for i, x := range r.Vars {
 		v.routeVar(indexPath(field(path, "vars"), i), x, params)
 	}
-	v.plugins(field(path, "plugins"), &r.Plugins, pluginsOnRoute)
+	v.plugins(field(path, "plugins"), r.Plugins)
 	v.policyRef(field(path, "throttle_policy"), r.ThrottlePolicy)
 	if r.Timeout != nil {
 		// 0 keeps the upstream's value (see DECISIONS.md).
@@ -775,86 +780,21 @@ func (v *validator) statuses(path string, codes []int) {
 
 // ---- plugins ----
 
-// pluginPlace says where a plugins map stands: key-auth takes different
-// keys on routes and on consumers, and consumers take no other plugin.
-type pluginPlace int
+func (v *validator) plugins(path string, p map[string]any) {
+	for _, name := range sortedPluginNames(p) {
+		if c, ok := p[name].(Validating); ok {
+			c.Validate(&Check{v: v, path: field(path, name)})
+		}
+	}
+}
 
-const (
-	pluginsOnRoute    pluginPlace = iota // global, service or route
-	pluginsOnConsumer                    // consumer or credential
-)
-
-func (v *validator) plugins(path string, p *Plugins, place pluginPlace) {
-	if ka := p.KeyAuth; ka != nil {
-		kp := field(path, "key-auth")
-		if place == pluginsOnConsumer {
-			if ka.Key == "" {
-				v.add(field(kp, "key"), "required on a consumer or credential")
-			}
-			if ka.Header != "apikey" {
-				v.add(field(kp, "header"), "not allowed on a consumer or credential (only key), got %q", ka.Header)
-			}
-			if ka.Query != "apikey" {
-				v.add(field(kp, "query"), "not allowed on a consumer or credential (only key), got %q", ka.Query)
-			}
-			if ka.HideCredentials {
-				v.add(field(kp, "hide_credentials"), "not allowed on a consumer or credential (only key), got true")
-			}
-		} else {
-			if ka.Key != "" {
-				// The key itself is never echoed: it is a secret.
-				v.add(field(kp, "key"), "not allowed here: keys belong to consumers and credentials")
-			}
-			if !validHeaderName(ka.Header) {
-				v.add(field(kp, "header"), "invalid header name %q", ka.Header)
-			}
-			if ka.Query == "" {
-				v.add(field(kp, "query"), "must not be empty")
-			}
-		}
+func sortedPluginNames(p map[string]any) []string {
+	names := make([]string, 0, len(p))
+	for name := range p {
+		names = append(names, name)
 	}
-	if place == pluginsOnConsumer {
-		if p.LimitCount != nil {
-			v.add(field(path, "limit-count"), "not supported on a consumer or credential")
-		}
-		if p.IPRestriction != nil {
-			v.add(field(path, "ip-restriction"), "not supported on a consumer or credential")
-		}
-		return
-	}
-	if lc := p.LimitCount; lc != nil {
-		lp := field(path, "limit-count")
-		v.intRange(field(lp, "count"), lc.Count, 1, maxCallLimit)
-		v.intRange(field(lp, "time_window"), lc.TimeWindow, 1, maxCallLimit)
-		v.oneOf(field(lp, "key_type"), lc.KeyType, "var", "var_combination", "constant")
-		switch lc.KeyType {
-		case "var":
-			if !knownVar(lc.Key) {
-				v.add(field(lp, "key"), "unknown variable %q", lc.Key)
-			}
-		case "var_combination":
-			if msg := checkVarTemplate(lc.Key); msg != "" {
-				v.add(field(lp, "key"), "%s, got %q", msg, lc.Key)
-			}
-		}
-		v.intRange(field(lp, "rejected_code"), int64(lc.RejectedCode), 200, 599)
-		v.oneOf(field(lp, "window_type"), lc.WindowType, "fixed", "sliding")
-	}
-	if ir := p.IPRestriction; ir != nil {
-		ip := field(path, "ip-restriction")
-		switch {
-		case len(ir.Whitelist) > 0 && len(ir.Blacklist) > 0:
-			v.add(ip, "exactly one of whitelist and blacklist, got both")
-		case len(ir.Whitelist) == 0 && len(ir.Blacklist) == 0:
-			v.add(ip, "exactly one of whitelist and blacklist is required (non-empty), got neither")
-		}
-		for i, a := range ir.Whitelist {
-			v.ipOrCIDR(indexPath(field(ip, "whitelist"), i), a)
-		}
-		for i, a := range ir.Blacklist {
-			v.ipOrCIDR(indexPath(field(ip, "blacklist"), i), a)
-		}
-	}
+	sort.Strings(names)
+	return names
 }
 
 // ---- throttle policies ----
@@ -949,7 +889,7 @@ func (v *validator) appIDs() (apps map[string][]string, users map[string]bool) {
 	}
 	for _, c := range v.cfg.Consumers {
 		users[c.Username] = true
-		if c.Plugins.KeyAuth != nil {
+		if len(c.Plugins) > 0 {
 			addApp(c.Username, c.Username)
 		}
 		for _, cr := range c.Credentials {
@@ -968,18 +908,26 @@ func (v *validator) appIDs() (apps map[string][]string, users map[string]bool) {
 
 func (v *validator) consumers() {
 	usernames := map[string]string{}
-	keys := map[string]string{} // key -> path of its first use
-	checkKey := func(path string, p *Plugins) {
-		if p.KeyAuth == nil || p.KeyAuth.Key == "" {
-			return
+	keys := map[string]string{} // plugin + credential -> path of its first use
+	checkKeys := func(path string, p map[string]any) {
+		for _, name := range sortedPluginNames(p) {
+			u, ok := p[name].(UniqueCredential)
+			if !ok {
+				continue
+			}
+			key, value := u.Credential()
+			if value == "" {
+				continue
+			}
+			kp := field(field(path, name), key)
+			k := name + "\x00" + value
+			if first, dup := keys[k]; dup {
+				// Name both places, never the credential: it is a secret.
+				v.add(kp, "duplicate %s: the same %s is used by %s", key, key, first)
+				continue
+			}
+			keys[k] = kp
 		}
-		kp := field(field(path, "key-auth"), "key")
-		if first, dup := keys[p.KeyAuth.Key]; dup {
-			// Name both places, never the key: it is a secret.
-			v.add(kp, "duplicate key: the same key is used by %s", first)
-			return
-		}
-		keys[p.KeyAuth.Key] = kp
 	}
 	for i := range v.cfg.Consumers {
 		c := &v.cfg.Consumers[i]
@@ -993,10 +941,10 @@ func (v *validator) consumers() {
 		default:
 			usernames[c.Username] = up
 		}
-		v.plugins(field(path, "plugins"), &c.Plugins, pluginsOnConsumer)
-		checkKey(field(path, "plugins"), &c.Plugins)
+		v.plugins(field(path, "plugins"), c.Plugins)
+		checkKeys(field(path, "plugins"), c.Plugins)
 		names := map[string]bool{}
-		if c.Plugins.KeyAuth != nil {
+		if len(c.Plugins) > 0 {
 			// The APISIX-shape credential is named after the consumer.
 			names[c.Username] = true
 		}
@@ -1016,8 +964,8 @@ func (v *validator) consumers() {
 				v.add(np, "duplicate credential name %q in consumer %q", cr.Name, c.Username)
 			}
 			names[cr.Name] = true
-			v.plugins(field(cp, "plugins"), &cr.Plugins, pluginsOnConsumer)
-			checkKey(field(cp, "plugins"), &cr.Plugins)
+			v.plugins(field(cp, "plugins"), cr.Plugins)
+			checkKeys(field(cp, "plugins"), cr.Plugins)
 		}
 	}
 }

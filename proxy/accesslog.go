@@ -131,7 +131,7 @@ func (a *accessLog) log(st *reqState, code int, elapsed time.Duration) {
 		zap.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		zap.String("service", service),
 		zap.String("route", route),
-		zap.String("consumer", b2s(st.consumer)),
+		zap.String("consumer", b2s(st.pr.Consumer)),
 		zap.String("upstream_addr", st.upstreamAddr),
 		zap.Int("upstream_status", st.upstreamStatus),
 		zap.Float64("upstream_duration_ms", float64(st.upstreamDur.Microseconds())/1000),

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+
+	"gateway/internal/race"
 )
 
 // leanBackend answers every request with a fixed small body and does no
@@ -53,21 +55,30 @@ func proxiedMallocs(t *testing.T, g *Gateway, n int, prepare func(r *fasthttp.Re
 	return float64(after.Mallocs-before.Mallocs) / float64(n)
 }
 
-func TestZeroAllocationsPerProxiedRequest(t *testing.T) {
-	if raceEnabled {
+// allocGateway is a gateway serving yaml in-process, for counting
+// allocations; the test skips under the race detector, which allocates on
+// its own.
+func allocGateway(t *testing.T, yaml string) *Gateway {
+	t.Helper()
+	if race.Enabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	b := leanBackend(t)
 	g := New(Options{})
-	defer g.Close()
-	require.NoError(t, g.Apply(mustParse(t, `
+	t.Cleanup(g.Close)
+	require.NoError(t, g.Apply(mustParse(t, yaml)))
+	return g
+}
+
+func TestZeroAllocationsPerProxiedRequest(t *testing.T) {
+	b := leanBackend(t)
+	g := allocGateway(t, `
 gateway: {access_log: {enabled: false}}
 services:
   - id: basic
     path_prefix: /api
     upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}, {host: localhost, port: `+b.port()+`, weight: 2}]}
     routes: [{paths: ["/users/{id}"], methods: [GET]}, {paths: ["/*"]}]
-`)))
+`)
 	perReq := proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
 		r.Header.SetMethod("GET")
 		r.SetRequestURI("/api/users/42?x=1")
@@ -86,7 +97,7 @@ services:
 // the keep-alive pool and its reuse check: the paths the in-process test
 // does not reach.
 func TestZeroAllocationsPerProxiedPostOverSockets(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("the race detector allocates on its own")
 	}
 	b := leanBackend(t)
@@ -121,4 +132,40 @@ services:
 	perReq := float64(after.Mallocs-before.Mallocs) / n
 	t.Logf("mallocs per proxied POST (client, gateway and backend in one process): %.3f", perReq)
 	require.Less(t, perReq, 0.05)
+}
+
+// TestZeroAllocationsWithPlugins runs every request through the plugin
+// pipeline: ip-restriction, key-auth, a throttle policy with all four
+// counters, limit-count on a template key, and a chash upstream.
+func TestZeroAllocationsWithPlugins(t *testing.T) {
+	b := leanBackend(t)
+	g := allocGateway(t, `
+gateway: {access_log: {enabled: false}}
+throttle_policies:
+  - {id: p, api_call_limits: 100000000, user_call_limits: 100000000, app_call_limits: 100000000, ip_call_limits: 100000000, time_interval: 1, time_unit: HOUR}
+consumers:
+  - {username: alice, credentials: [{name: mobile, plugins: {key-auth: {key: k-alice}}}]}
+services:
+  - id: svc
+    path_prefix: /api
+    throttle_policy: p
+    plugins:
+      ip-restriction: {whitelist: [127.0.0.0/8]}
+      key-auth: {}
+      limit-count: {count: 100000000, time_window: 3600, key_type: var_combination, key: "$consumer_name$remote_addr"}
+    upstream:
+      type: chash
+      hash_on: consumer
+      keepalive_pool: {requests: 100000000}
+      nodes: [{host: 127.0.0.1, port: `+b.port()+`}, {host: localhost, port: `+b.port()+`}]
+    routes: [{paths: ["/*"]}]
+`)
+	perReq := proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+		r.Header.SetMethod("GET")
+		r.SetRequestURI("/api/users/42")
+		r.Header.SetHost("api.example.com")
+		r.Header.Set("apikey", "k-alice")
+	})
+	t.Logf("mallocs per proxied request with plugins: %.3f", perReq)
+	require.Less(t, perReq, 0.01)
 }

@@ -6,33 +6,32 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"gateway/config"
+	"gateway/plugin"
 )
 
-// errType is one kind of gateway-made error response (operations.md,
-// Huawei's "gateway responses").
-type errType uint8
+// errType is one kind of gateway-made error response; config owns the list
+// (plugins answer with them too).
+type errType = config.ResponseType
 
 const (
-	errNone errType = iota
-	errNotFound
-	errMethodNotAllowed
-	errBadRequest
-	errEntityTooLarge
-	errHeaderTooLarge
-	errAuthMissing
-	errAuthFailure
-	errAccessDenied
-	errThrottled
-	errBackendUnavailable
-	errBackendTimeout
-	errRequestTimeout
-	// errClientClosed is logged, never written: the client went away.
-	errClientClosed
-	numErrTypes
+	errNone               = config.RespNone
+	errNotFound           = config.RespNotFound
+	errMethodNotAllowed   = config.RespMethodNotAllowed
+	errBadRequest         = config.RespBadRequest
+	errEntityTooLarge     = config.RespEntityTooLarge
+	errHeaderTooLarge     = config.RespHeaderTooLarge
+	errAuthMissing        = config.RespAuthMissing
+	errAuthFailure        = config.RespAuthFailure
+	errAccessDenied       = config.RespAccessDenied
+	errThrottled          = config.RespThrottled
+	errBackendUnavailable = config.RespBackendUnavailable
+	errBackendTimeout     = config.RespBackendTimeout
+	errRequestTimeout     = config.RespRequestTimeout
+	errClientClosed       = config.RespClientClosed
+	numErrTypes           = config.NumResponseTypes
 )
 
 type errDef struct {
-	name   string // the key in gateway_responses, and error_type in the access log
 	status int
 	code   string
 	msg    string
@@ -40,22 +39,20 @@ type errDef struct {
 
 var errDefs = [numErrTypes]errDef{
 	errNone:               {},
-	errNotFound:           {"NOT_FOUND", 404, "APIG.0101", "No route matches the request"},
-	errMethodNotAllowed:   {"METHOD_NOT_ALLOWED", 405, "APIG.0102", "The route does not allow this method"},
-	errBadRequest:         {"REQUEST_PARAMETERS_FAILURE", 400, "APIG.0201", "Malformed request"},
-	errEntityTooLarge:     {"REQUEST_ENTITY_TOO_LARGE", 413, "APIG.0201", "Request body too large"},
-	errHeaderTooLarge:     {"REQUEST_HEADER_TOO_LARGE", 431, "APIG.0201", "Request headers too large"},
-	errAuthMissing:        {"AUTH_HEADER_MISSING", 401, "APIG.0303", "No API key in the request"},
-	errAuthFailure:        {"AUTH_FAILURE", 401, "APIG.0301", "Invalid API key"},
-	errAccessDenied:       {"ACCESS_DENIED", 403, "APIG.0401", "Access denied"},
-	errThrottled:          {"THROTTLED", 429, "APIG.0308", "Request throttled"},
-	errBackendUnavailable: {"BACKEND_UNAVAILABLE", 502, "APIG.0202", "Backend unavailable"},
-	errBackendTimeout:     {"BACKEND_TIMEOUT", 504, "APIG.0203", "Backend timeout"},
-	errRequestTimeout:     {"REQUEST_TIMEOUT", 408, "APIG.0201", "Request body not received in time"},
-	errClientClosed:       {"CLIENT_CLOSED_REQUEST", 499, "APIG.0201", "Client closed the request"},
+	errNotFound:           {404, "APIG.0101", "No route matches the request"},
+	errMethodNotAllowed:   {405, "APIG.0102", "The route does not allow this method"},
+	errBadRequest:         {400, "APIG.0201", "Malformed request"},
+	errEntityTooLarge:     {413, "APIG.0201", "Request body too large"},
+	errHeaderTooLarge:     {431, "APIG.0201", "Request headers too large"},
+	errAuthMissing:        {401, "APIG.0303", "No API key in the request"},
+	errAuthFailure:        {401, "APIG.0301", "Invalid API key"},
+	errAccessDenied:       {403, "APIG.0401", "Access denied"},
+	errThrottled:          {429, "APIG.0308", "Request throttled"},
+	errBackendUnavailable: {502, "APIG.0202", "Backend unavailable"},
+	errBackendTimeout:     {504, "APIG.0203", "Backend timeout"},
+	errRequestTimeout:     {408, "APIG.0201", "Request body not received in time"},
+	errClientClosed:       {499, "APIG.0201", "Client closed the request"},
 }
-
-func (t errType) String() string { return errDefs[t].name }
 
 // Template pieces: literal text or one of the $context variables.
 const (
@@ -88,7 +85,7 @@ func compileErrResponses(overrides map[string]config.GatewayResponse) *errRespon
 	for t := errNotFound; t < numErrTypes; t++ {
 		def := errDefs[t]
 		er := errResponse{status: def.status, contentType: "application/json", body: parseTemplate(defaultErrorBody)}
-		if o, ok := overrides[def.name]; ok {
+		if o, ok := overrides[t.String()]; ok {
 			if o.Status != 0 {
 				er.status = o.Status
 			}
@@ -160,31 +157,14 @@ func (r *errResponses) write(ctx *fasthttp.RequestCtx, t errType, requestID, msg
 			buf = append(buf, def.code...)
 		case partMessage:
 			if msg != nil {
-				buf = appendJSONString(buf, msg)
+				buf = plugin.AppendJSONString(buf, msg)
 			} else {
 				buf = append(buf, def.msg...)
 			}
 		case partRequestID:
-			buf = appendJSONString(buf, requestID)
+			buf = plugin.AppendJSONString(buf, requestID)
 		}
 	}
 	ctx.Response.SetBody(buf)
 	return buf
-}
-
-// appendJSONString appends s escaped for use inside a JSON string. Request
-// ids come from clients, so they may hold quotes or control bytes.
-func appendJSONString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
 }

@@ -18,6 +18,7 @@ import (
 
 	"gateway/config"
 	"gateway/healthcheck"
+	_ "gateway/plugin/builtin" // every shipped plugin, known to the config loader
 	"gateway/ratelimit"
 	"gateway/transport"
 )

@@ -9,14 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"gateway/balancer"
-	"gateway/healthcheck"
-	"gateway/ratelimit"
+	"gateway/plugin"
 	"gateway/router"
 	"gateway/transport"
 )
@@ -59,7 +55,9 @@ type reqState struct {
 	bodyBuf []byte // a buffered request body (up to transport.StreamThreshold)
 	xo      transport.Options
 	tried   balancer.Tried
-	checks  []ratelimit.Check
+	// pr is the request as plugin steps see it: the consumer, rate-limit
+	// state and a rejection's shape live there.
+	pr plugin.Request
 
 	reqID      []byte
 	peer       netip.Addr
@@ -69,20 +67,12 @@ type reqState struct {
 	underscore bool // a request header name holds '_' (checkHead)
 	connLines  int  // Connection header lines (checkHead)
 	portB      []byte
-	consumer   []byte
-	app        []byte
-	hideHdr    []byte
-	hideQuery  []byte
 	keyBuf     []byte
 	uriBuf     []byte
 	hdrBuf     []byte
 	errBuf     []byte
 
 	start          time.Time
-	rate           rateState
-	status         int    // limit-count's rejected_code overrides the error status
-	body           []byte // and its rejected_msg the body
-	errMsg         []byte // a plugin's message for error_msg (ip-restriction)
 	attempts       int
 	bytesOut       int
 	upstreamAddr   string
@@ -92,7 +82,9 @@ type reqState struct {
 }
 
 var statePool = sync.Pool{New: func() any {
-	return &reqState{checks: make([]ratelimit.Check, 0, 4)}
+	st := &reqState{}
+	st.pr.Vars = st
+	return st
 }}
 
 func (st *reqState) reset() {
@@ -103,9 +95,9 @@ func (st *reqState) reset() {
 	}
 	st.ctx, st.snap, st.route = nil, nil, nil
 	st.rreq = router.Request{}
-	st.consumer, st.app, st.hideHdr, st.hideQuery, st.body, st.errMsg = nil, nil, nil, nil, nil, nil
-	st.rate = rateState{}
-	st.status, st.attempts, st.upstreamStatus, st.upstreamDur, st.bytesOut = 0, 0, 0, 0, 0
+	st.pr.Reset()
+	st.pr.Vars = st
+	st.pr.Status, st.attempts, st.upstreamStatus, st.upstreamDur, st.bytesOut = 0, 0, 0, 0, 0
 	st.upstreamAddr = ""
 	st.errType = errNone
 }
@@ -141,7 +133,7 @@ func (st *reqState) Var(kind router.VarKind, name []byte) []byte {
 			}
 		}
 	case router.VarConsumerName:
-		return st.consumer
+		return st.pr.Consumer
 	}
 	return nil
 }
@@ -247,16 +239,19 @@ func (g *Gateway) finish(st *reqState) {
 		g.fail(st)
 	}
 	ctx.Response.Header.SetBytesKV(hdrRequestID, st.reqID)
-	if st.rate.set {
-		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], st.rate.limit, 10)
+	if st.pr.Rate.Set {
+		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], st.pr.Rate.Limit, 10)
 		ctx.Response.Header.SetBytesKV(hdrRateLimit, st.hdrBuf)
-		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], st.rate.remaining, 10)
+		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], st.pr.Rate.Remaining, 10)
 		ctx.Response.Header.SetBytesKV(hdrRateRemaining, st.hdrBuf)
-		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], ceilSeconds(st.rate.reset), 10)
+		st.hdrBuf = strconv.AppendInt(st.hdrBuf[:0], ceilSeconds(st.pr.Rate.Reset), 10)
 		ctx.Response.Header.SetBytesKV(hdrRateReset, st.hdrBuf)
-		if st.rate.retryAfter {
+		if st.pr.Rate.RetryAfter {
 			ctx.Response.Header.SetBytesKV(hdrRetryAfter, st.hdrBuf)
 		}
+	}
+	if st.route != nil && st.errType != errClientClosed && st.route.chain.HasResponseSteps() {
+		st.route.chain.OnResponse(&st.pr)
 	}
 
 	elapsed := time.Since(st.start)
@@ -351,54 +346,9 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	rs := s.routes[st.match.Route.Seq]
 	st.route = rs
 
-	if rs.ipr != nil && !rs.ipr.permits(st.clientIP) {
-		st.errMsg = rs.ipr.message
-		return errAccessDenied
-	}
-	if ka := rs.keyAuth; ka != nil {
-		key := h.PeekBytes(ka.header)
-		if len(key) > 0 {
-			st.hideHdr = ka.header
-		} else if key = ctx.QueryArgs().PeekBytes(ka.query); len(key) > 0 {
-			st.hideQuery = ka.query
-		} else {
-			return errAuthMissing
-		}
-		c := ka.keys.lookup(key)
-		if c == nil {
-			return errAuthFailure
-		}
-		st.consumer, st.app = c.username, c.app
-		if !ka.hide {
-			st.hideHdr, st.hideQuery = nil, nil
-		}
-	}
-	if b := rs.throttle; b != nil {
-		ok, counter, res := b.policy.p.Admit(now, rs.scope, st.consumer, st.app, st.clientIPB, st.checks[:0])
-		if !ok {
-			b.throttled[counter].Inc()
-			st.rate = rateState{set: true, limit: res.Limit, remaining: res.Remaining, reset: res.Reset, retryAfter: true}
-			return errThrottled
-		}
-		st.rate.merge(res)
-	}
-	if lc := rs.limit; lc != nil {
-		st.keyBuf = lc.key.appendKey(st.keyBuf[:0], st)
-		if len(st.keyBuf) == 0 {
-			st.keyBuf = append(st.keyBuf, st.clientIPB...)
-		}
-		ok, res := lc.c.Admit(now, xxhash.Sum64(st.keyBuf))
-		if lc.showHeaders {
-			st.rate.merge(res)
-		}
-		if !ok {
-			lc.throttled.Inc()
-			st.status, st.body = lc.rejectedCode, lc.rejectedBody
-			if lc.showHeaders {
-				st.rate = rateState{set: true, limit: res.Limit, remaining: res.Remaining, reset: res.Reset}
-			}
-			return errThrottled
-		}
+	st.pr.Ctx, st.pr.Now, st.pr.ClientIP, st.pr.ClientIPB = ctx, now, st.clientIP, st.clientIPB
+	if t := rs.chain.OnRequest(&st.pr); t != errNone {
+		return t
 	}
 	return errNone
 }
@@ -434,281 +384,6 @@ func hasHeader(raw, name []byte) bool {
 	return false
 }
 
-func isIdempotent(m []byte) bool {
-	switch string(m) {
-	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
-		return true
-	}
-	return false
-}
-
-// forward builds the upstream request and runs the attempts.
-func (g *Gateway) forward(st *reqState, start time.Time) errType {
-	ctx, rs := st.ctx, st.route
-	up := rs.up
-	req := &st.upReq
-
-	ctx.Request.Header.CopyTo(&req.Header)
-	removeHopHeaders(&req.Header, ctx.Request.Header.PeekBytes(strConnection))
-	if st.connLines > 1 {
-		removeConnectionLines(ctx.Request.Header.RawHeaders(), &req.Header)
-	}
-	req.Header.ResetConnectionClose()
-
-	// Path and query: the normalised (and maybe stripped) path, the query
-	// as it came.
-	st.uriBuf = append(st.uriBuf[:0], st.match.UpstreamPath...)
-	if q := ctx.URI().QueryString(); len(q) > 0 {
-		st.uriBuf = append(st.uriBuf, '?')
-		if st.hideQuery != nil {
-			st.uriBuf = appendQueryWithout(st.uriBuf, ctx.QueryArgs(), st.hideQuery)
-			if st.uriBuf[len(st.uriBuf)-1] == '?' {
-				st.uriBuf = st.uriBuf[:len(st.uriBuf)-1]
-			}
-		} else {
-			st.uriBuf = append(st.uriBuf, q...)
-		}
-	}
-	req.Header.SetRequestURIBytes(st.uriBuf)
-
-	// Forwarding headers. A trusted peer's X-Forwarded-Proto/Host/Port are
-	// kept (it terminated the client connection); anyone else's are replaced.
-	// Every client copy of a header the gateway sets is deleted first:
-	// fasthttp's Set replaces only the first of several lines, and the
-	// others would reach the backend.
-	h := &req.Header
-	if st.underscore {
-		st.snap.edge.dropUnderscoreHeaders(ctx.Request.Header.RawHeaders(), h)
-	}
-	// X-Forwarded-For: every line the client sent, in order, then the
-	// peer (as Go's ReverseProxy does), on one line.
-	st.hdrBuf = st.hdrBuf[:0]
-	for _, prior := range ctx.Request.Header.PeekAll(b2s(hdrXFF)) {
-		if len(prior) > 0 {
-			st.hdrBuf = append(append(st.hdrBuf, prior...), strCommaSpace...)
-		}
-	}
-	st.hdrBuf = append(st.hdrBuf, st.peerB...)
-	h.DelBytes(hdrXFF)
-	h.SetBytesKV(hdrXFF, st.hdrBuf)
-	trusted := st.snap.realIP.isTrusted(st.peer)
-	setForwarded(h, &ctx.Request.Header, hdrXFProto, strHTTP, trusted)
-	setForwarded(h, &ctx.Request.Header, hdrXFHost, ctx.Host(), trusted)
-	setForwarded(h, &ctx.Request.Header, hdrXFPort, st.serverPort(), trusted)
-	h.DelBytes(hdrXRealIP)
-	h.SetBytesKV(hdrXRealIP, st.clientIPB)
-	h.DelBytes(hdrRequestID)
-	h.SetBytesKV(hdrRequestID, st.reqID)
-	// Identity headers are the gateway's to set: a client must not be able
-	// to claim a consumer on a route without key-auth.
-	h.DelBytes(hdrConsumer)
-	h.DelBytes(hdrCredential)
-	if st.consumer != nil {
-		h.SetBytesKV(hdrConsumer, st.consumer)
-		h.SetBytesKV(hdrCredential, st.app)
-	}
-	if st.hideHdr != nil {
-		h.DelBytes(st.hideHdr)
-	}
-
-	// Expect was answered by the gateway (ExpectHandler): the body follows
-	// without waiting, so the node has nothing to answer it with.
-	h.DelBytes(hdrExpect)
-
-	// Body: small bodies are read whole first, so that an attempt can be
-	// repeated and a client that fails mid-body never reaches a node; large
-	// and chunked ones stream through once.
-	o := &st.xo
-	*o = transport.Options{To: rs.to, IsHead: ctx.IsHead(), MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
-	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx)}
-	switch cl := ctx.Request.Header.ContentLength(); {
-	case cl == 0 || cl == -2:
-	case cl > 0 && cl <= transport.StreamThreshold && st.reqBody.inner == nil:
-		// The whole body is already in memory (a server without
-		// StreamRequestBody, as in-process tests run the handler).
-		req.SetBodyRaw(ctx.Request.Body())
-	case cl > 0 && cl <= transport.StreamThreshold:
-		st.reqBody.cl = int64(cl)
-		if cap(st.bodyBuf) < cl {
-			st.bodyBuf = make([]byte, 0, cl)
-		}
-		var err error
-		if st.bodyBuf, err = st.reqBody.readAll(st.bodyBuf[:0]); err != nil {
-			return g.clientBodyFailed(st)
-		}
-		req.SetBodyRaw(st.bodyBuf)
-	default:
-		st.reqBody.cl = int64(cl)
-		o.Body = &st.reqBody
-		o.ReplayableBody = false
-		req.SetBodyStream(&st.reqBody, cl)
-	}
-
-	var hash uint64
-	if up.chash {
-		st.keyBuf = up.key.appendKey(st.keyBuf[:0], st)
-		if len(st.keyBuf) == 0 {
-			st.keyBuf = append(st.keyBuf, st.clientIPB...)
-		}
-		hash = xxhash.Sum64(st.keyBuf)
-	}
-
-	idempotent := isIdempotent(ctx.Method())
-	var deadline time.Time
-	if up.retryTimeout > 0 {
-		deadline = start.Add(up.retryTimeout)
-	}
-	st.tried.Reset()
-	lastTimeout := false
-	for {
-		idx, failOpen := up.bal.Pick(&st.tried, hash)
-		if idx < 0 {
-			break
-		}
-		g.noteFailOpen(up, failOpen)
-		st.tried.Add(idx)
-		n := up.nodes[idx]
-		switch up.passHost {
-		case passHostNode:
-			h.SetHostBytes(n.hostPort)
-		case passHostRewrite:
-			h.SetHostBytes(up.upstreamHost)
-		default:
-			if len(h.Host()) == 0 {
-				h.SetHostBytes(n.hostPort)
-			}
-		}
-
-		if o.Body != nil {
-			// Writing an attempt consumes the stream setting; nothing of
-			// the body has been read yet if we get here again.
-			req.SetBodyStream(&st.reqBody, int(st.reqBody.cl))
-		}
-		ctx.Response.Reset()
-		n.long.inflight.Add(1)
-		t0 := time.Now()
-		err := n.pool.RoundTrip(req, &ctx.Response, o)
-		d := time.Since(t0)
-		n.long.inflight.Add(-1)
-		st.attempts++
-		st.upstreamAddr = n.addr
-		st.upstreamDur += d
-		n.long.m.duration.Observe(d.Seconds())
-
-		if err == nil {
-			n.long.m.attempts[resultOK].Inc()
-			st.upstreamStatus = ctx.Response.StatusCode()
-			if n.health != nil {
-				n.health.Observe(healthcheck.Outcome{Status: st.upstreamStatus})
-			}
-			removeHopHeaders(&ctx.Response.Header, ctx.Response.Header.PeekBytes(strConnection))
-			return errNone
-		}
-		var cbe *clientBodyError
-		if errors.As(err, &cbe) {
-			// The client's fault: the node is not blamed and nothing is
-			// retried (part of the body may have reached the node).
-			ctx.Response.Reset()
-			return g.clientBodyFailed(st)
-		}
-		var ae *transport.AttemptError
-		if !errors.As(err, &ae) {
-			ae = &transport.AttemptError{Phase: transport.PhaseSent, Op: transport.OpRead, Err: err}
-		}
-		lastTimeout = ae.Timeout
-		result := resultError
-		switch {
-		case ae.Timeout:
-			result = resultTimeout
-		case ae.Phase == transport.PhaseConnect:
-			result = resultConnectError
-		}
-		n.long.m.attempts[result].Inc()
-		if n.health != nil {
-			n.health.Observe(healthcheck.Outcome{TCPFailure: !ae.Timeout, Timeout: ae.Timeout})
-		}
-		g.logAttemptFailure(st, n, ae)
-
-		// After any byte of the request was sent, only an idempotent
-		// request whose body can be sent again whole may go to a node again.
-		retryable := ae.Phase == transport.PhaseConnect || ae.Stale || (idempotent && o.ReplayableBody)
-		if o.Body != nil && st.reqBody.n > 0 {
-			retryable = false
-		}
-		if !retryable || st.attempts > up.retries || (!deadline.IsZero() && time.Now().After(deadline)) {
-			break
-		}
-	}
-	ctx.Response.Reset()
-	if o.Body != nil {
-		// Part of the client's body may still be unread.
-		ctx.SetConnectionClose()
-	}
-	if lastTimeout {
-		return errBackendTimeout
-	}
-	return errBackendUnavailable
-}
-
-// attemptLogInterval is the least time between two logged attempt failures
-// of one node: a dead node under load must not flood the log.
-const attemptLogInterval = time.Second
-
-// logAttemptFailure logs why an attempt failed: the node, how far it got
-// (connect, write, read) and the error (an x509 reason, "response header
-// too large", a timeout...), rate-limited per node.
-func (g *Gateway) logAttemptFailure(st *reqState, n *nodeState, ae *transport.AttemptError) {
-	now := time.Now().UnixNano()
-	last := n.long.lastFailLog.Load()
-	if now-last < int64(attemptLogInterval) || !n.long.lastFailLog.CompareAndSwap(last, now) {
-		n.long.suppressedFL.Add(1)
-		return
-	}
-	route := ""
-	if st.route != nil {
-		route = st.route.id
-	}
-	g.log.Warn("upstream attempt failed",
-		zap.String("upstream", n.upstream),
-		zap.String("node", n.addr),
-		zap.String("phase", ae.Op),
-		zap.Bool("timeout", ae.Timeout),
-		zap.String("error", ae.Err.Error()),
-		zap.String("route", route),
-		zap.ByteString("request_id", st.reqID),
-		zap.Int64("suppressed", n.long.suppressedFL.Swap(0)),
-	)
-}
-
-// clientBodyFailed answers a request whose body could not be read from the
-// client, closing the connection: the rest of the body cannot be told
-// apart from the next request.
-func (g *Gateway) clientBodyFailed(st *reqState) errType {
-	st.ctx.SetConnectionClose()
-	if st.reqBody.err == nil {
-		return errBadRequest
-	}
-	if ce := g.log.Check(zapcore.DebugLevel, "request body failed"); ce != nil {
-		ce.Write(zap.ByteString("request_id", st.reqID), zap.Error(st.reqBody.err.err))
-	}
-	return st.reqBody.err.kind
-}
-
-// noteFailOpen counts picks made while no node is healthy and logs each
-// transition into and out of that state once.
-func (g *Gateway) noteFailOpen(up *upstreamState, failOpen bool) {
-	if failOpen {
-		up.allUnhealthy.Inc()
-		if !up.long.failingOpen.Swap(true) {
-			g.log.Warn("no healthy node: balancing over all nodes (fail open)")
-		}
-		return
-	}
-	if up.long.failingOpen.Load() && up.long.failingOpen.Swap(false) {
-		g.log.Info("healthy nodes available again: fail open ended")
-	}
-}
-
 // appendQueryWithout re-encodes the query without the argument skip.
 func appendQueryWithout(dst []byte, args *fasthttp.Args, skip []byte) []byte {
 	first := true
@@ -734,18 +409,18 @@ func (g *Gateway) fail(st *reqState) {
 	ctx := st.ctx
 	allow := st.match.Allow
 	closeConn := ctx.Response.ConnectionClose() // write resets the response
-	st.errBuf = st.snap.responses.write(ctx, st.errType, st.reqID, st.errMsg, st.errBuf)
+	st.errBuf = st.snap.responses.write(ctx, st.errType, st.reqID, st.pr.Message, st.errBuf)
 	if closeConn {
 		ctx.SetConnectionClose()
 	}
 	if st.errType == errMethodNotAllowed {
 		ctx.Response.Header.SetBytesKV(hdrAllow, allow)
 	}
-	if st.status != 0 {
-		ctx.Response.SetStatusCode(st.status)
+	if st.pr.Status != 0 {
+		ctx.Response.SetStatusCode(st.pr.Status)
 	}
-	if st.body != nil {
-		ctx.Response.SetBody(st.body)
+	if st.pr.Body != nil {
+		ctx.Response.SetBody(st.pr.Body)
 	}
 }
 

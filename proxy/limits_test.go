@@ -16,6 +16,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"gateway/internal/race"
 )
 
 // Issue 12.5: a client that never reads a large response is cut off after
@@ -147,7 +149,7 @@ services:
 // test's own client sockets cost (measured against a listener that only
 // holds connections).
 func TestIdleConnectionMemory(t *testing.T) {
-	if raceEnabled || testing.Short() {
+	if race.Enabled || testing.Short() {
 		t.Skip("memory is measured without the race detector and not in -short")
 	}
 	const n = 2000

@@ -3,7 +3,6 @@ package proxy
 import (
 	"fmt"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"net"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"gateway/balancer"
 	"gateway/config"
 	"gateway/healthcheck"
+	"gateway/plugin"
 	"gateway/router"
 	"gateway/transport"
 )
@@ -54,17 +54,13 @@ func (s *snapshot) addMaskedQuery(name string) {
 
 // routeState is what the handler needs for one matched route.
 type routeState struct {
-	r        *router.Route
-	service  string
-	id       string
-	scope    uint64 // the route's throttle scope: its id, so counters survive reloads that move it
-	up       *upstreamState
-	to       transport.Timeouts
-	ipr      *ipRestriction
-	keyAuth  *keyAuth
-	throttle *throttleBinding
-	limit    *limitCount
-	m        routeMetrics
+	r       *router.Route
+	service string
+	id      string
+	up      *upstreamState
+	to      transport.Timeouts
+	chain   *plugin.Chain // the route's plugin steps
+	m       routeMetrics
 }
 
 // Host header modes (pass_host).
@@ -80,7 +76,7 @@ type upstreamState struct {
 	bal          balancer.Balancer
 	nodes        []*nodeState
 	chash        bool
-	key          keySpec
+	key          plugin.Key
 	retries      int
 	retryTimeout time.Duration
 	to           transport.Timeouts
@@ -167,12 +163,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 		}
 	}
 
-	keys := compileConsumers(cfg.Consumers)
-	policies := map[string]*throttlePolicy{}
-	for i := range cfg.ThrottlePolicies {
-		p := &cfg.ThrottlePolicies[i]
-		policies[p.ID] = g.compileThrottlePolicy(p)
-	}
+	env := plugin.NewEnv(cfg, g.limits, g.metrics.throttled)
 
 	all := rt.Routes()
 	s.routes = make([]*routeState, rt.NumRoutes())
@@ -181,7 +172,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 			continue
 		}
 		svc := r.Service
-		rs := &routeState{r: r, service: svc.ID, id: r.ID, scope: xxhash.Sum64String(r.ID)}
+		rs := &routeState{r: r, service: svc.ID, id: r.ID}
 		upID := svc.UpstreamID
 		if upID == "" {
 			upID = svc.ID
@@ -202,57 +193,18 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 				rs.to.Read = t.Read.Duration()
 			}
 		}
-		plugins := effectivePlugins(&cfg.GlobalPlugins, &svc.Plugins, &r.Config.Plugins)
-		if p := plugins.IPRestriction; p != nil {
-			rs.ipr = compileIPRestriction(p)
+		chain, err := plugin.Build(env, r)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", r.ID, err)
 		}
-		if p := plugins.KeyAuth; p != nil {
-			rs.keyAuth = &keyAuth{header: []byte(p.Header), query: []byte(p.Query), hide: p.HideCredentials, keys: keys}
-			s.addMaskedQuery(p.Query)
-		}
-		policyID := r.Config.ThrottlePolicy
-		if policyID == "" {
-			policyID = svc.ThrottlePolicy
-		}
-		if policyID != "" {
-			p := policies[policyID]
-			if p == nil {
-				return nil, fmt.Errorf("route %q: throttle policy %q not found", r.ID, policyID)
-			}
-			rs.throttle = g.bindThrottle(p, r.ID)
-		}
-		if p := plugins.LimitCount; p != nil {
-			rs.limit = g.compileLimitCount(p, r.ID)
+		rs.chain = chain
+		for _, q := range chain.CredentialQueries() {
+			s.addMaskedQuery(q)
 		}
 		rs.m = g.metrics.forRoute(svc.ID, r.ID)
 		s.routes[r.Seq] = rs
 	}
 	return s, nil
-}
-
-// effectivePlugins resolves plugins by name: a route's plugin replaces the
-// service's, which replaces the global one.
-func effectivePlugins(global, service, route *config.Plugins) config.Plugins {
-	p := *global
-	if service.KeyAuth != nil {
-		p.KeyAuth = service.KeyAuth
-	}
-	if service.LimitCount != nil {
-		p.LimitCount = service.LimitCount
-	}
-	if service.IPRestriction != nil {
-		p.IPRestriction = service.IPRestriction
-	}
-	if route.KeyAuth != nil {
-		p.KeyAuth = route.KeyAuth
-	}
-	if route.LimitCount != nil {
-		p.LimitCount = route.LimitCount
-	}
-	if route.IPRestriction != nil {
-		p.IPRestriction = route.IPRestriction
-	}
-	return p
 }
 
 func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState, error) {
@@ -277,7 +229,7 @@ func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState
 		us.passHost = passHostRewrite
 	}
 	if us.chash {
-		us.key = compileHashKey(u.HashOn, u.Key)
+		us.key = plugin.HashKey(u.HashOn, u.Key)
 	}
 	refs := make([]balancer.NodeRef, len(u.Nodes))
 	us.nodes = make([]*nodeState, len(u.Nodes))

@@ -4,8 +4,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"gateway/config"
 )
 
 // Limits high enough that benchmarks measure admission, not rejection.
@@ -29,7 +27,7 @@ func benchLimiters(kind Window) []*Limiter {
 func benchChecks(ls []*Limiter, seed uint64) []Check {
 	checks := make([]Check, len(ls))
 	for i, l := range ls {
-		checks[i] = Check{L: l, Key: mix(seed<<8 | uint64(i))}
+		checks[i] = Check{L: l, Key: Mix(seed<<8 | uint64(i))}
 	}
 	Admit(benchNow.Add(-time.Hour), checks)
 	return checks
@@ -85,7 +83,7 @@ func BenchmarkAdmitManyKeys(b *testing.B) {
 	l := NewLimiter(benchLimit, time.Hour, Fixed)
 	keys := make([]uint64, 100_000)
 	for i := range keys {
-		keys[i] = mix(uint64(i))
+		keys[i] = Mix(uint64(i))
 	}
 	now := benchNow
 	checks := []Check{{L: l}}
@@ -105,43 +103,12 @@ func BenchmarkAdmitManyKeys(b *testing.B) {
 	}
 }
 
-// BenchmarkPolicyAdmit is a full throttle-policy check with all four
-// counters and an APP special, hashing included.
-func BenchmarkPolicyAdmit(b *testing.B) {
-	p := NewPolicy(nil, &config.ThrottlePolicy{
-		ID: "bench", APICallLimits: benchLimit, UserCallLimits: benchLimit,
-		AppCallLimits: benchLimit, IPCallLimits: benchLimit,
-		TimeInterval: 1, TimeUnit: "HOUR", Type: 1, Window: "sliding",
-		Specials: []config.Special{{ObjectType: "APP", ObjectID: "alice/mobile", CallLimits: benchLimit}},
-	})
-	user, app, ip := []byte("alice"), []byte("mobile"), []byte("192.0.2.1")
-	now := benchNow
-	b.Run("serial", func(b *testing.B) {
-		buf := make([]Check, 0, PolicyChecks)
-		b.ReportAllocs()
-		for b.Loop() {
-			p.Admit(now, 1, user, app, ip, buf)
-		}
-	})
-	var seq atomic.Uint64
-	b.Run("parallel-routes", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			scope := seq.Add(1)
-			buf := make([]Check, 0, PolicyChecks)
-			for pb.Next() {
-				p.Admit(now, scope, user, app, ip, buf)
-			}
-		})
-	})
-}
-
-// BenchmarkCountAdmit is one limit-count check.
-func BenchmarkCountAdmit(b *testing.B) {
-	c := NewCount(nil, "bench", &config.LimitCount{Count: benchLimit, TimeWindow: 3600})
+// BenchmarkLimiterAdmit is one counter's check (limit-count's).
+func BenchmarkLimiterAdmit(b *testing.B) {
+	l := NewLimiter(benchLimit, time.Hour, Fixed)
 	now := benchNow
 	b.ReportAllocs()
 	for b.Loop() {
-		c.Admit(now, 12345)
+		l.Admit(now, 12345)
 	}
 }

@@ -53,7 +53,13 @@ func NewStore() *Store {
 // all unchanged. The identity names the counter family, e.g. a policy id and
 // counter kind; the front ends in this package prefix theirs so they cannot
 // meet a caller's.
+//
+// On a nil Store it returns a private Limiter (tests, or callers that need
+// no reload).
 func (s *Store) Limiter(identity string, limit int64, window time.Duration, kind Window) *Limiter {
+	if s == nil {
+		return NewLimiter(limit, window, kind)
+	}
 	k := storeKey{identity, limit, window, kind}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -86,13 +92,4 @@ func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.m)
-}
-
-// limiter is Store.Limiter on a possibly nil Store: without one, a front
-// end gets private limiters (tests, or callers that need no reload).
-func (s *Store) limiter(identity string, limit int64, window time.Duration, kind Window) *Limiter {
-	if s == nil {
-		return NewLimiter(limit, window, kind)
-	}
-	return s.Limiter(identity, limit, window, kind)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gateway/config"
+	"gateway/internal/race"
 )
 
 func TestRoutesSeqAndOrder(t *testing.T) {
@@ -187,7 +188,7 @@ func TestMatchAllocs(t *testing.T) {
 		r.Match(rq, m)
 		require.Equal(t, want[i], routeID(m), "request %d %s", i, rq.Path)
 	}
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("allocation counts are not exact under the race detector")
 	}
 	allocs := testing.AllocsPerRun(100, func() {

@@ -1,4 +1,4 @@
-package ratelimit
+package throttle
 
 import (
 	"math"
@@ -8,7 +8,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gateway/config"
+	"gateway/ratelimit"
 )
+
+// t0 is a minute boundary (and a day boundary: 2024-03-10 00:00:00 UTC), so
+// windows of whole minutes start at it.
+var t0 = time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC)
 
 func basePolicy() *config.ThrottlePolicy {
 	return &config.ThrottlePolicy{
@@ -24,7 +29,7 @@ func basePolicy() *config.ThrottlePolicy {
 // admitPolicy runs n requests and returns how many passed and the counter
 // that blocked the last rejected one.
 func admitPolicy(p *Policy, now time.Time, scope uint64, user, app, ip string, n int) (admitted int, blocked Counter) {
-	buf := make([]Check, 0, PolicyChecks)
+	buf := make([]ratelimit.Check, 0, PolicyChecks)
 	for range n {
 		ok, c, _ := p.Admit(now, scope, []byte(user), []byte(app), []byte(ip), buf)
 		if ok {
@@ -52,7 +57,7 @@ func TestPolicyAPICounterPerRoute(t *testing.T) {
 	ok, c, res := p.Admit(now, 1, nil, nil, nil, nil)
 	require.False(t, ok)
 	require.Equal(t, "api", c.String())
-	require.Equal(t, Result{Limit: 3, Remaining: 0, Reset: 59 * time.Second}, res)
+	require.Equal(t, ratelimit.Result{Limit: 3, Remaining: 0, Reset: 59 * time.Second}, res)
 }
 
 func TestPolicyTypeTwoSharesScope(t *testing.T) {
@@ -164,7 +169,7 @@ func TestPolicyIPCounter(t *testing.T) {
 	n, _ = admitPolicy(p, now, 1, "", "", "10.0.0.2", 5)
 	require.Equal(t, 2, n)
 
-	// Sliding: right after the window ends both requests still weigh in.
+	// ratelimit.Sliding: right after the window ends both requests still weigh in.
 	n, _ = admitPolicy(p, t0.Add(10*time.Second), 1, "", "", "10.0.0.1", 5)
 	require.Equal(t, 0, n)
 	n, _ = admitPolicy(p, t0.Add(15*time.Second), 1, "", "", "10.0.0.1", 5)
@@ -204,7 +209,7 @@ func TestPolicyAdmitResult(t *testing.T) {
 
 	ok, _, res := p.Admit(t0.Add(15*time.Minute), 1, []byte("alice"), nil, nil, nil)
 	require.True(t, ok)
-	require.Equal(t, Result{Limit: 10, Remaining: 9, Reset: 45 * time.Minute}, res)
+	require.Equal(t, ratelimit.Result{Limit: 10, Remaining: 9, Reset: 45 * time.Minute}, res)
 }
 
 func TestPolicyWindow(t *testing.T) {
@@ -245,7 +250,7 @@ func TestPolicyAdmitNoAllocs(t *testing.T) {
 	cp.Specials = []config.Special{{ObjectType: "APP", ObjectID: "alice/mobile", CallLimits: 1e9}}
 	p := NewPolicy(nil, cp)
 	user, app, ip := []byte("alice"), []byte("mobile"), []byte("192.0.2.1")
-	buf := make([]Check, 0, PolicyChecks)
+	buf := make([]ratelimit.Check, 0, PolicyChecks)
 	p.Admit(t0, 1, user, app, ip, buf)
 	require.Zero(t, testing.AllocsPerRun(1000, func() {
 		p.Admit(t0, 1, user, app, ip, buf)
@@ -258,31 +263,4 @@ func TestPolicyAdmitNoAllocs(t *testing.T) {
 func TestCounterString(t *testing.T) {
 	require.Equal(t, "api", CounterAPI.String())
 	require.Equal(t, "Counter(9)", Counter(9).String())
-}
-
-func TestCount(t *testing.T) {
-	store := NewStore()
-	lc := &config.LimitCount{Count: 2, TimeWindow: 60, WindowType: "fixed", Group: "g"}
-	a := NewCount(store, "g", lc)
-	b := NewCount(store, "g", lc)
-	require.Same(t, a.Limiter(), b.Limiter(), "a group shares its counters")
-	c := NewCount(store, "route:r1", lc)
-	require.NotSame(t, a.Limiter(), c.Limiter())
-
-	now := t0.Add(30 * time.Second)
-	ok, res := a.Admit(now, 5)
-	require.True(t, ok)
-	require.Equal(t, Result{Limit: 2, Remaining: 1, Reset: 30 * time.Second}, res)
-	ok, _ = b.Admit(now, 5)
-	require.True(t, ok)
-	ok, res = a.Admit(now, 5)
-	require.False(t, ok)
-	require.Equal(t, 30*time.Second, res.Reset)
-	ok, _ = c.Admit(now, 5)
-	require.True(t, ok)
-
-	sliding := NewCount(nil, "x", &config.LimitCount{Count: 1, TimeWindow: 10, WindowType: "sliding"})
-	require.Equal(t, Sliding, sliding.Limiter().Kind())
-	require.Equal(t, 10*time.Second, sliding.Limiter().WindowLength())
-	require.Equal(t, int64(1), sliding.Limiter().Limit())
 }

@@ -1,7 +1,6 @@
-package ratelimit
+package throttle
 
 import (
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"gateway/config"
+	"gateway/ratelimit"
 )
 
 // Counter names one of a throttle policy's counters.
@@ -40,7 +40,7 @@ type Policy struct {
 	id     string
 	shared bool // type 2: all bound routes share one scope
 
-	api, user, app, ip *Limiter // user, app, ip nil when not configured
+	api, user, app, ip *ratelimit.Limiter // user, app, ip nil when not configured
 
 	userLimit, appLimit int64 // 0: no limit unless a special says so
 
@@ -63,9 +63,9 @@ type appSpecial struct {
 // keeps the counters of every counter whose policy id, type, limit, window
 // and kind did not change (a changed special keeps them and applies its new
 // limit at once). With a nil store the counters are private.
-func NewPolicy(store *Store, p *config.ThrottlePolicy) *Policy {
+func NewPolicy(store *ratelimit.Store, p *config.ThrottlePolicy) *Policy {
 	window := PolicyWindow(p)
-	kind := ParseWindow(p.Window)
+	kind := ratelimit.ParseWindow(p.Window)
 	pol := &Policy{
 		id:        p.ID,
 		shared:    p.Type == 2,
@@ -109,15 +109,15 @@ func NewPolicy(store *Store, p *config.ThrottlePolicy) *Policy {
 	// counters by different scopes, so counters cannot carry over between
 	// them.
 	prefix := "throttle\x00" + p.ID + "\x00" + strconv.Itoa(p.Type) + "\x00"
-	pol.api = store.limiter(prefix+"api", p.APICallLimits, window, kind)
+	pol.api = store.Limiter(prefix+"api", p.APICallLimits, window, kind)
 	if p.UserCallLimits > 0 || pol.userSpecials != nil {
-		pol.user = store.limiter(prefix+"user", p.UserCallLimits, window, kind)
+		pol.user = store.Limiter(prefix+"user", p.UserCallLimits, window, kind)
 	}
 	if p.AppCallLimits > 0 || pol.appSpecials != nil {
-		pol.app = store.limiter(prefix+"app", p.AppCallLimits, window, kind)
+		pol.app = store.Limiter(prefix+"app", p.AppCallLimits, window, kind)
 	}
 	if p.IPCallLimits > 0 {
-		pol.ip = store.limiter(prefix+"ip", p.IPCallLimits, window, kind)
+		pol.ip = store.Limiter(prefix+"ip", p.IPCallLimits, window, kind)
 	}
 	return pol
 }
@@ -136,19 +136,7 @@ func PolicyWindow(p *config.ThrottlePolicy) time.Duration {
 	case "DAY":
 		unit = 24 * time.Hour
 	}
-	return saturatingMul(p.TimeInterval, unit)
-}
-
-// saturatingMul returns n x unit (n >= 1 after validation; less counts as 1),
-// or the largest Duration when that overflows.
-func saturatingMul(n int64, unit time.Duration) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	if n > math.MaxInt64/int64(unit) {
-		return math.MaxInt64
-	}
-	return time.Duration(n) * unit
+	return ratelimit.Windows(p.TimeInterval, unit)
 }
 
 // ID returns the policy's id.
@@ -178,17 +166,17 @@ const PolicyChecks = 4
 // When rejected, counter is the blocking counter and res its state (for
 // Retry-After); when admitted, res is the most constrained counter (for
 // X-RateLimit-*) and counter is CounterAPI, meaningless.
-func (p *Policy) Admit(now time.Time, scope uint64, user, app, ip []byte, buf []Check) (ok bool, counter Counter, res Result) {
+func (p *Policy) Admit(now time.Time, scope uint64, user, app, ip []byte, buf []ratelimit.Check) (ok bool, counter Counter, res ratelimit.Result) {
 	if p.shared {
 		scope = 0
 	}
-	var inline [PolicyChecks]Check
+	var inline [PolicyChecks]ratelimit.Check
 	if cap(buf) < PolicyChecks {
 		buf = inline[:]
 	}
 	var kinds [PolicyChecks]Counter
 
-	checks := append(buf[:0], Check{L: p.api, Key: mix(scope)})
+	checks := append(buf[:0], ratelimit.Check{L: p.api, Key: ratelimit.Mix(scope)})
 	kinds[0] = CounterAPI
 	// The user within the scope keys the user counter, and scopes the app
 	// counter: credential names are unique only within a consumer.
@@ -198,7 +186,7 @@ func (p *Policy) Admit(now time.Time, scope uint64, user, app, ip []byte, buf []
 		if lim := p.userLimitFor(user); lim != 0 {
 			userKey, hashedUser = scopedKey(scope, user), true
 			kinds[len(checks)] = CounterUser
-			checks = append(checks, Check{L: p.user, Key: userKey, Limit: lim})
+			checks = append(checks, ratelimit.Check{L: p.user, Key: userKey, Limit: lim})
 		}
 	}
 	if p.app != nil && len(app) > 0 {
@@ -207,15 +195,15 @@ func (p *Policy) Admit(now time.Time, scope uint64, user, app, ip []byte, buf []
 				userKey = scopedKey(scope, user)
 			}
 			kinds[len(checks)] = CounterApp
-			checks = append(checks, Check{L: p.app, Key: scopedKey(userKey, app), Limit: lim})
+			checks = append(checks, ratelimit.Check{L: p.app, Key: scopedKey(userKey, app), Limit: lim})
 		}
 	}
 	if p.ip != nil && len(ip) > 0 {
 		kinds[len(checks)] = CounterIP
-		checks = append(checks, Check{L: p.ip, Key: scopedKey(scope, ip)})
+		checks = append(checks, ratelimit.Check{L: p.ip, Key: scopedKey(scope, ip)})
 	}
 
-	ok, blocking, res := Admit(now, checks)
+	ok, blocking, res := ratelimit.Admit(now, checks)
 	if !ok {
 		counter = kinds[blocking]
 	}
@@ -250,17 +238,5 @@ func (p *Policy) appLimitFor(user, app []byte) int64 {
 // combined with the scope, then mixed so the shard and slot bits depend on
 // both. Two (scope, value) pairs meet with probability 2^-64.
 func scopedKey(scope uint64, value []byte) uint64 {
-	return mix(xxhash.Sum64(value) + scope*0x9e3779b97f4a7c15)
-}
-
-// mix is the splitmix64 finalizer: a bijection that spreads every input bit
-// over the whole word, so that small scopes (route numbers) reach every
-// shard.
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+	return ratelimit.Mix(xxhash.Sum64(value) + scope*0x9e3779b97f4a7c15)
 }

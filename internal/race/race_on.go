@@ -1,0 +1,8 @@
+//go:build race
+
+package race
+
+// Enabled reports whether the race detector is on: it allocates on its own
+// and makes sync.Pool drop items at random, so allocation tests skip and
+// memory tests scale down under it.
+const Enabled = true

@@ -1,0 +1,10 @@
+// Package builtin registers every plugin the gateway ships with; importing
+// it is what makes their names known to the config loader.
+package builtin
+
+import (
+	_ "gateway/plugin/iprestriction" // ip-restriction
+	_ "gateway/plugin/keyauth"       // key-auth
+	_ "gateway/plugin/limitcount"    // limit-count
+	_ "gateway/plugin/throttle"      // throttle_policy
+)

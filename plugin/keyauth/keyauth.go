@@ -1,0 +1,167 @@
+// Package keyauth is APISIX's key-auth plugin: a consumer's key in a header
+// or a query argument identifies the consumer (and the credential, or app).
+package keyauth
+
+import (
+	"crypto/subtle"
+
+	"github.com/cespare/xxhash/v2"
+
+	"gateway/config"
+	"gateway/plugin"
+)
+
+// Name is the plugin's key under plugins.
+const Name = "key-auth"
+
+// Priority: after ip-restriction, before throttling (APISIX 2500).
+const Priority = 2500
+
+func init() {
+	plugin.Register(config.PluginDef{
+		Name:     Name,
+		Priority: Priority,
+		Route:    func() any { return &Config{} },
+		Consumer: func() any { return &Credential{} },
+	}, compile)
+}
+
+// Config is the plugin on a route, a service or global_plugins: where to
+// find the key.
+type Config struct {
+	Header          string `json:"header"`
+	Query           string `json:"query"`
+	HideCredentials bool   `json:"hide_credentials"`
+	// Key is refused here with a message that says where keys belong.
+	Key string `json:"key,omitempty" secret:"true"`
+}
+
+// SetDefaults implements config.Defaulter.
+func (c *Config) SetDefaults() { c.Header, c.Query = "apikey", "apikey" }
+
+// Validate implements config.Validating.
+func (c *Config) Validate(ch *config.Check) {
+	if c.Key != "" {
+		// The key itself is never echoed: it is a secret.
+		ch.Field("key").Errorf("not allowed here: keys belong to consumers and credentials")
+	}
+	ch.Field("header").HeaderName(c.Header)
+	if c.Query == "" {
+		ch.Field("query").Errorf("must not be empty")
+	}
+}
+
+// Credential is the plugin on a consumer or a consumer credential: its key.
+type Credential struct {
+	Key string `json:"key" secret:"true"`
+	// Where to look for keys is a route's business: refused here with a
+	// message that says so.
+	Header          *string `json:"header,omitempty"`
+	Query           *string `json:"query,omitempty"`
+	HideCredentials *bool   `json:"hide_credentials,omitempty"`
+}
+
+// Validate implements config.Validating.
+func (c *Credential) Validate(ch *config.Check) {
+	if c.Key == "" {
+		ch.Field("key").Errorf("required on a consumer or credential")
+	}
+	const onlyKey = "not allowed on a consumer or credential (only key), got %q"
+	if c.Header != nil {
+		ch.Field("header").Errorf(onlyKey, *c.Header)
+	}
+	if c.Query != nil {
+		ch.Field("query").Errorf(onlyKey, *c.Query)
+	}
+	if c.HideCredentials != nil {
+		ch.Field("hide_credentials").Errorf("not allowed on a consumer or credential (only key), got %t", *c.HideCredentials)
+	}
+}
+
+// Credential implements config.UniqueCredential: no two keys are equal.
+func (c *Credential) Credential() (string, string) { return "key", c.Key }
+
+// credential is one key of a consumer: the consumer (user) and the app.
+type credential struct {
+	key      []byte
+	username []byte
+	app      []byte
+}
+
+// keys finds credentials by key. Keys are looked up by their hash, then
+// compared in constant time, so neither the map nor the comparison tells
+// an attacker how much of a guessed key was right.
+type keys map[uint64][]*credential
+
+func compileKeys(consumers []config.Consumer) keys {
+	k := keys{}
+	add := func(key, user, app string) {
+		c := &credential{key: []byte(key), username: []byte(user), app: []byte(app)}
+		h := xxhash.Sum64String(key)
+		k[h] = append(k[h], c)
+	}
+	for i := range consumers {
+		c := &consumers[i]
+		if cr := config.Plugin[Credential](c.Plugins, Name); cr != nil && cr.Key != "" {
+			add(cr.Key, c.Username, c.Username)
+		}
+		for j := range c.Credentials {
+			cred := &c.Credentials[j]
+			if cr := config.Plugin[Credential](cred.Plugins, Name); cr != nil && cr.Key != "" {
+				add(cr.Key, c.Username, cred.Name)
+			}
+		}
+	}
+	return k
+}
+
+func (k keys) lookup(key []byte) *credential {
+	var found *credential
+	for _, c := range k[xxhash.Sum64(key)] {
+		if subtle.ConstantTimeCompare(c.key, key) == 1 {
+			found = c
+		}
+	}
+	return found
+}
+
+type step struct {
+	header []byte
+	query  []byte
+	hide   bool
+	keys   keys
+}
+
+func compile(conf any, env *plugin.Env) (plugin.Step, error) {
+	c := conf.(*Config)
+	k, err := env.Shared("key-auth:keys", func() (any, error) { return compileKeys(env.Config.Consumers), nil })
+	if err != nil {
+		return nil, err
+	}
+	return &step{header: []byte(c.Header), query: []byte(c.Query), hide: c.HideCredentials, keys: k.(keys)}, nil
+}
+
+// CredentialQuery is the query argument the key may come in; the access
+// log masks its value.
+func (s *step) CredentialQuery() string { return string(s.query) }
+
+func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
+	key := r.Ctx.Request.Header.PeekBytes(s.header)
+	var hideHeader, hideQuery []byte
+	if len(key) > 0 {
+		hideHeader = s.header
+	} else if key = r.Ctx.QueryArgs().PeekBytes(s.query); len(key) > 0 {
+		hideQuery = s.query
+	} else {
+		return config.RespAuthMissing
+	}
+	c := s.keys.lookup(key)
+	if c == nil {
+		return config.RespAuthFailure
+	}
+	r.Consumer, r.App = c.username, c.app
+	if s.hide {
+		r.HideHeader, r.HideQuery = hideHeader, hideQuery
+	}
+	return config.RespNone
+}

@@ -1,0 +1,121 @@
+// Package limitcount is APISIX's limit-count plugin: count requests per key
+// in a fixed or sliding window.
+package limitcount
+
+import (
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"gateway/config"
+	"gateway/plugin"
+	"gateway/ratelimit"
+)
+
+// Name is the plugin's key under plugins.
+const Name = "limit-count"
+
+// Priority: last of the request checks (APISIX 1002).
+const Priority = 1002
+
+const maxCallLimit = 2147483647
+
+func init() {
+	plugin.Register(config.PluginDef{Name: Name, Priority: Priority, Route: func() any { return &Config{} }}, compile)
+}
+
+// Config is the plugin's config on a route, a service or global_plugins.
+type Config struct {
+	Count                int64  `json:"count"`
+	TimeWindow           int64  `json:"time_window"`
+	KeyType              string `json:"key_type"` // var, var_combination, constant
+	Key                  string `json:"key"`
+	RejectedCode         int    `json:"rejected_code"`
+	RejectedMsg          string `json:"rejected_msg"`
+	ShowLimitQuotaHeader bool   `json:"show_limit_quota_header"`
+	WindowType           string `json:"window_type"` // fixed, sliding
+	Group                string `json:"group"`
+}
+
+// SetDefaults implements config.Defaulter (APISIX's defaults).
+func (c *Config) SetDefaults() {
+	c.KeyType = "var"
+	c.Key = "remote_addr"
+	c.RejectedCode = 503
+	c.ShowLimitQuotaHeader = true
+	c.WindowType = "fixed"
+}
+
+// Validate implements config.Validating.
+func (c *Config) Validate(ch *config.Check) {
+	ch.Field("count").IntRange(c.Count, 1, maxCallLimit)
+	ch.Field("time_window").IntRange(c.TimeWindow, 1, maxCallLimit)
+	ch.Field("key_type").OneOf(c.KeyType, "var", "var_combination", "constant")
+	switch c.KeyType {
+	case "var":
+		ch.Field("key").Var(c.Key)
+	case "var_combination":
+		ch.Field("key").VarTemplate(c.Key)
+	}
+	ch.Field("rejected_code").IntRange(int64(c.RejectedCode), 200, 599)
+	ch.Field("window_type").OneOf(c.WindowType, "fixed", "sliding")
+}
+
+type step struct {
+	l            *ratelimit.Limiter
+	key          plugin.Key
+	rejectedCode int
+	rejectedBody []byte
+	showHeaders  bool
+	throttled    *plugin.LazyCounter
+}
+
+func compile(conf any, env *plugin.Env) (plugin.Step, error) {
+	c := conf.(*Config)
+	// Routes of a group share counters; otherwise the route's id keeps
+	// them across reloads.
+	identity := "route:" + env.RouteID
+	if c.Group != "" {
+		identity = "group:" + c.Group
+	}
+	window := ratelimit.Windows(c.TimeWindow, time.Second)
+	s := &step{
+		l:            env.Limits.Limiter("limit-count\x00"+identity, c.Count, window, ratelimit.ParseWindow(c.WindowType)),
+		rejectedCode: c.RejectedCode,
+		showHeaders:  c.ShowLimitQuotaHeader,
+		throttled:    plugin.NewLazyCounter(env.Throttled, "", env.RouteID, "limit-count"),
+	}
+	switch c.KeyType {
+	case "constant":
+		s.key = plugin.Literal(c.Key)
+	case "var_combination":
+		s.key = plugin.KeyTemplate(c.Key)
+	default:
+		s.key = plugin.HashKey("vars", c.Key)
+	}
+	if c.RejectedMsg != "" {
+		s.rejectedBody = plugin.AppendJSONString([]byte(`{"error_msg":"`), []byte(c.RejectedMsg))
+		s.rejectedBody = append(s.rejectedBody, `"}`...)
+	}
+	return s, nil
+}
+
+func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
+	r.Scratch = s.key.Append(r.Scratch[:0], r.Vars)
+	if len(r.Scratch) == 0 {
+		r.Scratch = append(r.Scratch, r.ClientIPB...)
+	}
+	ok, res := s.l.Admit(r.Now, xxhash.Sum64(r.Scratch))
+	if s.showHeaders {
+		r.Rate.Merge(res)
+	}
+	if ok {
+		return config.RespNone
+	}
+	s.throttled.Inc()
+	r.Status, r.Body = s.rejectedCode, s.rejectedBody
+	if s.showHeaders {
+		r.Rate = plugin.RateState{Set: true, Limit: res.Limit, Remaining: res.Remaining, Reset: res.Reset}
+	}
+	return config.RespThrottled
+}

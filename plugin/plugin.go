@@ -1,0 +1,262 @@
+// Package plugin is the gateway's plugin pipeline: the step interfaces a
+// plugin implements, the registry that ties a plugin's config type (decoded
+// by config) to its compile step, and the generic part every route shares:
+// route > service > global_plugins precedence by name, and the order of
+// steps by priority.
+//
+// A plugin is one sub-package that owns its config type, its validation
+// (config.Validating), its compile step (config -> an immutable step that
+// does not allocate per request) and its request and response steps. It
+// registers itself in init with Register; plugin/builtin imports them all.
+package plugin
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"gateway/config"
+	"gateway/ratelimit"
+	"gateway/router"
+)
+
+// Request is one request as steps see it. The proxy owns it (one per
+// request, pooled); steps read it and set what they decide.
+type Request struct {
+	Ctx       *fasthttp.RequestCtx
+	Now       time.Time
+	ClientIP  netip.Addr
+	ClientIPB []byte           // ClientIP as text
+	Vars      router.VarSource // every variable of routing.md, consumer_name included
+
+	// Set by authentication steps.
+	Consumer []byte // the consumer's username
+	App      []byte // the credential (app) name
+	// HideHeader / HideQuery name a credential the proxy removes before
+	// forwarding (key-auth's hide_credentials).
+	HideHeader []byte
+	HideQuery  []byte
+
+	// Rate is what the X-RateLimit-* headers report.
+	Rate RateState
+
+	// Set by a step that stops the request, to shape its answer.
+	Status  int    // replaces the response type's status
+	Body    []byte // replaces the response type's body
+	Message []byte // replaces the response type's error_msg
+
+	// Scratch is a buffer a step may use for the length of its call.
+	Scratch []byte
+}
+
+// Reset clears r for the next request, keeping its buffers.
+func (r *Request) Reset() {
+	scratch := r.Scratch[:0]
+	*r = Request{Scratch: scratch}
+}
+
+// Step is one plugin's compiled form on one route. It implements
+// RequestStep, ResponseStep or both.
+type Step interface{}
+
+// RequestStep runs before the upstream is called, in priority order; a
+// step that returns a response type other than config.RespNone stops the
+// request with that gateway response, and the steps after it do not run.
+type RequestStep interface {
+	OnRequest(r *Request) config.ResponseType
+}
+
+// ResponseStep runs once the response is in r.Ctx.Response (the node's, or
+// a gateway-made error), before the client gets it, in priority order.
+type ResponseStep interface {
+	OnResponse(r *Request)
+}
+
+// Compiler turns one plugin config (the value its config.PluginDef made,
+// decoded and validated) into the step of one route.
+type Compiler func(conf any, env *Env) (Step, error)
+
+type registered struct {
+	def     config.PluginDef
+	compile Compiler
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]*registered{}
+)
+
+// Register declares a plugin: its config to the loader, its compile step
+// to the pipeline. Call it from the plugin's init.
+func Register(def config.PluginDef, compile Compiler) {
+	config.RegisterPlugin(def)
+	regMu.Lock()
+	registry[def.Name] = &registered{def: def, compile: compile}
+	regMu.Unlock()
+}
+
+func lookup(name string) *registered {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	return registry[name]
+}
+
+// Env is what compile steps may use: the route, the whole config, the
+// long-lived state that outlives snapshots, and a cache shared by every
+// route of one snapshot (for what plugins compile once, such as the
+// consumers' keys).
+type Env struct {
+	Config    *config.Config
+	Route     *router.Route
+	RouteID   string
+	ServiceID string
+
+	// Limits holds throttling counters across reloads.
+	Limits *ratelimit.Store
+	// Throttled is gateway_throttled_total{policy,route,counter}.
+	Throttled *prometheus.CounterVec
+
+	shared map[string]any
+}
+
+// NewEnv starts the compile environment of one snapshot.
+func NewEnv(cfg *config.Config, limits *ratelimit.Store, throttled *prometheus.CounterVec) *Env {
+	return &Env{Config: cfg, Limits: limits, Throttled: throttled, shared: map[string]any{}}
+}
+
+// ForRoute is env for compiling route r's steps.
+func (e *Env) ForRoute(r *router.Route) *Env {
+	re := *e
+	re.Route, re.RouteID, re.ServiceID = r, r.ID, r.Service.ID
+	return &re
+}
+
+// Shared returns the value cached under key for this snapshot, building
+// it on first use.
+func (e *Env) Shared(key string, build func() (any, error)) (any, error) {
+	if v, ok := e.shared[key]; ok {
+		return v, nil
+	}
+	v, err := build()
+	if err != nil {
+		return nil, err
+	}
+	e.shared[key] = v
+	return v, nil
+}
+
+// ThrottlePolicyPlugin is the name under which a route's throttle_policy
+// (a field of services and routes, not a plugins entry) joins the route's
+// plugins: its config is the *config.ThrottlePolicy it names.
+const ThrottlePolicyPlugin = "throttle-policy"
+
+// QueryCredential is implemented by steps that read a credential from a
+// query argument (key-auth's `query`): the access log masks that
+// argument's value.
+type QueryCredential interface {
+	CredentialQuery() string
+}
+
+// Chain is the compiled steps of one route, in priority order.
+type Chain struct {
+	names     []string
+	request   []RequestStep
+	response  []ResponseStep
+	credQuery []string
+}
+
+// CredentialQueries lists the query arguments that carry credentials on
+// this route (QueryCredential).
+func (c *Chain) CredentialQueries() []string { return c.credQuery }
+
+// Names lists the plugins of the chain in the order they run.
+func (c *Chain) Names() []string { return c.names }
+
+// OnRequest runs the request steps; the first that stops the request
+// decides its answer.
+func (c *Chain) OnRequest(r *Request) config.ResponseType {
+	for _, s := range c.request {
+		if t := s.OnRequest(r); t != config.RespNone {
+			return t
+		}
+	}
+	return config.RespNone
+}
+
+// OnResponse runs the response steps.
+func (c *Chain) OnResponse(r *Request) {
+	for _, s := range c.response {
+		s.OnResponse(r)
+	}
+}
+
+// HasResponseSteps reports whether OnResponse does anything.
+func (c *Chain) HasResponseSteps() bool { return len(c.response) > 0 }
+
+// Effective resolves the plugins of route r by name: a route's plugin
+// replaces its service's, which replaces the one in global_plugins; the
+// route's (or else the service's) throttle_policy joins as
+// ThrottlePolicyPlugin.
+func Effective(cfg *config.Config, r *router.Route) (map[string]any, error) {
+	out := map[string]any{}
+	for _, layer := range []config.Plugins{cfg.GlobalPlugins, r.Service.Plugins, r.Config.Plugins} {
+		for name, conf := range layer {
+			out[name] = conf
+		}
+	}
+	policyID := r.Config.ThrottlePolicy
+	if policyID == "" {
+		policyID = r.Service.ThrottlePolicy
+	}
+	if policyID != "" {
+		for i := range cfg.ThrottlePolicies {
+			if p := &cfg.ThrottlePolicies[i]; p.ID == policyID {
+				out[ThrottlePolicyPlugin] = p
+			}
+		}
+		if out[ThrottlePolicyPlugin] == nil {
+			return nil, fmt.Errorf("throttle policy %q not found", policyID)
+		}
+	}
+	return out, nil
+}
+
+// Build compiles the chain of route r: its effective plugins, each by its
+// registered compiler, in priority order.
+func Build(env *Env, r *router.Route) (*Chain, error) {
+	eff, err := Effective(env.Config, r)
+	if err != nil {
+		return nil, err
+	}
+	renv := env.ForRoute(r)
+	c := &Chain{}
+	for _, def := range config.RegisteredPlugins() {
+		conf, ok := eff[def.Name]
+		if !ok {
+			continue
+		}
+		reg := lookup(def.Name)
+		if reg == nil {
+			return nil, fmt.Errorf("plugin %q has a config type but no compile step", def.Name)
+		}
+		step, err := reg.compile(conf, renv)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %q: %w", def.Name, err)
+		}
+		c.names = append(c.names, def.Name)
+		if s, ok := step.(RequestStep); ok {
+			c.request = append(c.request, s)
+		}
+		if s, ok := step.(ResponseStep); ok {
+			c.response = append(c.response, s)
+		}
+		if s, ok := step.(QueryCredential); ok && s.CredentialQuery() != "" {
+			c.credQuery = append(c.credQuery, s.CredentialQuery())
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,52 @@
+// Package throttle is Huawei API Gateway's request throttling policy as a
+// pipeline step: a service's or route's throttle_policy counts requests per
+// API, user, app and client IP (policy.go), on ratelimit's counters.
+package throttle
+
+import (
+	"github.com/cespare/xxhash/v2"
+
+	"gateway/config"
+	"gateway/plugin"
+)
+
+// Priority: after authentication (the user and app counters need the
+// consumer), before limit-count (throttling.md's order).
+const Priority = 1010
+
+func init() {
+	// Not a plugins entry: routes and services name a policy with
+	// throttle_policy, and plugin.Effective passes it under this name.
+	plugin.Register(config.PluginDef{Name: plugin.ThrottlePolicyPlugin, Priority: Priority}, compile)
+}
+
+type step struct {
+	policy    *Policy
+	scope     uint64 // the route's id: counters survive reloads that move it
+	throttled [4]*plugin.LazyCounter
+}
+
+func compile(conf any, env *plugin.Env) (plugin.Step, error) {
+	cp := conf.(*config.ThrottlePolicy)
+	// One Policy per snapshot, shared by every route bound to it.
+	p, err := env.Shared("throttle-policy:"+cp.ID, func() (any, error) { return NewPolicy(env.Limits, cp), nil })
+	if err != nil {
+		return nil, err
+	}
+	s := &step{policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
+	for _, c := range []Counter{CounterAPI, CounterUser, CounterApp, CounterIP} {
+		s.throttled[c] = plugin.NewLazyCounter(env.Throttled, cp.ID, env.RouteID, c.String())
+	}
+	return s, nil
+}
+
+func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
+	ok, counter, res := s.policy.Admit(r.Now, s.scope, r.Consumer, r.App, r.ClientIPB, nil)
+	if !ok {
+		s.throttled[counter].Inc()
+		r.Rate = plugin.RateState{Set: true, Limit: res.Limit, Remaining: res.Remaining, Reset: res.Reset, RetryAfter: true}
+		return config.RespThrottled
+	}
+	r.Rate.Merge(res)
+	return config.RespNone
+}

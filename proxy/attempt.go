@@ -1,0 +1,216 @@
+package proxy
+
+import (
+	"errors"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"gateway/healthcheck"
+	"gateway/transport"
+)
+
+// forward sends the request to the route's upstream: prepare it once, then
+// attempts on the nodes the balancer picks until one answers or tryAgain
+// says no (Caddy's prepareRequest / proxyLoopIteration / tryAgain).
+func (g *Gateway) forward(st *reqState, start time.Time) errType {
+	if t := g.prepareRequest(st); t != errNone {
+		return t
+	}
+	ctx, up := st.ctx, st.route.up
+
+	var hash uint64
+	if up.chash {
+		st.keyBuf = up.key.Append(st.keyBuf[:0], st)
+		if len(st.keyBuf) == 0 {
+			st.keyBuf = append(st.keyBuf, st.clientIPB...)
+		}
+		hash = xxhash.Sum64(st.keyBuf)
+	}
+	var deadline time.Time
+	if up.retryTimeout > 0 {
+		deadline = start.Add(up.retryTimeout)
+	}
+	st.tried.Reset()
+	lastTimeout := false
+	for {
+		idx, failOpen := up.bal.Pick(&st.tried, hash)
+		if idx < 0 {
+			break
+		}
+		g.noteFailOpen(up, failOpen)
+		st.tried.Add(idx)
+		err := g.attempt(st, up.nodes[idx])
+		if err == nil {
+			return errNone
+		}
+		var cbe *clientBodyError
+		if errors.As(err, &cbe) {
+			// The client's fault: the node is not blamed and nothing is
+			// retried (part of the body may have reached the node).
+			ctx.Response.Reset()
+			return g.clientBodyFailed(st)
+		}
+		ae := err.(*transport.AttemptError)
+		lastTimeout = ae.Timeout
+		if !g.tryAgain(st, ae, deadline) {
+			break
+		}
+	}
+	ctx.Response.Reset()
+	if st.xo.Body != nil {
+		// Part of the client's body may still be unread.
+		ctx.SetConnectionClose()
+	}
+	if lastTimeout {
+		return errBackendTimeout
+	}
+	return errBackendUnavailable
+}
+
+// attempt sends the request to node n once and reads its response head
+// into the client's response; it records the attempt (metrics, passive
+// health, the failure log). The error is a *clientBodyError (the client's)
+// or a *transport.AttemptError.
+func (g *Gateway) attempt(st *reqState, n *nodeState) error {
+	ctx, up, req, o := st.ctx, st.route.up, &st.upReq, &st.xo
+	h := &req.Header
+	switch up.passHost {
+	case passHostNode:
+		h.SetHostBytes(n.hostPort)
+	case passHostRewrite:
+		h.SetHostBytes(up.upstreamHost)
+	default:
+		if len(h.Host()) == 0 {
+			h.SetHostBytes(n.hostPort)
+		}
+	}
+	if o.Body != nil {
+		// Writing an attempt consumes the stream setting; nothing of the
+		// body has been read yet if we get here again.
+		req.SetBodyStream(&st.reqBody, int(st.reqBody.cl))
+	}
+	ctx.Response.Reset()
+	n.long.inflight.Add(1)
+	t0 := time.Now()
+	err := n.pool.RoundTrip(req, &ctx.Response, o)
+	d := time.Since(t0)
+	n.long.inflight.Add(-1)
+	st.attempts++
+	st.upstreamAddr = n.addr
+	st.upstreamDur += d
+	n.long.m.duration.Observe(d.Seconds())
+
+	if err == nil {
+		n.long.m.attempts[resultOK].Inc()
+		st.upstreamStatus = ctx.Response.StatusCode()
+		if n.health != nil {
+			n.health.Observe(healthcheck.Outcome{Status: st.upstreamStatus})
+		}
+		removeHopHeaders(&ctx.Response.Header, ctx.Response.Header.PeekBytes(strConnection))
+		return nil
+	}
+	var cbe *clientBodyError
+	if errors.As(err, &cbe) {
+		return err
+	}
+	var ae *transport.AttemptError
+	if !errors.As(err, &ae) {
+		ae = &transport.AttemptError{Phase: transport.PhaseSent, Op: transport.OpRead, Err: err}
+	}
+	result := resultError
+	switch {
+	case ae.Timeout:
+		result = resultTimeout
+	case ae.Phase == transport.PhaseConnect:
+		result = resultConnectError
+	}
+	n.long.m.attempts[result].Inc()
+	if n.health != nil {
+		n.health.Observe(healthcheck.Outcome{TCPFailure: !ae.Timeout, Timeout: ae.Timeout})
+	}
+	g.logAttemptFailure(st, n, ae)
+	return ae
+}
+
+// tryAgain decides whether a failed attempt may be followed by another
+// (upstreams.md): a failure before anything was sent, for every method;
+// after any byte of the request was sent, only an idempotent request whose
+// body can be sent again whole; never past retries or retry_timeout.
+func (g *Gateway) tryAgain(st *reqState, ae *transport.AttemptError, deadline time.Time) bool {
+	o := &st.xo
+	retryable := ae.Phase == transport.PhaseConnect || ae.Stale || (isIdempotent(st.ctx.Method()) && o.ReplayableBody)
+	if o.Body != nil && st.reqBody.n > 0 {
+		retryable = false
+	}
+	return retryable && st.attempts <= st.route.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
+}
+
+func isIdempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// attemptLogInterval is the least time between two logged attempt failures
+// of one node: a dead node under load must not flood the log.
+const attemptLogInterval = time.Second
+
+// logAttemptFailure logs why an attempt failed: the node, how far it got
+// (connect, write, read) and the error (an x509 reason, "response header
+// too large", a timeout...), rate-limited per node.
+func (g *Gateway) logAttemptFailure(st *reqState, n *nodeState, ae *transport.AttemptError) {
+	now := time.Now().UnixNano()
+	last := n.long.lastFailLog.Load()
+	if now-last < int64(attemptLogInterval) || !n.long.lastFailLog.CompareAndSwap(last, now) {
+		n.long.suppressedFL.Add(1)
+		return
+	}
+	route := ""
+	if st.route != nil {
+		route = st.route.id
+	}
+	g.log.Warn("upstream attempt failed",
+		zap.String("upstream", n.upstream),
+		zap.String("node", n.addr),
+		zap.String("phase", ae.Op),
+		zap.Bool("timeout", ae.Timeout),
+		zap.String("error", ae.Err.Error()),
+		zap.String("route", route),
+		zap.ByteString("request_id", st.reqID),
+		zap.Int64("suppressed", n.long.suppressedFL.Swap(0)),
+	)
+}
+
+// clientBodyFailed answers a request whose body could not be read from the
+// client, closing the connection: the rest of the body cannot be told
+// apart from the next request.
+func (g *Gateway) clientBodyFailed(st *reqState) errType {
+	st.ctx.SetConnectionClose()
+	if st.reqBody.err == nil {
+		return errBadRequest
+	}
+	if ce := g.log.Check(zapcore.DebugLevel, "request body failed"); ce != nil {
+		ce.Write(zap.ByteString("request_id", st.reqID), zap.Error(st.reqBody.err.err))
+	}
+	return st.reqBody.err.kind
+}
+
+// noteFailOpen counts picks made while no node is healthy and logs each
+// transition into and out of that state once.
+func (g *Gateway) noteFailOpen(up *upstreamState, failOpen bool) {
+	if failOpen {
+		up.allUnhealthy.Inc()
+		if !up.long.failingOpen.Swap(true) {
+			g.log.Warn("no healthy node: balancing over all nodes (fail open)")
+		}
+		return
+	}
+	if up.long.failingOpen.Load() && up.long.failingOpen.Swap(false) {
+		g.log.Info("healthy nodes available again: fail open ended")
+	}
+}

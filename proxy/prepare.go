@@ -1,0 +1,110 @@
+package proxy
+
+import "gateway/transport"
+
+// prepareRequest builds the upstream request in st.upReq from the client's:
+// headers without hop-by-hop ones, the forwarding and identity headers the
+// gateway owns, the upstream path and query, and the body (buffered, or
+// streamed through), with the attempt options in st.xo. It returns the
+// client's error when its body could not be read.
+func (g *Gateway) prepareRequest(st *reqState) errType {
+	ctx, rs := st.ctx, st.route
+	req := &st.upReq
+
+	ctx.Request.Header.CopyTo(&req.Header)
+	removeHopHeaders(&req.Header, ctx.Request.Header.PeekBytes(strConnection))
+	if st.connLines > 1 {
+		removeConnectionLines(ctx.Request.Header.RawHeaders(), &req.Header)
+	}
+	req.Header.ResetConnectionClose()
+
+	// Path and query: the normalised (and maybe stripped) path, the query
+	// as it came.
+	st.uriBuf = append(st.uriBuf[:0], st.match.UpstreamPath...)
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		st.uriBuf = append(st.uriBuf, '?')
+		if st.pr.HideQuery != nil {
+			st.uriBuf = appendQueryWithout(st.uriBuf, ctx.QueryArgs(), st.pr.HideQuery)
+			if st.uriBuf[len(st.uriBuf)-1] == '?' {
+				st.uriBuf = st.uriBuf[:len(st.uriBuf)-1]
+			}
+		} else {
+			st.uriBuf = append(st.uriBuf, q...)
+		}
+	}
+	req.Header.SetRequestURIBytes(st.uriBuf)
+
+	// Forwarding headers. A trusted peer's X-Forwarded-Proto/Host/Port are
+	// kept (it terminated the client connection); anyone else's are replaced.
+	// Every client copy of a header the gateway sets is deleted first:
+	// fasthttp's Set replaces only the first of several lines, and the
+	// others would reach the backend.
+	h := &req.Header
+	if st.underscore {
+		st.snap.edge.dropUnderscoreHeaders(ctx.Request.Header.RawHeaders(), h)
+	}
+	// X-Forwarded-For: every line the client sent, in order, then the
+	// peer (as Go's ReverseProxy does), on one line.
+	st.hdrBuf = st.hdrBuf[:0]
+	for _, prior := range ctx.Request.Header.PeekAll(b2s(hdrXFF)) {
+		if len(prior) > 0 {
+			st.hdrBuf = append(append(st.hdrBuf, prior...), strCommaSpace...)
+		}
+	}
+	st.hdrBuf = append(st.hdrBuf, st.peerB...)
+	h.DelBytes(hdrXFF)
+	h.SetBytesKV(hdrXFF, st.hdrBuf)
+	trusted := st.snap.realIP.isTrusted(st.peer)
+	setForwarded(h, &ctx.Request.Header, hdrXFProto, strHTTP, trusted)
+	setForwarded(h, &ctx.Request.Header, hdrXFHost, ctx.Host(), trusted)
+	setForwarded(h, &ctx.Request.Header, hdrXFPort, st.serverPort(), trusted)
+	h.DelBytes(hdrXRealIP)
+	h.SetBytesKV(hdrXRealIP, st.clientIPB)
+	h.DelBytes(hdrRequestID)
+	h.SetBytesKV(hdrRequestID, st.reqID)
+	// Identity headers are the gateway's to set: a client must not be able
+	// to claim a consumer on a route without key-auth.
+	h.DelBytes(hdrConsumer)
+	h.DelBytes(hdrCredential)
+	if st.pr.Consumer != nil {
+		h.SetBytesKV(hdrConsumer, st.pr.Consumer)
+		h.SetBytesKV(hdrCredential, st.pr.App)
+	}
+	if st.pr.HideHeader != nil {
+		h.DelBytes(st.pr.HideHeader)
+	}
+
+	// Expect was answered by the gateway (ExpectHandler): the body follows
+	// without waiting, so the node has nothing to answer it with.
+	h.DelBytes(hdrExpect)
+
+	// Body: small bodies are read whole first, so that an attempt can be
+	// repeated and a client that fails mid-body never reaches a node; large
+	// and chunked ones stream through once.
+	o := &st.xo
+	*o = transport.Options{To: rs.to, IsHead: ctx.IsHead(), MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
+	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx)}
+	switch cl := ctx.Request.Header.ContentLength(); {
+	case cl == 0 || cl == -2:
+	case cl > 0 && cl <= transport.StreamThreshold && st.reqBody.inner == nil:
+		// The whole body is already in memory (a server without
+		// StreamRequestBody, as in-process tests run the handler).
+		req.SetBodyRaw(ctx.Request.Body())
+	case cl > 0 && cl <= transport.StreamThreshold:
+		st.reqBody.cl = int64(cl)
+		if cap(st.bodyBuf) < cl {
+			st.bodyBuf = make([]byte, 0, cl)
+		}
+		var err error
+		if st.bodyBuf, err = st.reqBody.readAll(st.bodyBuf[:0]); err != nil {
+			return g.clientBodyFailed(st)
+		}
+		req.SetBodyRaw(st.bodyBuf)
+	default:
+		st.reqBody.cl = int64(cl)
+		o.Body = &st.reqBody
+		o.ReplayableBody = false
+		req.SetBodyStream(&st.reqBody, cl)
+	}
+	return errNone
+}
