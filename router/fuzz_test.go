@@ -39,7 +39,11 @@ func FuzzParseCompile(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s), len(s) > 0 && s[0] == '{')
 	}
-	files, _ := filepath.Glob("../config/testdata/*")
+	// Whole files: the README-style config in testdata (every plugin, a
+	// throttle policy, consumers, health checks) and config's own.
+	files, _ := filepath.Glob("testdata/fuzz-seed-*")
+	more, _ := filepath.Glob("../config/testdata/*")
+	files = append(files, more...)
 	for _, name := range files {
 		if data, err := os.ReadFile(name); err == nil {
 			f.Add(data, filepath.Ext(name) == ".json")
