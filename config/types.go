@@ -29,8 +29,8 @@ func (s Seconds) Duration() time.Duration {
 	return time.Duration(ns)
 }
 
-// Fields tagged `secret:"true"` (key-auth keys, TLS private keys; plugin
-// config types outside this package too) hold
+// Fields tagged `secret:"true"` (key-auth keys, TLS private keys, the
+// control API token; plugin config types outside this package too) hold
 // secrets: load errors never print their values, not even a value of the
 // wrong type, and an object that holds one is not printed either when it is
 // written as a scalar. A new secret-bearing key must carry the tag.
@@ -57,14 +57,15 @@ type Config struct {
 
 // Gateway holds listener, limit, client-IP and logging settings.
 type Gateway struct {
-	Listen             string  `json:"listen"`
-	ControlListen      string  `json:"control_listen"`
-	MaxRequestBodySize int64   `json:"max_request_body_size"`
-	MaxHeaderSize      int     `json:"max_header_size"`
-	ClientReadTimeout  Seconds `json:"client_read_timeout"`
-	ClientIdleTimeout  Seconds `json:"client_idle_timeout"`
-	MaxConnections     int     `json:"max_connections"`
-	RealIP             RealIP  `json:"real_ip"`
+	Listen             string     `json:"listen"`
+	ControlListen      string     `json:"control_listen"`
+	ControlAPI         ControlAPI `json:"control_api"`
+	MaxRequestBodySize int64      `json:"max_request_body_size"`
+	MaxHeaderSize      int        `json:"max_header_size"`
+	ClientReadTimeout  Seconds    `json:"client_read_timeout"`
+	ClientIdleTimeout  Seconds    `json:"client_idle_timeout"`
+	MaxConnections     int        `json:"max_connections"`
+	RealIP             RealIP     `json:"real_ip"`
 
 	// Edge hardening (README "Security").
 	ClientHeaderTimeout  Seconds `json:"client_header_timeout"`  // time to receive a request's headers
@@ -82,6 +83,17 @@ type Gateway struct {
 	// MaxResponseHeaderSize bounds an upstream response header; a larger
 	// one fails the attempt ("response header too large").
 	MaxResponseHeaderSize int `json:"max_response_header_size"`
+}
+
+// ControlAPI protects the control API. Token, when set, is required as
+// `Authorization: Bearer <token>` on every path but /healthz, /readyz and
+// /metrics (that one too when ProtectMetrics). A token written as
+// `$env://NAME` is replaced by that environment variable's value when the
+// file loads.
+type ControlAPI struct {
+	Token          string   `json:"token" secret:"true"`
+	ProtectMetrics bool     `json:"protect_metrics"`
+	AllowedHosts   []string `json:"allowed_hosts"`
 }
 
 // RealIP says which header carries the client address and which peers are

@@ -199,6 +199,7 @@ func (v *validator) gateway(path string, g *Gateway) {
 	if g.ControlListen != "" {
 		v.listenAddr(field(path, "control_listen"), g.ControlListen)
 	}
+	v.controlAPI(field(path, "control_api"), &g.ControlAPI)
 	v.intRange(field(path, "max_request_body_size"), g.MaxRequestBodySize, 0, maxBodySize)
 	v.intRange(field(path, "max_header_size"), int64(g.MaxHeaderSize), minHeaderSize, maxHeaderSize)
 	v.intRange(field(path, "max_response_header_size"), int64(g.MaxResponseHeaderSize), minHeaderSize, maxHeaderSize)

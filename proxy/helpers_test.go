@@ -180,7 +180,9 @@ func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewRea
 func scrape(t *testing.T, g *Gateway) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	g.ControlHandler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Host = "127.0.0.1:9091"
+	g.ControlHandler(nil).ServeHTTP(rec, req)
 	require.Equal(t, 200, rec.Code)
 	return rec.Body.String()
 }

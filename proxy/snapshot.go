@@ -35,6 +35,23 @@ type snapshot struct {
 	maxRespHeader int
 	loadedAt      time.Time
 	upstreams     map[string]*upstreamState
+	// maskQuery are the query argument names that carry credentials
+	// (key-auth's query on any route), masked in the access log.
+	maskQuery [][]byte
+}
+
+// addMaskedQuery adds a credential's query argument name to the names the
+// access log masks.
+func (s *snapshot) addMaskedQuery(name string) {
+	if name == "" {
+		return
+	}
+	for _, n := range s.maskQuery {
+		if string(n) == name {
+			return
+		}
+	}
+	s.maskQuery = append(s.maskQuery, []byte(name))
 }
 
 // routeState is what the handler needs for one matched route.
@@ -222,6 +239,10 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 					Path: "services[" + strconv.Itoa(si) + "].routes[" + strconv.Itoa(ri) + "]",
 					Msg:  err.Error(),
 				})
+			} else {
+				for _, q := range chain.CredentialQueries() {
+					s.addMaskedQuery(q)
+				}
 			}
 			rs.chain = chain
 			s.routes[r.Seq] = rs

@@ -78,7 +78,9 @@ func refMatchPattern(pat, rel string) (ok bool, names, values []string, star int
 
 // refMatch is the reference: a Match result as routeID, params and Allow.
 func refMatch(r *Router, cfg *config.Config, method, host, path string, args map[string]string) (string, []Param, string) {
-	np, ok := normalizePath(nil, []byte(path))
+	// The path under the config's path_policy (TestPathModes and
+	// FuzzNormalizePath check normalisation itself).
+	np, ok := normalizePathMode(nil, []byte(path), ParsePathMode(cfg.Gateway.PathPolicy), cfg.Gateway.RejectPathParams)
 	if !ok {
 		return "400", nil, ""
 	}

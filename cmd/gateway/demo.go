@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 
 	"gateway/config"
+	"gateway/proxy"
 )
 
 // Demo mode: with no config file at all, `gateway` (or `go run ./cmd/gateway`)
@@ -65,7 +67,7 @@ type demoBackends struct {
 	wg      sync.WaitGroup
 }
 
-func startDemoBackends() (*demoBackends, error) {
+func startDemoBackends(log *zap.Logger) (*demoBackends, error) {
 	d := &demoBackends{}
 	for _, name := range []string{"echo-1", "echo-2"} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -79,6 +81,7 @@ func startDemoBackends() (*demoBackends, error) {
 			ReadTimeout:  30 * time.Second,
 			IdleTimeout:  60 * time.Second,
 			WriteTimeout: 30 * time.Second,
+			Logger:       proxy.NewServerLogger(log.With(zap.String("backend", name))),
 		}
 		d.names = append(d.names, name)
 		d.addrs = append(d.addrs, ln.Addr().String())

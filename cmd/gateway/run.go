@@ -62,7 +62,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Info("demo mode: no config file given and ./" + defaultConfig +
 			" does not exist; serving the built-in demo config with two echo backends on loopback")
 		var err error
-		if demo, err = startDemoBackends(); err != nil {
+		if demo, err = startDemoBackends(log); err != nil {
 			log.Error("cannot start the demo backends", zap.Error(err))
 			return exitConfig
 		}

@@ -1,0 +1,93 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// lockedBuffer is a zap sink that the test reads while the gateway writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Sync() error { return nil }
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestFasthttpErrorsAreJSONLogLines sends what an HTTPS client sends to the
+// plain-HTTP port. fasthttp reports the connection's failure through its
+// Logger, which used to be a plain-text log.Logger on stderr.
+func TestFasthttpErrorsAreJSONLogLines(t *testing.T) {
+	buf := &lockedBuffer{}
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), buf, zapcore.DebugLevel))
+	b := startBackend(t, "b", nil)
+	g := New(Options{Logger: log})
+	require.NoError(t, g.Apply(mustParse(t, `
+gateway: {access_log: {enabled: false}}
+services:
+  - {id: s, upstream: `+upstreamYAML(b)+`, routes: [{paths: ["/*"]}]}
+`)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { _ = g.Serve(ln); close(done) }()
+	t.Cleanup(func() {
+		_ = g.Shutdown(t.Context())
+		<-done
+		g.Close()
+	})
+
+	// A real TLS ClientHello, from crypto/tls.
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	tc := tls.Client(c, &tls.Config{ServerName: "gateway.test", InsecureSkipVerify: true})
+	require.Error(t, tc.Handshake(), "the HTTP port does not speak TLS")
+	_ = c.Close()
+
+	// The line is written after the connection ends; wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), `"component":"fasthttp"`) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := buf.String()
+	require.Contains(t, out, `"component":"fasthttp"`, "fasthttp's error reached the gateway's log")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	found := false
+	for _, line := range lines {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), "not a JSON line: %q", line)
+		if m["component"] == "fasthttp" {
+			found = true
+			require.Equal(t, "debug", m["level"], "clients decide how many of these there are")
+			require.Equal(t, "client connection", m["msg"])
+			detail, _ := m["detail"].(string)
+			require.Contains(t, detail, "error when serving connection")
+			require.NotContains(t, detail, "\n")
+			require.LessOrEqual(t, len(detail), maxServerLogDetail+len("...(truncated)"),
+				"a hostile client cannot make the line as long as its read buffer")
+		}
+	}
+	require.True(t, found)
+}
