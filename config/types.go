@@ -160,16 +160,16 @@ type Upstream struct {
 	Name          string            `json:"name"`
 	Desc          string            `json:"desc"`
 	Labels        map[string]string `json:"labels"`
-	Scheme        string            `json:"scheme"`
-	Type          string            `json:"type"`
-	HashOn        string            `json:"hash_on"`
+	Scheme        Scheme            `json:"scheme"`
+	Type          BalancerType      `json:"type"`
+	HashOn        HashOn            `json:"hash_on"`
 	Key           string            `json:"key"`
 	Nodes         []Node            `json:"nodes"`
 	Timeout       Timeout           `json:"timeout"`
 	Retries       *int              `json:"retries"` // never nil after loading: defaults to len(Nodes)-1
 	RetryTimeout  Seconds           `json:"retry_timeout"`
 	KeepalivePool KeepalivePool     `json:"keepalive_pool"`
-	PassHost      string            `json:"pass_host"`
+	PassHost      PassHost          `json:"pass_host"`
 	UpstreamHost  string            `json:"upstream_host"`
 	Checks        *Checks           `json:"checks"`
 	TLS           UpstreamTLS       `json:"tls"`
@@ -223,7 +223,7 @@ type Checks struct {
 
 // ActiveCheck probes nodes in the background.
 type ActiveCheck struct {
-	Type                   string          `json:"type"`
+	Type                   Scheme          `json:"type"`
 	Timeout                Seconds         `json:"timeout"`
 	Concurrency            int             `json:"concurrency"`
 	Host                   string          `json:"host"`
@@ -253,7 +253,7 @@ type ActiveUnhealthy struct {
 
 // PassiveCheck observes real traffic.
 type PassiveCheck struct {
-	Type      string           `json:"type"`
+	Type      Scheme           `json:"type"`
 	Healthy   PassiveHealthy   `json:"healthy"`
 	Unhealthy PassiveUnhealthy `json:"unhealthy"`
 }

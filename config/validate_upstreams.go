@@ -3,20 +3,18 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 )
 
 // ---- upstreams ----
 
 func (v *validator) upstream(path string, u *Upstream) {
-	v.oneOf(field(path, "scheme"), u.Scheme, "http", "https")
-	v.oneOf(field(path, "type"), u.Type, "roundrobin", "chash", "least_conn")
+	v.oneOf(field(path, "scheme"), string(u.Scheme), string(SchemeHTTP), string(SchemeHTTPS))
+	v.oneOf(field(path, "type"), string(u.Type), string(RoundRobin), string(CHash), string(LeastConn))
 	// hash_on and key are only used by chash; like APISIX, other types
 	// accept and ignore them, but hash_on must still be a known value.
-	v.oneOf(field(path, "hash_on"), u.HashOn, "vars", "header", "cookie", "consumer", "vars_combinations")
-	if u.Type == "chash" {
+	v.oneOf(field(path, "hash_on"), string(u.HashOn), string(HashOnVars), string(HashOnHeader), string(HashOnCookie), string(HashOnConsumer), string(HashOnVarsCombinations))
+	if u.Type == CHash {
 		v.hashKey(field(path, "key"), u.HashOn, u.Key)
 	}
 	np := field(path, "nodes")
@@ -35,7 +33,7 @@ func (v *validator) upstream(path string, u *Upstream) {
 		v.intRange(field(p, "weight"), int64(n.Weight), 0, maxWeight)
 		// Health state and the tried-set are per host:port; the same node
 		// twice would be one node with two entries.
-		addr := net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
+		addr := n.Addr()
 		if first, dup := seen[addr]; dup {
 			v.add(p, "duplicate node %s (also %s)", clip(addr), indexPath(np, first))
 		} else {
@@ -58,8 +56,8 @@ func (v *validator) upstream(path string, u *Upstream) {
 	if u.KeepalivePool.Requests < 1 {
 		v.add(field(kp, "requests"), "must be >= 1, got %d", u.KeepalivePool.Requests)
 	}
-	v.oneOf(field(path, "pass_host"), u.PassHost, "pass", "node", "rewrite")
-	if u.PassHost == "rewrite" && u.UpstreamHost == "" {
+	v.oneOf(field(path, "pass_host"), string(u.PassHost), string(PassHostPass), string(PassHostNode), string(PassHostRewrite))
+	if u.PassHost == PassHostRewrite && u.UpstreamHost == "" {
 		v.add(field(path, "upstream_host"), `required with pass_host "rewrite"`)
 	}
 	v.upstreamTLS(field(path, "tls"), &u.TLS)
@@ -70,20 +68,20 @@ func (v *validator) upstream(path string, u *Upstream) {
 
 // hashKey checks a chash key against what hash_on says it is. An empty key
 // falls back to remote_addr (upstreams.md).
-func (v *validator) hashKey(path, hashOn, key string) {
+func (v *validator) hashKey(path string, hashOn HashOn, key string) {
 	if key == "" {
 		return
 	}
 	switch hashOn {
-	case "vars":
+	case HashOnVars:
 		if !knownVar(key) {
 			v.add(path, "unknown variable %q", key)
 		}
-	case "header":
+	case HashOnHeader:
 		if !validHeaderName(key) {
 			v.add(path, "invalid header name %q", key)
 		}
-	case "vars_combinations":
+	case HashOnVarsCombinations:
 		if msg := checkVarTemplate(key); msg != "" {
 			v.add(path, "%s, got %q", msg, key)
 		}
@@ -135,7 +133,7 @@ func (v *validator) checks(path string, c *Checks) {
 	}
 	if a := c.Active; a != nil {
 		p := field(path, "active")
-		v.oneOf(field(p, "type"), a.Type, "http", "https", "tcp")
+		v.oneOf(field(p, "type"), string(a.Type), string(SchemeHTTP), string(SchemeHTTPS), string(SchemeTCP))
 		v.positive(field(p, "timeout"), a.Timeout)
 		if a.Concurrency < 1 {
 			v.add(field(p, "concurrency"), "must be >= 1, got %d", a.Concurrency)
@@ -168,7 +166,7 @@ func (v *validator) checks(path string, c *Checks) {
 	}
 	if ps := c.Passive; ps != nil {
 		p := field(path, "passive")
-		v.oneOf(field(p, "type"), ps.Type, "http", "https", "tcp")
+		v.oneOf(field(p, "type"), string(ps.Type), string(SchemeHTTP), string(SchemeHTTPS), string(SchemeTCP))
 		hp, up := field(p, "healthy"), field(p, "unhealthy")
 		v.statuses(field(hp, "http_statuses"), ps.Healthy.HTTPStatuses)
 		// 0: real traffic never marks a node healthy; the active probes do.

@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"net"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -190,7 +188,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState, error) {
 	us := &upstreamState{
 		id:           id,
-		chash:        u.Type == "chash",
+		chash:        u.Type == config.CHash,
 		retryTimeout: u.RetryTimeout.Duration(),
 		to:           toTimeouts(u.Timeout),
 		upstreamHost: []byte(u.UpstreamHost),
@@ -203,13 +201,13 @@ func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState
 		us.retries = len(u.Nodes) - 1
 	}
 	switch u.PassHost {
-	case "node":
+	case config.PassHostNode:
 		us.passHost = passHostNode
-	case "rewrite":
+	case config.PassHostRewrite:
 		us.passHost = passHostRewrite
 	}
 	if us.chash {
-		us.key = plugin.HashKey(u.HashOn, u.Key)
+		us.key = plugin.HashKey(string(u.HashOn), u.Key)
 	}
 	refs := make([]balancer.NodeRef, len(u.Nodes))
 	us.nodes = make([]*nodeState, len(u.Nodes))
@@ -231,7 +229,7 @@ func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState
 // node compiles one node, creating its pool and long-lived state on first
 // use and marking both as used by the snapshot being built.
 func (g *Gateway) node(upstreamID string, u *config.Upstream, n *config.Node) (*nodeState, error) {
-	addr := net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
+	addr := n.Addr()
 	pk := transport.PoolKey(u, n)
 	key := upstreamID + "|" + addr
 	g.stateMu.Lock()
@@ -253,7 +251,7 @@ func (g *Gateway) node(upstreamID string, u *config.Upstream, n *config.Node) (*
 	g.nodesUsed[key] = struct{}{}
 
 	ns := &nodeState{upstream: upstreamID, addr: addr, hostPort: []byte(addr), pool: pool, long: long}
-	if n.Port == 80 && u.Scheme == "http" || n.Port == 443 && u.Scheme == "https" {
+	if n.Port == 80 && u.Scheme == config.SchemeHTTP || n.Port == 443 && u.Scheme == config.SchemeHTTPS {
 		ns.hostPort = []byte(n.Host)
 	}
 	ns.health = g.health.Node(upstreamID, addr)
