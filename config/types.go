@@ -174,6 +174,10 @@ type Upstream struct {
 	Checks        *Checks           `json:"checks"`
 	TLS           UpstreamTLS       `json:"tls"`
 
+	// HashKey is Key parsed as HashOn says (ParseHashKey) when Type is
+	// chash, set by validation; the zero value hashes on remote_addr.
+	HashKey KeyTemplate `json:"-"`
+
 	CreatedAt Ignored `json:"created_at"`
 	UpdatedAt Ignored `json:"updated_at"`
 }

@@ -15,8 +15,6 @@ var (
 	// "!=" is accepted as another spelling of "~=": routing.md names it once
 	// ("fails every operator except !=/~=") though its list has only "~=".
 	varOperators = []string{"==", "~=", "!=", ">", ">=", "<", "<=", "~~", "~*", "in", "has", "ipmatch"}
-	plainVars    = []string{"uri", "request_uri", "host", "request_method", "remote_addr", "scheme", "server_port", "consumer_name"}
-	varPrefixes  = []string{"arg_", "http_", "cookie_", "path_"}
 )
 
 // ---- services and routes ----
@@ -113,33 +111,6 @@ func (v *validator) pathPrefix(path, prefix string) {
 	}
 }
 
-// checkPathChars holds the rules route paths and path prefixes share. Request
-// paths are normalised before matching (routing.md), so a pattern with an
-// empty, "." or ".." segment could never match and is refused.
-func checkPathChars(p string) string {
-	switch {
-	case p == "" || p[0] != '/':
-		return "must start with '/'"
-	case len(p) > maxPathLen:
-		return fmt.Sprintf("must have at most %d characters", maxPathLen)
-	case strings.ContainsAny(p, "?# \t"):
-		return "must not contain '?', '#' or spaces"
-	case strings.Contains(p, "//"):
-		return "must not contain an empty segment"
-	}
-	for _, c := range []byte(p) {
-		if c < 0x20 || c == 0x7f {
-			return "must not contain control characters"
-		}
-	}
-	for seg := range strings.SplitSeq(p[1:], "/") {
-		if seg == "." || seg == ".." {
-			return `must not contain "." or ".." segments`
-		}
-	}
-	return ""
-}
-
 // unmatchable says why a route path or path_prefix could never match a
 // request under gateway.path_policy and reject_path_params, or "": request
 // paths with these forms are refused (or decoded) before matching.
@@ -164,57 +135,6 @@ func (v *validator) unmatchable(p string) string {
 	return ""
 }
 
-// routePattern parses a route path. It returns the pattern with parameter
-// names erased (so `{id}` and `:x` compare equal) and the parameter names.
-func routePattern(p string) (canon string, params []string, msg string) {
-	if msg := checkPathChars(p); msg != "" {
-		return "", nil, msg
-	}
-	if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
-		return "", nil, "'*' may only be the last character"
-	}
-	var b strings.Builder
-	for seg := range strings.SplitSeq(p[1:], "/") {
-		b.WriteByte('/')
-		var name string
-		switch {
-		case strings.HasPrefix(seg, "{"):
-			if !strings.HasSuffix(seg, "}") {
-				return "", nil, "a {parameter} must be a whole segment"
-			}
-			name = seg[1 : len(seg)-1]
-		case strings.HasPrefix(seg, ":"):
-			name = seg[1:]
-		case strings.ContainsAny(seg, "{}"):
-			return "", nil, "a {parameter} must be a whole segment"
-		default:
-			b.WriteString(seg)
-			continue
-		}
-		if !validParamName(name) {
-			return "", nil, fmt.Sprintf("invalid parameter name %q (letters, digits and '_')", name)
-		}
-		if slices.Contains(params, name) {
-			return "", nil, fmt.Sprintf("duplicate parameter %q", name)
-		}
-		params = append(params, name)
-		b.WriteString("{}")
-	}
-	return b.String(), params, ""
-}
-
-func validParamName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, c := range []byte(name) {
-		if !isWordByte(c) {
-			return false
-		}
-	}
-	return true
-}
-
 func (v *validator) route(path string, s *Service, r *Route) {
 	if len(r.Name) > maxName {
 		v.add(field(path, "name"), "must have at most %d characters, got %d", maxName, len(r.Name))
@@ -226,19 +146,22 @@ func (v *validator) route(path string, s *Service, r *Route) {
 	var params []string
 	seen := map[string]bool{}
 	for i, p := range r.Paths {
-		canon, names, msg := routePattern(p)
-		if msg == "" {
+		pat, err := ParsePathPattern(p)
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		} else {
 			msg = v.unmatchable(p)
 		}
 		if msg != "" {
 			v.add(indexPath(pp, i), "%s, got %q", msg, p)
 			continue
 		}
-		if seen[canon] {
+		if seen[pat.Canon] {
 			v.add(indexPath(pp, i), "duplicate path %q", p)
 		}
-		seen[canon] = true
-		params = append(params, names...)
+		seen[pat.Canon] = true
+		params = append(params, pat.Params...)
 	}
 	mp := field(path, "methods")
 	if len(r.Methods) > len(httpMethods) {
@@ -269,26 +192,13 @@ func (v *validator) route(path string, s *Service, r *Route) {
 	}
 }
 
-// knownVar reports whether name is a variable of routing.md.
-func knownVar(name string) bool {
-	if slices.Contains(plainVars, name) {
-		return true
-	}
-	for _, p := range varPrefixes {
-		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" {
-			return true
-		}
-	}
-	return false
-}
-
 func (v *validator) routeVar(path string, x Var, params []string) {
 	if x.Name == "" && x.Op == "" {
 		return // not decoded; the decoder has said why
 	}
-	if !knownVar(x.Name) {
-		v.add(path, "unknown variable %q", x.Name)
-	} else if p, ok := strings.CutPrefix(x.Name, "path_"); ok && !slices.Contains(params, p) {
+	if ref, err := ParseVar(x.Name); err != nil {
+		v.add(path, "%v", err)
+	} else if ref.Kind == VarPath && !slices.Contains(params, ref.Arg) {
 		v.add(path, "variable %q names no parameter of the route's paths", x.Name)
 	}
 	switch x.Op {
@@ -349,10 +259,11 @@ func (v *validator) routeConflicts() {
 			reported := map[*Route]bool{}
 			added := map[string]bool{}
 			for _, p := range r.Paths {
-				canon, _, msg := routePattern(p)
-				if msg != "" {
+				pat, err := ParsePathPattern(p)
+				if err != nil {
 					continue
 				}
+				canon := pat.Canon
 				key := hosts + "\x00" + prefix + canon + "\x00" + strconv.Itoa(r.Priority)
 				if added[key] {
 					continue // the same route twice: reported as a duplicate path

@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"fmt"
 	"strings"
 )
 
@@ -15,7 +14,7 @@ func (v *validator) upstream(path string, u *Upstream) {
 	// accept and ignore them, but hash_on must still be a known value.
 	v.oneOf(field(path, "hash_on"), string(u.HashOn), string(HashOnVars), string(HashOnHeader), string(HashOnCookie), string(HashOnConsumer), string(HashOnVarsCombinations))
 	if u.Type == CHash {
-		v.hashKey(field(path, "key"), u.HashOn, u.Key)
+		v.hashKey(field(path, "key"), u)
 	}
 	np := field(path, "nodes")
 	if len(u.Nodes) == 0 || len(u.Nodes) > maxNodes {
@@ -66,51 +65,19 @@ func (v *validator) upstream(path string, u *Upstream) {
 	}
 }
 
-// hashKey checks a chash key against what hash_on says it is. An empty key
-// falls back to remote_addr (upstreams.md).
-func (v *validator) hashKey(path string, hashOn HashOn, key string) {
-	if key == "" {
-		return
+// hashKey parses a chash key as hash_on says to read it and keeps the
+// parsed template on the upstream. An empty key falls back to remote_addr
+// (upstreams.md).
+func (v *validator) hashKey(path string, u *Upstream) {
+	k, err := ParseHashKey(u.HashOn, u.Key)
+	switch {
+	case err != nil && u.HashOn == HashOnVarsCombinations:
+		v.add(path, "%v, got %q", err, u.Key)
+	case err != nil:
+		v.add(path, "%v", err)
+	default:
+		u.HashKey = k
 	}
-	switch hashOn {
-	case HashOnVars:
-		if !knownVar(key) {
-			v.add(path, "unknown variable %q", key)
-		}
-	case HashOnHeader:
-		if !validHeaderName(key) {
-			v.add(path, "invalid header name %q", key)
-		}
-	case HashOnVarsCombinations:
-		if msg := checkVarTemplate(key); msg != "" {
-			v.add(path, "%s, got %q", msg, key)
-		}
-	}
-}
-
-// checkVarTemplate checks a `$var` template such as
-// `$remote_addr$http_user_agent`: every `$name` must be a known variable.
-// Text between variables is kept literally.
-func checkVarTemplate(t string) string {
-	found := false
-	for i := 0; i < len(t); i++ {
-		if t[i] != '$' {
-			continue
-		}
-		j := i + 1
-		for j < len(t) && (isWordByte(t[j])) {
-			j++
-		}
-		if name := t[i+1 : j]; !knownVar(name) {
-			return fmt.Sprintf("unknown variable %q", "$"+name)
-		}
-		found = true
-		i = j - 1
-	}
-	if !found {
-		return "must contain at least one $variable"
-	}
-	return ""
 }
 
 func (v *validator) upstreamTLS(path string, t *UpstreamTLS) {

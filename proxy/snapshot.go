@@ -207,7 +207,7 @@ func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState
 		us.passHost = passHostRewrite
 	}
 	if us.chash {
-		us.key = plugin.HashKey(string(u.HashOn), u.Key)
+		us.key = plugin.NewKey(u.HashKey)
 	}
 	refs := make([]balancer.NodeRef, len(u.Nodes))
 	us.nodes = make([]*nodeState, len(u.Nodes))

@@ -44,7 +44,7 @@ func refMatchPattern(pat, rel string) (ok bool, names, values []string, star int
 		}
 		pos++
 		last := i == len(pp)-1
-		if name, isParam := paramName(seg); isParam {
+		if name, isParam, _ := config.PathParam(seg); isParam {
 			end := strings.IndexByte(rel[pos:], '/')
 			if end < 0 {
 				end = len(rel) - pos
@@ -245,7 +245,7 @@ func randomConfig(rnd *rand.Rand) *config.Config {
 				used := map[string]bool{}
 				for range n {
 					seg := segs[rnd.IntN(len(segs))]
-					if _, isParam := paramName(seg); isParam {
+					if _, isParam, _ := config.PathParam(seg); isParam {
 						name := fmt.Sprintf("p%d", len(used))
 						used[name] = true
 						seg = strings.Replace(strings.Replace(seg, "p", name, 1), "q", name, 1)
