@@ -119,7 +119,7 @@ func api7PublishedService(t *testing.T, cfg *Config) {
 	require.Equal(t, &RouteTimeout{Connect: 6, Send: 6, Read: 15}, r[0].Timeout)
 	require.Equal(t, "orders-svc", r[0].ServiceID)
 	require.Equal(t, []string{"GET", "HEAD"}, r[1].Methods)
-	require.Equal(t, []Var{{Name: "http_x_api_version", Op: "~~", Value: "^v[12]$"}}, r[1].Vars)
+	require.Equal(t, []Var{{Name: "http_x_api_version", Op: "~~", Value: "^v[12]$", Ref: VarRef{VarHTTP, "x-api-version"}}}, r[1].Vars)
 	require.Equal(t, []string{"/{order_id}/items/*"}, r[2].Paths)
 	require.Nil(t, r[2].Timeout)
 }

@@ -152,6 +152,10 @@ type Var struct {
 	Op     string // ==, ~=, >, >=, <, <=, ~~, ~*, in, has, ipmatch
 	Value  string // the operand of every operator but in / ipmatch
 	Values []string
+
+	// Ref is Name parsed (ParseVar), kept by validation; the router reads
+	// it and never the name. The zero value is no known variable.
+	Ref VarRef
 }
 
 // Upstream is a set of nodes and how to reach them.

@@ -175,8 +175,8 @@ func (v *validator) route(path string, s *Service, r *Route) {
 			v.add(indexPath(mp, i), "duplicate method %q", m)
 		}
 	}
-	for i, x := range r.Vars {
-		v.routeVar(indexPath(field(path, "vars"), i), x, params)
+	for i := range r.Vars {
+		v.routeVar(indexPath(field(path, "vars"), i), &r.Vars[i], params)
 	}
 	v.plugins(field(path, "plugins"), r.Plugins)
 	v.policyRef(field(path, "throttle_policy"), r.ThrottlePolicy)
@@ -192,13 +192,14 @@ func (v *validator) route(path string, s *Service, r *Route) {
 	}
 }
 
-func (v *validator) routeVar(path string, x Var, params []string) {
+// routeVar checks one condition and keeps its parsed variable in x.Ref.
+func (v *validator) routeVar(path string, x *Var, params []string) {
 	if x.Name == "" && x.Op == "" {
 		return // not decoded; the decoder has said why
 	}
 	if ref, err := ParseVar(x.Name); err != nil {
 		v.add(path, "%v", err)
-	} else if ref.Kind == VarPath && !slices.Contains(params, ref.Arg) {
+	} else if x.Ref = ref; ref.Kind == VarPath && !slices.Contains(params, ref.Arg) {
 		v.add(path, "variable %q names no parameter of the route's paths", x.Name)
 	}
 	switch x.Op {

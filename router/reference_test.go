@@ -229,6 +229,7 @@ func randomConfig(rnd *rand.Rand) *config.Config {
 	hostSets := [][]string{nil, nil, {"a.com"}, {"b.a.com"}, {"*.a.com"}, {"*.com"}, {"a.com", "*.a.com"}}
 	prefixes := []string{"/", "/", "/a", "/a/", "/a/b", "/b", "/ab"}
 	segs := []string{"a", "b", "ab", "{p}", ":q", "a", "b"}
+	argX := config.VarRef{Kind: config.VarArg, Arg: "x"} // "arg_x", as validation parses it
 	cfg := &config.Config{}
 	for si := range 1 + rnd.IntN(4) {
 		s := config.Service{
@@ -275,9 +276,9 @@ func randomConfig(rnd *rand.Rand) *config.Config {
 			}
 			switch rnd.IntN(5) {
 			case 0:
-				rc.Vars = []config.Var{{Name: "arg_x", Op: "==", Value: "1"}}
+				rc.Vars = []config.Var{{Name: "arg_x", Op: "==", Value: "1", Ref: argX}}
 			case 1:
-				rc.Vars = []config.Var{{Negate: true, Name: "arg_x", Op: "==", Value: "1"}}
+				rc.Vars = []config.Var{{Negate: true, Name: "arg_x", Op: "==", Value: "1", Ref: argX}}
 			}
 			s.Routes = append(s.Routes, rc)
 		}

@@ -104,9 +104,11 @@ func compileVars(vars []config.Var) ([]cond, error) {
 
 func compileCond(v config.Var) (cond, error) {
 	c := cond{negate: v.Negate, value: v.Value, param: -1}
-	ref, err := config.ParseVar(v.Name)
-	if err != nil {
-		return c, err
+	// config parsed the name at load (Var.Ref); a condition it could not
+	// parse has no kind.
+	ref := v.Ref
+	if ref.Kind == config.VarNone {
+		return c, fmt.Errorf("unknown variable %q", v.Name)
 	}
 	c.kind = ref.Kind
 	switch ref.Kind {
@@ -124,6 +126,7 @@ func compileCond(v config.Var) (cond, error) {
 		// A single value where a list is expected: ["remote_addr", "ipmatch", "10.0.0.0/8"].
 		values = []string{v.Value}
 	}
+	var err error
 	switch c.op {
 	case opGt, opGe, opLt, opLe:
 		if c.num, err = strconv.ParseFloat(v.Value, 64); err != nil {
