@@ -147,13 +147,11 @@ func (v *validator) route(path string, s *Service, r *Route) {
 	seen := map[string]bool{}
 	for i, p := range r.Paths {
 		pat, err := ParsePathPattern(p)
-		msg := ""
 		if err != nil {
-			msg = err.Error()
-		} else {
-			msg = v.unmatchable(p)
+			v.add(indexPath(pp, i), "%v, got %q", err, p)
+			continue
 		}
-		if msg != "" {
+		if msg := v.unmatchable(p); msg != "" {
 			v.add(indexPath(pp, i), "%s, got %q", msg, p)
 			continue
 		}

@@ -73,8 +73,9 @@ type pattern struct {
 // service prefix (literal, without trailing '/') in full[:plen], then the
 // normalised route path. Only the route path may hold parameters and a
 // trailing '*'; which segment is a parameter is config's grammar
-// (config.PathParam), read here segment by segment. The static pieces are substrings of full, and pieces
-// is reused, so that compiling 100,000 routes makes few allocations.
+// (config.PathParam), asked segment by segment. The static pieces are
+// substrings of full, and pieces is reused, so that compiling 100,000
+// routes makes few allocations.
 func parsePattern(full string, plen int, pieces []piece) (pattern, error) {
 	p := pattern{pieces: pieces[:0]}
 	end := len(full)

@@ -21,7 +21,6 @@ type VarKind = config.VarKind
 
 // Variables of routing.md, as config parses them.
 const (
-	varNone         = config.VarNone
 	VarURI          = config.VarURI
 	VarRequestURI   = config.VarRequestURI
 	VarHost         = config.VarHost
