@@ -164,6 +164,10 @@ type Var struct {
 	Op     string // ==, ~=, >, >=, <, <=, ~~, ~*, in, has, ipmatch
 	Value  string // the operand of every operator but in / ipmatch
 	Values []string
+
+	// Ref is Name parsed (ParseVar), kept by validation; the router reads
+	// it and never the name. The zero value is no known variable.
+	Ref VarRef
 }
 
 // Upstream is a set of nodes and how to reach them.
@@ -172,19 +176,23 @@ type Upstream struct {
 	Name          string            `json:"name"`
 	Desc          string            `json:"desc"`
 	Labels        map[string]string `json:"labels"`
-	Scheme        string            `json:"scheme"`
-	Type          string            `json:"type"`
-	HashOn        string            `json:"hash_on"`
+	Scheme        Scheme            `json:"scheme"`
+	Type          BalancerType      `json:"type"`
+	HashOn        HashOn            `json:"hash_on"`
 	Key           string            `json:"key"`
 	Nodes         []Node            `json:"nodes"`
 	Timeout       Timeout           `json:"timeout"`
 	Retries       *int              `json:"retries"` // never nil after loading: defaults to len(Nodes)-1
 	RetryTimeout  Seconds           `json:"retry_timeout"`
 	KeepalivePool KeepalivePool     `json:"keepalive_pool"`
-	PassHost      string            `json:"pass_host"`
+	PassHost      PassHost          `json:"pass_host"`
 	UpstreamHost  string            `json:"upstream_host"`
 	Checks        *Checks           `json:"checks"`
 	TLS           UpstreamTLS       `json:"tls"`
+
+	// HashKey is Key parsed as HashOn says (ParseHashKey) when Type is
+	// chash, set by validation; the zero value hashes on remote_addr.
+	HashKey KeyTemplate `json:"-"`
 
 	CreatedAt Ignored `json:"created_at"`
 	UpdatedAt Ignored `json:"updated_at"`
@@ -235,7 +243,7 @@ type Checks struct {
 
 // ActiveCheck probes nodes in the background.
 type ActiveCheck struct {
-	Type                   string          `json:"type"`
+	Type                   Scheme          `json:"type"`
 	Timeout                Seconds         `json:"timeout"`
 	Concurrency            int             `json:"concurrency"`
 	Host                   string          `json:"host"`
@@ -265,7 +273,7 @@ type ActiveUnhealthy struct {
 
 // PassiveCheck observes real traffic.
 type PassiveCheck struct {
-	Type      string           `json:"type"`
+	Type      Scheme           `json:"type"`
 	Healthy   PassiveHealthy   `json:"healthy"`
 	Unhealthy PassiveUnhealthy `json:"unhealthy"`
 }

@@ -32,7 +32,7 @@ const (
 // default except the intervals, which are short so that tests are fast.
 func activeCheck(typ string) *config.ActiveCheck {
 	return &config.ActiveCheck{
-		Type:                   typ,
+		Type:                   config.Scheme(typ),
 		Timeout:                1,
 		Concurrency:            10,
 		Host:                   "",

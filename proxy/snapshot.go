@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -259,7 +258,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, errs *config.Errors) *upstreamState {
 	us := &upstreamState{
 		id:           id,
-		chash:        u.Type == "chash",
+		chash:        u.Type == config.CHash,
 		retryTimeout: u.RetryTimeout.Duration(),
 		to:           toTimeouts(u.Timeout),
 		upstreamHost: []byte(u.UpstreamHost),
@@ -270,13 +269,13 @@ func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, 
 		us.retries = len(u.Nodes) - 1
 	}
 	switch u.PassHost {
-	case "node":
+	case config.PassHostNode:
 		us.passHost = passHostNode
-	case "rewrite":
+	case config.PassHostRewrite:
 		us.passHost = passHostRewrite
 	}
 	if us.chash {
-		us.key = plugin.HashKey(u.HashOn, u.Key)
+		us.key = plugin.NewKey(u.HashKey)
 	}
 	us.nodes = make([]*nodeState, len(u.Nodes))
 	for i := range u.Nodes {
@@ -288,9 +287,9 @@ func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, 
 			*errs = append(*errs, config.FieldError{Path: path + ".nodes[" + strconv.Itoa(i) + "]", Msg: err.Error()})
 			return nil
 		}
-		addr := net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
+		addr := n.Addr()
 		ns := &nodeState{upstream: id, addr: addr, hostPort: []byte(addr), pool: pool}
-		if n.Port == 80 && u.Scheme == "http" || n.Port == 443 && u.Scheme == "https" {
+		if n.Port == 80 && u.Scheme == config.SchemeHTTP || n.Port == 443 && u.Scheme == config.SchemeHTTPS {
 			ns.hostPort = []byte(n.Host)
 		}
 		us.nodes[i] = ns

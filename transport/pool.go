@@ -128,7 +128,7 @@ func (c *poolConn) peek(fd uintptr) {
 // PoolKey is the identity that decides whether a reload may keep a pool: the
 // node address and everything that changes how connections are made or kept.
 func PoolKey(up *config.Upstream, n *config.Node) string {
-	return up.Scheme + "://" + net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) +
+	return string(up.Scheme) + "://" + n.Addr() +
 		"|verify=" + strconv.FormatBool(up.TLS.Verify) +
 		"|cert=" + strconv.FormatUint(xxhash.Sum64String(up.TLS.ClientCert+up.TLS.ClientKey), 16) +
 		"|idle=" + strconv.Itoa(up.KeepalivePool.Size) +
@@ -138,12 +138,12 @@ func PoolKey(up *config.Upstream, n *config.Node) string {
 
 func NewPool(up *config.Upstream, n *config.Node) (*Pool, error) {
 	p := &Pool{
-		addr:        net.JoinHostPort(n.Host, strconv.Itoa(n.Port)),
+		addr:        n.Addr(),
 		maxIdle:     up.KeepalivePool.Size,
 		maxRequests: up.KeepalivePool.Requests,
 		idleTimeout: up.KeepalivePool.IdleTimeout.Duration(),
 	}
-	if up.Scheme == "https" {
+	if up.Scheme == config.SchemeHTTPS {
 		tc := &tls.Config{ServerName: n.Host, InsecureSkipVerify: !up.TLS.Verify, MinVersion: tls.VersionTLS12} //nolint:gosec // verify is the operator's choice
 		if up.TLS.ClientCert != "" {
 			cert, err := tls.X509KeyPair([]byte(up.TLS.ClientCert), []byte(up.TLS.ClientKey))
