@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"gateway/internal/race"
+	"gateway/internal/testheap"
 )
 
 // Issue 12.5: a client that never reads a large response is cut off after
@@ -247,10 +247,7 @@ func idleClientCost(t *testing.T, n int) float64 {
 }
 
 func heapAndStacks() int64 {
-	var m runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&m)
+	m := testheap.Live()
 	return int64(m.HeapInuse + m.StackInuse)
 }
 
