@@ -116,16 +116,6 @@ func hostPort(t *testing.T, srv *httptest.Server) string {
 	return srv.Listener.Addr().String()
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
 // transition is one onChange call.
 type transition struct {
 	upstream, node string

@@ -9,6 +9,7 @@ import (
 
 	"gateway/internal/race"
 	"gateway/internal/testheap"
+	"gateway/internal/testnet"
 )
 
 // leanBackend answers every request with a fixed small body and does no
@@ -16,14 +17,11 @@ import (
 // gateway (fasthttp's server itself does not allocate per request).
 func leanBackend(t *testing.T) *backend {
 	body := []byte(`{"ok":true}`)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
 		ctx.SetBody(body)
 	}}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	ln := testnet.Serve(t, srv)
 	return &backend{name: "lean", addr: ln.Addr().String(), ln: ln, srv: srv}
 }
 

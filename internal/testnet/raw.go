@@ -1,6 +1,8 @@
 // Package testnet holds what tests of several packages share to put real
-// traffic on loopback: a raw-socket node that records every byte it
-// receives and misbehaves on command, and a raw-socket client.
+// traffic on loopback: loopback listeners, free and dead addresses, a
+// fasthttp server run for the length of a test (listen.go), a raw-socket
+// node that records every byte it receives and misbehaves on command, and
+// a raw-socket client (raw.go).
 package testnet
 
 import (
@@ -69,10 +71,11 @@ type RawRequest struct {
 	Complete bool // the framing reached its end (Content-Length bytes or the last chunk)
 }
 
+// StartRawBackend starts a raw node on a loopback port whose default
+// command is act; it stops when the test ends.
 func StartRawBackend(t testing.TB, act string) *RawBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln := Listen(t)
 	b := &RawBackend{t: t, ln: ln, Addr: ln.Addr().String(), act: act, raw: map[int]*bytes.Buffer{}, open: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	b.wg.Add(1)
 	go b.accept()
@@ -80,10 +83,8 @@ func StartRawBackend(t testing.TB, act string) *RawBackend {
 	return b
 }
 
-func (b *RawBackend) Port() string {
-	_, p, _ := net.SplitHostPort(b.Addr)
-	return p
-}
+// Port returns the node's port, as text.
+func (b *RawBackend) Port() string { return Port(b.Addr) }
 
 func (b *RawBackend) close() {
 	close(b.done)
