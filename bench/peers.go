@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"gateway/internal/testnet"
 )
 
 // peerNames are the proxies the gateway is compared with, in table order;
@@ -38,7 +40,7 @@ func (p *peerTarget) pid() int {
 func (p *peerTarget) stop(b *bench) { b.sup.stop(p.c) }
 
 func (p *peerTarget) start(ctx context.Context, b *bench, sc *scenario) error {
-	ports, err := freePorts(1)
+	ports, err := testnet.FreeAddrs(1)
 	if err != nil {
 		return err
 	}

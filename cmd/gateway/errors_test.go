@@ -17,19 +17,14 @@ import (
 // /v1/config's last_reload and the reload log show a bad config's errors
 // in the same lines, one per error, "path: message".
 func TestConfigErrorsPrintOneWay(t *testing.T) {
-	backend := startBackend(t)
-	listen, control := freeAddr(t), freeAddr(t)
-	dir := t.TempDir()
-	path := writeConfig(t, dir, testConfig(listen, control, backend))
-	p := startGateway(t, dir, "-c", path)
-	p.waitReady(t, control)
+	s := startServing(t)
 
-	require.NoError(t, os.WriteFile(path, []byte(testConfig(listen, control, 0, `{paths: ["/b"], methods: [FETCH]}`)), 0o644))
-	code, _, errOut := runCmdWithin(t, dir, "validate", "-c", path)
+	require.NoError(t, os.WriteFile(s.path, []byte(testConfig(s.listen, s.control, 0, `{paths: ["/b"], methods: [FETCH]}`)), 0o644))
+	code, _, errOut := runCmd(t, s.dir, "validate", "-c", s.path)
 	require.Equal(t, 1, code)
 	var want []string
 	for _, l := range strings.Split(strings.TrimSpace(errOut), "\n") {
-		line, ok := strings.CutPrefix(l, path+": ")
+		line, ok := strings.CutPrefix(l, s.path+": ")
 		require.True(t, ok, "line %q names the file", l)
 		want = append(want, line)
 	}
@@ -37,26 +32,25 @@ func TestConfigErrorsPrintOneWay(t *testing.T) {
 	require.True(t, strings.HasPrefix(want[0], "services[0].upstream.nodes[0].port: "), want[0])
 	require.True(t, strings.HasPrefix(want[1], "services[0].routes[2].methods[0]: "), want[1])
 
-	require.Equal(t, want, reloadErrors(t, control))
-	require.Equal(t, want, lastReloadErrors(t, control))
-	require.Equal(t, want, loggedReloadErrors(t, p, "api"))
+	require.Equal(t, want, reloadErrors(t, s.control))
+	require.Equal(t, want, lastReloadErrors(t, s.control))
+	require.Equal(t, want, loggedReloadErrors(t, s.gatewayProc, "api"))
 
 	// A config that loads and compiles but cannot be committed (its
 	// access log cannot be opened) is reported the same way.
-	logPath := filepath.Join(dir, "missing", "access.log")
-	bad := strings.Replace(testConfig(listen, control, backend), "access_log: {enabled: false}", "access_log: {enabled: true, path: "+logPath+"}", 1)
-	require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
+	logPath := filepath.Join(s.dir, "missing", "access.log")
+	bad := strings.Replace(testConfig(s.listen, s.control, s.backend), "access_log: {enabled: false}", "access_log: {enabled: true, path: "+logPath+"}", 1)
+	require.NoError(t, os.WriteFile(s.path, []byte(bad), 0o644))
 	want = []string{"gateway.access_log.path: open " + logPath + ": no such file or directory"}
 	require.Eventually(t, func() bool { // the watcher may still be reloading the previous edit
-		got := reloadErrors(t, control)
+		got := reloadErrors(t, s.control)
 		return len(got) == 1 && got[0] == want[0]
 	}, 10*time.Second, 100*time.Millisecond)
-	require.Equal(t, want, lastReloadErrors(t, control))
-	status, _ := get("http://"+listen+"/a/x", nil)
+	require.Equal(t, want, lastReloadErrors(t, s.control))
+	status, _ := get("http://"+s.listen+"/a/x", nil)
 	require.Equal(t, http.StatusOK, status, "the previous config keeps serving")
 
-	p.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, p.wait(t, 15*time.Second))
+	s.stop(t, syscall.SIGTERM)
 }
 
 func reloadErrors(t *testing.T, control string) []string {

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"gateway/internal/testnet"
 )
 
 // TestRunStderrIsOnlyJSON: an HTTPS client on the HTTP port makes fasthttp
@@ -20,7 +22,7 @@ import (
 // gateway's log (at debug level), not plain text between them.
 func TestRunStderrIsOnlyJSON(t *testing.T) {
 	backend := startBackend(t)
-	listen, control := freeAddr(t), freeAddr(t)
+	listen, control := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	dir := t.TempDir()
 	// At debug level, so that fasthttp's message is written at all.
 	writeConfig(t, dir, strings.Replace(testConfig(listen, control, backend), "gateway:\n", "gateway:\n  log_level: debug\n", 1))
@@ -38,8 +40,7 @@ func TestRunStderrIsOnlyJSON(t *testing.T) {
 
 	status, _ := get("http://"+listen+"/a/x", nil)
 	require.Equal(t, http.StatusOK, status)
-	p.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, p.wait(t, 15*time.Second))
+	p.stop(t, syscall.SIGTERM)
 
 	lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
 	require.Greater(t, len(lines), 2)
