@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"gateway/config"
+	"gateway/configwatch"
 	"gateway/proxy"
 )
 
@@ -91,9 +92,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 	// The watch starts as early as it can (it needs the debounce from the
 	// config), so that an edit made while the gateway starts is not missed.
-	var watcher *config.Watcher
+	var watcher *configwatch.Watcher
 	if demo == nil {
-		watcher, err = config.NewWatcher(f.path, cfg.Gateway.ReloadDebounce.Duration(), f.limits(), func() { r.reload("file") })
+		watcher, err = configwatch.New(f.path, cfg.Gateway.ReloadDebounce.Duration(), f.limits(), func() { r.reload("file") })
 		if err != nil {
 			log.Warn("cannot watch the config file; reload with SIGHUP or POST /v1/reload", zap.Error(err))
 		} else {
