@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,13 +19,12 @@ import (
 
 // post returns the status and body of a POST, or 0 when the request failed.
 func post(url string) (int, string) {
-	resp, err := client.Post(url, "application/json", nil)
+	req, err := http.NewRequest(http.MethodPost, url, nil)
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	req.Header.Set("Content-Type", "application/json")
+	return do(req)
 }
 
 func TestValidateRefusesWhatIsNotARegularFile(t *testing.T) {

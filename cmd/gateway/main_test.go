@@ -188,6 +188,11 @@ func get(url string, header http.Header) (int, string) {
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	return do(req)
+}
+
+// do sends req and returns the status and body, or 0 when it failed.
+func do(req *http.Request) (int, string) {
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err.Error()
