@@ -351,9 +351,7 @@ func TestRunBadConfigExits1(t *testing.T) {
 }
 
 func TestRunCannotListenExits1(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer busy.Close()
+	busy := testnet.Listen(t)
 	dir := t.TempDir()
 	path := writeConfig(t, dir, testConfig(busy.Addr().String(), testnet.FreeAddr(t), startBackend(t)))
 	p := startGateway(t, dir, "-c", path)
