@@ -76,8 +76,9 @@ func Port(addr string) string {
 
 // Serve serves srv on a new loopback listener until the test ends and
 // returns the listener. At the end srv is shut down (which waits for its
-// open connections) and Serve's goroutine is waited for; a test may shut
-// srv down or close the listener itself before that, to kill the backend.
+// open connections) and Serve's goroutine is waited for. To kill the
+// backend earlier, a test shuts srv down and closes the listener: Shutdown
+// alone does nothing while srv.Serve has not started yet.
 func Serve(t testing.TB, srv *fasthttp.Server) net.Listener {
 	t.Helper()
 	ln := Listen(t)
