@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/internal/testnet"
 )
 
 // controlServer serves g's control API on loopback, as `gateway run` does,
@@ -22,8 +24,7 @@ type controlServer struct {
 
 func startControl(t *testing.T, g *Gateway) *controlServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln := testnet.Listen(t)
 	cs := &controlServer{addr: ln.Addr().String()}
 	srv := &http.Server{
 		Handler: g.ControlHandler(func() (string, error) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"gateway/internal/testnet"
 )
 
 // framingSeeds are request-smuggling classics and plain requests.
@@ -60,10 +62,6 @@ type framingRig struct {
 
 func startFramingRig(f *testing.F) *framingRig {
 	rig := &framingRig{}
-	bln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
 	bsrv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			rig.hits.Add(1)
@@ -78,8 +76,7 @@ func startFramingRig(f *testing.F) *framingRig {
 		},
 		StreamRequestBody: true,
 	}
-	go func() { _ = bsrv.Serve(bln) }()
-	f.Cleanup(func() { _ = bsrv.Shutdown() })
+	bln := testnet.Serve(f, bsrv)
 
 	host, port, _ := net.SplitHostPort(bln.Addr().String())
 	cfg, err := mustParseErr(`
@@ -96,18 +93,7 @@ services:
 	if err := g.Apply(cfg); err != nil {
 		f.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	rig.addr = ln.Addr().String()
-	done := make(chan struct{})
-	go func() { _ = g.Serve(ln); close(done) }()
-	f.Cleanup(func() {
-		_ = g.Shutdown(f.Context())
-		<-done
-		g.Close()
-	})
+	rig.addr = serveGateway(f, g).addr
 	return rig
 }
 

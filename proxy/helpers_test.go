@@ -102,7 +102,7 @@ func startGateway(t *testing.T, yaml string) *testGateway {
 
 // serveGateway serves g on an ephemeral loopback port until the test
 // ends, then shuts it down and closes it.
-func serveGateway(t *testing.T, g *Gateway) *testGateway {
+func serveGateway(t testing.TB, g *Gateway) *testGateway {
 	t.Helper()
 	ln := testnet.Listen(t)
 	done := make(chan struct{})

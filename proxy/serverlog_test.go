@@ -1,45 +1,25 @@
 package proxy
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"gateway/internal/testlog"
 )
-
-// lockedBuffer is a zap sink that the test reads while the gateway writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Sync() error { return nil }
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestFasthttpErrorsAreJSONLogLines sends what an HTTPS client sends to the
 // plain-HTTP port. fasthttp reports the connection's failure through its
 // Logger, which used to be a plain-text log.Logger on stderr.
 func TestFasthttpErrorsAreJSONLogLines(t *testing.T) {
-	buf := &lockedBuffer{}
+	buf := &testlog.Buffer{}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), buf, zapcore.DebugLevel))
 	b := startBackend(t, "b", nil)
 	g := New(Options{Logger: log})
@@ -48,18 +28,10 @@ gateway: {access_log: {enabled: false}}
 services:
   - {id: s, upstream: `+upstreamYAML(b)+`, routes: [{paths: ["/*"]}]}
 `)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() { _ = g.Serve(ln); close(done) }()
-	t.Cleanup(func() {
-		_ = g.Shutdown(t.Context())
-		<-done
-		g.Close()
-	})
+	tg := serveGateway(t, g)
 
 	// A real TLS ClientHello, from crypto/tls.
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", tg.addr)
 	require.NoError(t, err)
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	tc := tls.Client(c, &tls.Config{ServerName: "gateway.test", InsecureSkipVerify: true})

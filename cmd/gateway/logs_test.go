@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"gateway/internal/testlog"
 	"gateway/internal/testnet"
 )
 
@@ -55,7 +56,7 @@ func TestRunStderrIsOnlyJSON(t *testing.T) {
 // TestDemoBackendsLogJSON: the demo mode's own echo servers are fasthttp
 // servers too; their messages go to the gateway's JSON log.
 func TestDemoBackendsLogJSON(t *testing.T) {
-	var buf syncBuffer
+	var buf testlog.Buffer
 	log := newLogger(zap.NewAtomicLevelAt(zapcore.DebugLevel), &buf)
 	d, err := startDemoBackends(log)
 	require.NoError(t, err)
