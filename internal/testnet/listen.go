@@ -1,7 +1,9 @@
 package testnet
 
 import (
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,13 +20,25 @@ func Listen(t testing.TB) net.Listener {
 	return ln
 }
 
+// The range FreeAddrs picks from: below Linux's default ephemeral range
+// (32768-60999).
+const (
+	freePortLow  = 20000
+	freePortHigh = 32000
+)
+
 // FreeAddrs returns n distinct loopback addresses ("127.0.0.1:port") whose
 // ports were free a moment ago: it holds all n listeners at once, so the
 // ports differ, then closes them. For what must be given an address before
 // it starts (a gateway's listen in its config file, a child process).
-// Another process could take a port in between; on loopback in a test the
-// window is too small to matter. It takes no testing.TB, so that
-// goroutines and the bench (a tool, not a test) can call it.
+//
+// The ports come from below the kernel's ephemeral range (32768 and up on
+// Linux), from which every outgoing connection takes its local port: with
+// many tests connecting in parallel, a port picked there and closed is
+// often taken by a connection before the gateway binds it. Below it only
+// another FreeAddrs can collide, and the pick is random. It takes no
+// testing.TB, so that goroutines and the bench (a tool, not a test) can
+// call it.
 func FreeAddrs(n int) ([]string, error) {
 	var lns []net.Listener
 	defer func() {
@@ -33,10 +47,14 @@ func FreeAddrs(n int) ([]string, error) {
 		}
 	}()
 	addrs := make([]string, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(addrs) < n; tries++ {
+		port := freePortLow + rand.IntN(freePortHigh-freePortLow)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
-			return nil, err
+			if tries > 1000 {
+				return nil, err
+			}
+			continue
 		}
 		lns = append(lns, ln)
 		addrs = append(addrs, ln.Addr().String())
