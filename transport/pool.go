@@ -62,8 +62,10 @@ type poolConn struct {
 
 	readTimeout  time.Duration
 	writeTimeout time.Duration
-	nRead        int64 // bytes read in the current exchange
-	nWritten     int64 // bytes written in the current exchange
+	nRead        int64     // bytes read in the current exchange
+	nWritten     int64     // bytes written in the current exchange
+	readSet      time.Time // when the read deadline was last moved
+	writeSet     time.Time
 
 	// raw is the TCP socket under the connection (under TLS too), for the
 	// non-blocking check before reuse; nil when there is none.
@@ -80,31 +82,56 @@ const (
 
 func (c *poolConn) Read(b []byte) (int, error) {
 	if c.readTimeout > 0 {
-		_ = c.Conn.SetReadDeadline(time.Now().Add(c.readTimeout))
+		if now := time.Now(); now.Sub(c.readSet) >= deadlineSlack(c.readTimeout) {
+			// The deadline is set a slack beyond the timeout and moved only
+			// once the slack has passed: the time allowed between two
+			// reads is timeout..timeout+slack, without a timer update on
+			// every read.
+			c.readSet = now
+			_ = c.Conn.SetReadDeadline(now.Add(c.readTimeout + deadlineSlack(c.readTimeout)))
+		}
 	}
 	n, err := c.Conn.Read(b)
 	c.nRead += int64(n)
 	return n, err
 }
 
+// deadlineSlack is how far past a timeout a deadline may lie: 1/16 of it,
+// at most 250 ms.
+func deadlineSlack(timeout time.Duration) time.Duration {
+	return min(timeout/16, 250*time.Millisecond)
+}
+
 func (c *poolConn) Write(b []byte) (int, error) {
 	if c.writeTimeout > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+		if now := time.Now(); now.Sub(c.writeSet) >= deadlineSlack(c.writeTimeout) {
+			c.writeSet = now
+			_ = c.Conn.SetWriteDeadline(now.Add(c.writeTimeout + deadlineSlack(c.writeTimeout)))
+		}
 	}
 	n, err := c.Conn.Write(b)
 	c.nWritten += int64(n)
 	return n, err
 }
 
+// peekAfterIdle is how long a connection must have been idle before its
+// reuse costs a MSG_PEEK. A connection handed back moments ago is reused at
+// once under load; the peek (a syscall per request) buys nothing there: a
+// node's idle timeout closes connections after seconds, not microseconds,
+// and bytes a node sends just after its response race the next request
+// with or without a peek.
+const peekAfterIdle = 2 * time.Millisecond
+
 // reusable reports whether an idle connection may carry a new request: the
 // node has not closed it and sent nothing since the last response. Go's
 // Transport learns this from a reader parked on every idle connection; one
-// non-blocking MSG_PEEK does it without a goroutine per connection.
-func (c *poolConn) reusable() bool {
+// non-blocking MSG_PEEK does it without a goroutine per connection, for
+// connections idle for peekAfterIdle or longer.
+func (c *poolConn) reusable(idle time.Duration) bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	if c.raw == nil {
+	if c.raw == nil || idle < peekAfterIdle {
 		return true
 	}
 	// Control, not Read: it neither waits for readiness nor minds a read
@@ -167,7 +194,8 @@ func (p *Pool) get(connectTimeout time.Duration) (c *poolConn, reused bool, err 
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if (p.idleTimeout > 0 && time.Since(c.lastUse) > p.idleTimeout) || !c.reusable() {
+		idle := time.Since(c.lastUse)
+		if (p.idleTimeout > 0 && idle > p.idleTimeout) || !c.reusable(idle) {
 			c.Close()
 			p.mu.Lock()
 			continue
@@ -369,7 +397,12 @@ func (p *Pool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.Respo
 	if o.To.Send <= 0 || o.To.Read <= 0 {
 		_ = c.Conn.SetDeadline(time.Time{}) // no deadline of an earlier exchange may linger
 	}
-	c.writeTimeout, c.readTimeout = o.To.Send, o.To.Read
+	if c.writeTimeout != o.To.Send || c.readTimeout != o.To.Read {
+		// Another route's timeouts: move both deadlines at the first
+		// write and read, whatever the slack.
+		c.writeSet, c.readSet = time.Time{}, time.Time{}
+		c.writeTimeout, c.readTimeout = o.To.Send, o.To.Read
+	}
 	err := req.Write(c.bw)
 	if err == nil {
 		err = c.bw.Flush()
