@@ -423,23 +423,14 @@ func (v *validator) upstreamCAs(cas map[string][]byte) {
 // notSupported refuses the TLS keys the gateway does not act on yet, so
 // that none is accepted and ignored.
 func (v *validator) notSupported() {
-	if v.cfg.Gateway.TLSListen != "" {
-		v.add(field("gateway", "tls_listen"), "not supported yet")
-	}
-	for i := range v.cfg.Services {
-		if v.cfg.Services[i].HTTPSRedirect {
-			v.add(field(indexPath("services", i), "https_redirect"), "not supported yet")
-		}
-	}
-	check := func(path string, u *Upstream) {
+	v.eachUpstream(func(path string, u *Upstream) {
 		if len(u.TLS.CACertificates) > 0 {
 			v.add(field(field(path, "tls"), "ca_certificates"), "not supported yet")
 		}
 		if u.TLS.ServerName != "" {
 			v.add(field(field(path, "tls"), "server_name"), "not supported yet")
 		}
-	}
-	v.eachUpstream(check)
+	})
 }
 
 // eachUpstream calls fn for every upstream, top-level and inline, with its

@@ -32,6 +32,7 @@ func TestTLSConfigLoads(t *testing.T) {
 	// Relative file names are relative to the config file.
 	doc := `
 gateway:
+  tls_listen: 127.0.0.1:9443
   tls: {default_certificate: wild}
 certificates:
   - {id: wild, cert_file: ` + wc + `, key_file: ` + wk + `}
@@ -161,11 +162,6 @@ func TestTLSConfigErrors(t *testing.T) {
 			require.NotContains(t, errs.Error(), "s3cr3t")
 		})
 	}
-}
-
-func TestTLSNotSupportedYet(t *testing.T) {
-	errs := parseErrs(t, "gateway: {tls_listen: 127.0.0.1:9443}\n"+minimal, "t.yaml")
-	requireFieldError(t, errs, "gateway.tls_listen", "not supported yet")
 }
 
 func TestHTTPSRedirectNeedsTLSListener(t *testing.T) {

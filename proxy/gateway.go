@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"gateway/healthcheck"
 	_ "gateway/plugin/builtin" // every shipped plugin, known to the config loader
 	"gateway/ratelimit"
+	"gateway/tlsedge"
 	"gateway/transport"
 )
 
@@ -47,6 +49,10 @@ type Gateway struct {
 	health  *healthcheck.Manager
 	limits  *ratelimit.Store
 	access  *accessLog
+	tls     *tlsedge.Store // client TLS: the certificates of the serving config
+	// tlsPort is ":port" of the TLS listener for https redirects, "" for
+	// 443 (nil: no TLS listener).
+	tlsPort atomic.Pointer[[]byte]
 
 	snap atomic.Pointer[snapshot]
 
@@ -98,6 +104,7 @@ func New(opts Options) *Gateway {
 		nodes:         map[string]*nodeLong{},
 		upstreamsLong: map[string]*upstreamLong{},
 		access:        &accessLog{},
+		tls:           tlsedge.NewStore(reg),
 		stop:          make(chan struct{}),
 	}
 	g.health = healthcheck.NewManager(log, func(upstream, node string, healthy bool) {
@@ -124,6 +131,10 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	g.nodesUsed = map[string]struct{}{}
 	g.stateMu.Unlock()
 
+	certs, err := tlsedge.Compile(cfg)
+	if err != nil {
+		return err
+	}
 	s, err := g.compile(cfg)
 	if err != nil {
 		// Re-sync health checking with the serving config: compile may
@@ -144,6 +155,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		}
 	}
 	old := g.snap.Swap(s)
+	g.tls.Swap(certs)
 	g.metrics.configInfo.Reset()
 	g.metrics.configInfo.WithLabelValues(cfg.Revision).Set(1)
 	g.metrics.lastReloadOK.Set(float64(time.Now().UnixNano()) / 1e9)
@@ -229,7 +241,20 @@ func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
 
 // Serve serves the data plane on ln until Shutdown. Server settings come
 // from the config applied first; changing them needs a restart.
-func (g *Gateway) Serve(ln net.Listener) error {
+func (g *Gateway) Serve(ln net.Listener) error { return g.serveOn(ln, false) }
+
+// ServeTLS serves the data plane over TLS on ln (gateway.tls_listen) with
+// the certificates of the serving config, which Apply swaps on reload.
+func (g *Gateway) ServeTLS(ln net.Listener) error {
+	port := []byte(nil)
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.Port != 443 {
+		port = strconv.AppendInt([]byte{':'}, int64(a.Port), 10)
+	}
+	g.tlsPort.Store(&port)
+	return g.serveOn(ln, true)
+}
+
+func (g *Gateway) serveOn(ln net.Listener, isTLS bool) error {
 	s := g.snap.Load()
 	if s == nil {
 		return errors.New("proxy: Serve before Apply")
@@ -248,12 +273,18 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	gw := &s.cfg.Gateway
 	// clientListener is outermost: the handler finds its clientConn on
 	// the request context; edgeListener counts and times the writes.
-	return srv.Serve(clientListener{&edgeListener{
+	var inner net.Listener = &edgeListener{
 		Listener:     ln,
 		max:          int64(gw.MaxConnections),
 		writeTimeout: gw.ClientWriteTimeout.Duration(),
 		onRefused:    g.metrics.connsRefused.Inc,
-	}})
+		silent:       isTLS,
+	}
+	if isTLS {
+		// TLS sits on the counted connection, under clientConn.
+		inner = g.tls.Listener(inner)
+	}
+	return srv.Serve(clientListener{inner})
 }
 
 // newServer makes the data-plane server. Limits and timeouts are described

@@ -30,7 +30,7 @@ type runner struct {
 
 	// The listener settings the process started with: a reload cannot move
 	// a bound socket, so changes to them are reported, not applied.
-	listen, controlListen string
+	listen, controlListen, tlsListen string
 
 	mu  sync.Mutex     // serialises reloads; guards cfg
 	cfg *config.Config // the config that is serving
@@ -80,7 +80,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	r.cfg = cfg
 	r.setLevel(cfg)
-	r.listen, r.controlListen = cfg.Gateway.Listen, cfg.Gateway.ControlListen
+	r.listen, r.controlListen, r.tlsListen = cfg.Gateway.Listen, cfg.Gateway.ControlListen, cfg.Gateway.TLSListen
+	logWarnings(log, cfg)
 
 	r.g = proxy.New(proxy.Options{Logger: log})
 	defer r.g.Close()
@@ -108,10 +109,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", zap.String("listen", cfg.Gateway.Listen), zap.Error(err))
 		return exitConfig
 	}
+	var tln net.Listener
+	if cfg.Gateway.TLSListen != "" {
+		if tln, err = net.Listen("tcp", cfg.Gateway.TLSListen); err != nil {
+			ln.Close()
+			log.Error("cannot listen", zap.String("tls_listen", cfg.Gateway.TLSListen), zap.Error(err))
+			return exitConfig
+		}
+	}
 	var cln net.Listener
 	if cfg.Gateway.ControlListen != "" {
 		if cln, err = net.Listen("tcp", cfg.Gateway.ControlListen); err != nil {
 			ln.Close()
+			closeIf(tln)
 			log.Error("cannot listen", zap.String("control_listen", cfg.Gateway.ControlListen), zap.Error(err))
 			return exitConfig
 		}
@@ -120,13 +130,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// Logged before serving starts (the sockets are bound, so connections
 	// already queue), so that the line comes before anything that /readyz
 	// or a first request could cause.
-	controlAddr := ""
+	controlAddr, tlsAddr := "", ""
 	if cln != nil {
 		controlAddr = cln.Addr().String()
+	}
+	if tln != nil {
+		tlsAddr = tln.Addr().String()
 	}
 	log.Info("gateway started", append([]zap.Field{
 		zap.String("version", version),
 		zap.String("listen", ln.Addr().String()),
+		zap.String("tls_listen", tlsAddr),
 		zap.String("control_listen", controlAddr),
 		zap.String("source", sourceName(cfg)),
 	}, summary(cfg)...)...)
@@ -134,8 +148,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		demo.printTry(stdout, ln.Addr().String(), controlAddr)
 	}
 
-	serveDone := make(chan error, 1)
+	serveDone := make(chan error, 2)
 	go func() { serveDone <- r.g.Serve(ln) }()
+	if tln != nil {
+		go func() { serveDone <- r.g.ServeTLS(tln) }()
+	}
 
 	var ctrl *http.Server
 	ctrlDone := make(chan error, 1)
@@ -160,7 +177,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				// one in progress.
 				_ = watcher.Close()
 			}
-			r.shutdown(sig, ln, serveDone, ctrl)
+			r.shutdown(sig, ln, tln, serveDone, ctrl)
 			return exitOK
 		case err := <-serveDone:
 			log.Error("the data plane stopped", zap.Error(err))
@@ -180,7 +197,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // shutdown drains: /readyz turns 503 and the listener closes at once, in-flight
 // requests get gateway.shutdown_timeout. The control API stays up during the
 // drain so that /readyz and /metrics can be watched, and stops last.
-func (r *runner) shutdown(sig os.Signal, ln net.Listener, serveDone <-chan error, ctrl *http.Server) {
+func (r *runner) shutdown(sig os.Signal, ln, tln net.Listener, serveDone <-chan error, ctrl *http.Server) {
 	// A second SIGINT/SIGTERM kills the process at once, as operators expect
 	// of a second Ctrl-C.
 	signal.Reset(syscall.SIGINT, syscall.SIGTERM)
@@ -199,10 +216,17 @@ func (r *runner) shutdown(sig os.Signal, ln net.Listener, serveDone <-chan error
 	// signal that came before Serve set its server up, which Shutdown
 	// would not have seen.
 	_ = ln.Close()
-	select {
-	case <-serveDone:
-	case <-time.After(5 * time.Second):
-		r.log.Warn("the data plane did not stop after Shutdown")
+	closeIf(tln)
+	waitFor := 1
+	if tln != nil {
+		waitFor = 2
+	}
+	for range waitFor {
+		select {
+		case <-serveDone:
+		case <-time.After(5 * time.Second):
+			r.log.Warn("the data plane did not stop after Shutdown")
+		}
 	}
 	if ctrl != nil {
 		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -235,9 +259,11 @@ func (r *runner) reload(trigger string) (string, error) {
 	previous := r.cfg.Revision
 	r.cfg = cfg
 	r.setLevel(cfg)
-	if cfg.Gateway.Listen != r.listen || cfg.Gateway.ControlListen != r.controlListen {
-		r.log.Warn("gateway.listen and gateway.control_listen need a restart; the new values were not applied",
+	logWarnings(r.log, cfg)
+	if cfg.Gateway.Listen != r.listen || cfg.Gateway.ControlListen != r.controlListen || cfg.Gateway.TLSListen != r.tlsListen {
+		r.log.Warn("gateway.listen, gateway.tls_listen and gateway.control_listen need a restart; the new values were not applied",
 			zap.String("listen", r.listen), zap.String("new_listen", cfg.Gateway.Listen),
+			zap.String("tls_listen", r.tlsListen), zap.String("new_tls_listen", cfg.Gateway.TLSListen),
 			zap.String("control_listen", r.controlListen), zap.String("new_control_listen", cfg.Gateway.ControlListen))
 	}
 	r.log.Info("config reloaded", append([]zap.Field{
@@ -245,6 +271,20 @@ func (r *runner) reload(trigger string) (string, error) {
 		zap.String("previous_revision", previous),
 	}, summary(cfg)...)...)
 	return cfg.Revision, nil
+}
+
+// logWarnings logs what loading found worth a warning (a certificate close
+// to expiry, TLSv1.1 allowed).
+func logWarnings(log *zap.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn("config warning", zap.String("path", w.Path), zap.String("warning", w.Msg))
+	}
+}
+
+func closeIf(ln net.Listener) {
+	if ln != nil {
+		_ = ln.Close()
+	}
 }
 
 func (r *runner) setLevel(cfg *config.Config) {
