@@ -99,7 +99,6 @@ func (v *validator) tlsObjects() {
 	v.httpsRedirects()
 	v.snis(certs)
 	v.upstreamCAs(cas)
-	v.notSupported()
 }
 
 // certificate loads and checks one server certificate; it returns its leaf
@@ -418,19 +417,6 @@ func (v *validator) upstreamCAs(cas map[string][]byte) {
 		}
 	}
 	v.eachUpstream(check)
-}
-
-// notSupported refuses the TLS keys the gateway does not act on yet, so
-// that none is accepted and ignored.
-func (v *validator) notSupported() {
-	v.eachUpstream(func(path string, u *Upstream) {
-		if len(u.TLS.CACertificates) > 0 {
-			v.add(field(field(path, "tls"), "ca_certificates"), "not supported yet")
-		}
-		if u.TLS.ServerName != "" {
-			v.add(field(field(path, "tls"), "server_name"), "not supported yet")
-		}
-	})
 }
 
 // eachUpstream calls fn for every upstream, top-level and inline, with its

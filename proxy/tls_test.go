@@ -241,3 +241,40 @@ func TestTLSOpenSSLClient(t *testing.T) {
 	out = run("-servername", "www.example.com", "-tls1_1")
 	require.NotContains(t, out, "HTTP/1.1 200", "TLSv1.1 is refused")
 }
+
+// TestUpstreamTLSPrivateCA: a backend whose certificate a private CA signed
+// for backend.internal is reached with tls.ca_certificates and server_name;
+// without the CA the attempt fails with a 502 and the x509 reason is logged.
+func TestUpstreamTLSPrivateCA(t *testing.T) {
+	ca := testcert.NewCA("private")
+	leaf := testcert.Issue(ca, testcert.Options{}, "backend.internal")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{leaf.TLS()}})
+	require.NoError(t, err)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("private " + string(ctx.Host())) }}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	caFile := filepath.Join(t.TempDir(), "private.crt")
+	require.NoError(t, os.WriteFile(caFile, ca.CertPEM, 0o600))
+	yaml := func(tlsConf string) string {
+		return `
+gateway: {access_log: {enabled: false}}
+ca_certificates: [{id: private, cert_file: ` + caFile + `}]
+services:
+  - {id: s, upstream: {scheme: https, tls: ` + tlsConf + `, retries: 0, nodes: [{host: 127.0.0.1, port: ` + port + `}]}, routes: [{paths: ["/*"]}]}`
+	}
+	tg, _ := observedGateway(t, yaml(`{ca_certificates: [private], server_name: backend.internal}`))
+	resp := tg.get(t, "/x")
+	require.Equal(t, 200, resp.StatusCode(), string(resp.Body()))
+	require.Contains(t, string(resp.Body()), "private ")
+
+	tg, logs := observedGateway(t, yaml(`{server_name: backend.internal}`))
+	require.Equal(t, 502, tg.get(t, "/x").StatusCode())
+	lines := attemptLogs(logs)
+	require.NotEmpty(t, lines)
+	require.Contains(t, lines[0]["error"], "x509: certificate signed by unknown authority")
+
+	tg, logs = observedGateway(t, yaml(`{ca_certificates: [private]}`))
+	require.Equal(t, 502, tg.get(t, "/x").StatusCode(), "the node host 127.0.0.1 is not in the certificate")
+	require.Contains(t, attemptLogs(logs)[0]["error"], "x509")
+}
