@@ -145,7 +145,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		zap.String("source", sourceName(cfg)),
 	}, summary(cfg)...)...)
 	if demo != nil {
-		demo.printTry(stdout, ln.Addr().String(), controlAddr)
+		demo.printTry(stdout, ln.Addr().String(), tlsAddr, controlAddr)
 	}
 
 	serveDone := make(chan error, 2)
