@@ -39,7 +39,7 @@ var (
 	// "!=" is accepted as another spelling of "~=": routing.md names it once
 	// ("fails every operator except !=/~=") though its list has only "~=".
 	varOperators = []string{"==", "~=", "!=", ">", ">=", "<", "<=", "~~", "~*", "in", "has", "ipmatch"}
-	plainVars    = []string{"uri", "request_uri", "host", "request_method", "remote_addr", "scheme", "server_port", "consumer_name"}
+	plainVars    = []string{"uri", "request_uri", "host", "request_method", "remote_addr", "scheme", "server_port", "consumer_name", "ssl_client_s_dn_cn", "ssl_client_verify"}
 	varPrefixes  = []string{"arg_", "http_", "cookie_", "path_"}
 )
 

@@ -36,6 +36,8 @@ var (
 	hdrExpect             = []byte("Expect")
 	strHTTP               = []byte("http")
 	strHTTPS              = []byte("https")
+	strSuccess            = []byte("SUCCESS")
+	strNone               = []byte("NONE")
 	hdrLocation           = []byte("Location")
 	hdrClientCN           = []byte("X-Client-Cert-CN")
 	strCommaSpace         = []byte(", ")
@@ -142,6 +144,19 @@ func (st *reqState) Var(kind router.VarKind, name []byte) []byte {
 		}
 	case router.VarConsumerName:
 		return st.pr.Consumer
+	case router.VarSSLClientCN, router.VarSSLClientVerify:
+		var cn []byte
+		verified := false
+		if st.tlsConn != nil {
+			cn, verified = st.tlsConn.ClientCN()
+		}
+		switch {
+		case kind == router.VarSSLClientCN:
+			return cn
+		case verified:
+			return strSuccess
+		}
+		return strNone
 	}
 	return nil
 }

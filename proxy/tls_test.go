@@ -148,12 +148,27 @@ func TestTLSListenerForwardsAsHTTPS(t *testing.T) {
 func TestTLSClientCertificateCN(t *testing.T) {
 	f := newTLSFixture(t)
 	b := startBackend(t, "b", nil)
-	tg := startTLSGateway(t, f.yaml(t, b, `  - {id: web, upstream_id: u, routes: [{paths: ["/*"]}]}`))
+	tg := startTLSGateway(t, f.yaml(t, b, `  - id: web
+    upstream_id: u
+    routes:
+      - {paths: [/bob], vars: [[ssl_client_verify, "==", SUCCESS], [ssl_client_s_dn_cn, "==", bob]]}
+      - {paths: [/none], vars: [[ssl_client_verify, "==", NONE]]}
+      - {paths: [/]}`))
 
 	c := httpsClient(t, tg.tlsAddr, "m.example.com", f.srv, f.bob)
 	resp, _ := httpsGet(t, c, "m.example.com", "/", "X-Client-Cert-CN", "forged")
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, "bob", string(b.lastRequest().Header.Peek("X-Client-Cert-CN")))
+	resp, _ = httpsGet(t, c, "m.example.com", "/bob")
+	require.Equal(t, 200, resp.StatusCode, "the route vars see the verified client")
+	resp, _ = httpsGet(t, c, "m.example.com", "/none")
+	require.Equal(t, 404, resp.StatusCode)
+	open := httpsClient(t, tg.tlsAddr, "www.example.com", f.srv, nil)
+	resp, _ = httpsGet(t, open, "www.example.com", "/bob")
+	require.Equal(t, 404, resp.StatusCode, "no mTLS on this SNI")
+	resp, _ = httpsGet(t, open, "www.example.com", "/none")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, 404, tg.get(t, "/bob").StatusCode(), "nor on plain HTTP")
 
 	// No client certificate: the handshake fails and is counted.
 	_, err := httpsClient(t, tg.tlsAddr, "m.example.com", f.srv, nil).Get("https://m.example.com/")

@@ -32,6 +32,8 @@ const (
 	VarCookie
 	VarPath
 	VarConsumerName
+	VarSSLClientCN     // ssl_client_s_dn_cn: the mTLS-verified client's subject CN
+	VarSSLClientVerify // ssl_client_verify: SUCCESS after mTLS, else NONE
 )
 
 var varKindNames = [...]string{
@@ -48,6 +50,9 @@ var varKindNames = [...]string{
 	VarCookie:       "cookie_",
 	VarPath:         "path_",
 	VarConsumerName: "consumer_name",
+
+	VarSSLClientCN:     "ssl_client_s_dn_cn",
+	VarSSLClientVerify: "ssl_client_verify",
 }
 
 // String returns the variable's config name, or its prefix ("arg_") for the
@@ -88,6 +93,10 @@ func ParseVar(name string) (kind VarKind, arg string, ok bool) {
 		return VarServerPort, "", true
 	case "consumer_name":
 		return VarConsumerName, "", true
+	case "ssl_client_s_dn_cn":
+		return VarSSLClientCN, "", true
+	case "ssl_client_verify":
+		return VarSSLClientVerify, "", true
 	}
 	for _, k := range [...]VarKind{VarArg, VarHTTP, VarCookie, VarPath} {
 		p := varKindNames[k]
