@@ -199,12 +199,41 @@ func (v *validator) pemSource(path, inlineKey, inline, fileKey, file string) ([]
 	return nil, "", false
 }
 
+// TLSFiles returns the certificate, key and CA files the config reads, as
+// the paths loading opened (relative ones joined to the config file's
+// directory), without duplicates, in file order.
+func (c *Config) TLSFiles() []string {
+	var files []string
+	add := func(name string) {
+		if name == "" {
+			return
+		}
+		name = resolvePEMPath(c.Source, name)
+		if !slices.Contains(files, name) {
+			files = append(files, name)
+		}
+	}
+	for i := range c.Certificates {
+		add(c.Certificates[i].CertFile)
+		add(c.Certificates[i].KeyFile)
+	}
+	for i := range c.CACertificates {
+		add(c.CACertificates[i].CertFile)
+	}
+	return files
+}
+
+func resolvePEMPath(source, name string) string {
+	if !filepath.IsAbs(name) && source != "" {
+		return filepath.Join(filepath.Dir(source), name)
+	}
+	return name
+}
+
 // readPEMFile reads a certificate or key file. A relative path is relative
 // to the directory of the config file.
 func readPEMFile(source, name string) ([]byte, error) {
-	if !filepath.IsAbs(name) && source != "" {
-		name = filepath.Join(filepath.Dir(source), name)
-	}
+	name = resolvePEMPath(source, name)
 	f, err := os.Open(name)
 	if err != nil {
 		var pe *os.PathError

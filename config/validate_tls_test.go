@@ -54,6 +54,7 @@ snis:
 	require.Equal(t, "*.example.com", cfg.SNIs[0].Domain, "domains are lower-cased")
 	require.Empty(t, cfg.Warnings)
 	require.Equal(t, "TLSv1.2", cfg.Gateway.TLS.MinVersion)
+	require.Equal(t, []string{wc, wk, filepath.Join(dir, "ca.crt")}, cfg.TLSFiles())
 }
 
 func indentN(s string, n int) string {

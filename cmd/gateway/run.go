@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -34,6 +35,13 @@ type runner struct {
 
 	mu  sync.Mutex     // serialises reloads; guards cfg
 	cfg *config.Config // the config that is serving
+
+	// Certificate files are watched like the config file: a change reloads.
+	// The set follows the serving config; the main loop owns certWatch and
+	// re-syncs it when resync says a reload succeeded.
+	limits    config.ReadLimits
+	certWatch map[string]*config.Watcher
+	resync    chan struct{}
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
@@ -56,7 +64,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		startPprof(addr, log)
 	}
 
-	r := &runner{log: log, level: level}
+	r := &runner{log: log, level: level, limits: f.limits(), certWatch: map[string]*config.Watcher{}, resync: make(chan struct{}, 1)}
 	var demo *demoBackends
 	if !f.given() && notExist(f.path) {
 		log.Info("demo mode: no config file given and ./" + defaultConfig +
@@ -100,6 +108,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		} else {
 			defer watcher.Close() // before r.g.Close: no reload may race it
 		}
+		r.syncCertWatchers()
+		defer r.closeCertWatchers()
 	}
 
 	// Both listeners are bound before anything is served, so that a port in
@@ -177,6 +187,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				// one in progress.
 				_ = watcher.Close()
 			}
+			r.closeCertWatchers()
 			r.shutdown(sig, ln, tln, serveDone, ctrl)
 			return exitOK
 		case err := <-serveDone:
@@ -185,6 +196,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				_ = ctrl.Close()
 			}
 			return exitConfig
+		case <-r.resync:
+			r.syncCertWatchers()
 		case err := <-ctrlDone:
 			// The data plane goes on serving; only /metrics and the control
 			// endpoints are lost.
@@ -258,6 +271,10 @@ func (r *runner) reload(trigger string) (string, error) {
 	}
 	previous := r.cfg.Revision
 	r.cfg = cfg
+	select {
+	case r.resync <- struct{}{}:
+	default: // one pending re-sync covers this reload too
+	}
 	r.setLevel(cfg)
 	logWarnings(r.log, cfg)
 	if cfg.Gateway.Listen != r.listen || cfg.Gateway.ControlListen != r.controlListen || cfg.Gateway.TLSListen != r.tlsListen {
@@ -271,6 +288,41 @@ func (r *runner) reload(trigger string) (string, error) {
 		zap.String("previous_revision", previous),
 	}, summary(cfg)...)...)
 	return cfg.Revision, nil
+}
+
+// syncCertWatchers watches the certificate files of the serving config
+// and stops watching the ones it no longer uses. Only the main loop calls
+// it (a watcher's own onChange could not close that watcher).
+func (r *runner) syncCertWatchers() {
+	r.mu.Lock()
+	files := r.cfg.TLSFiles()
+	debounce := r.cfg.Gateway.ReloadDebounce.Duration()
+	r.mu.Unlock()
+	for path, w := range r.certWatch {
+		if !slices.Contains(files, path) {
+			_ = w.Close()
+			delete(r.certWatch, path)
+		}
+	}
+	for _, path := range files {
+		if r.certWatch[path] != nil {
+			continue
+		}
+		w, err := config.NewWatcher(path, debounce, r.limits, func() { r.reload("certificate file") })
+		if err != nil {
+			r.log.Warn("cannot watch a certificate file; reload with SIGHUP or POST /v1/reload after changing it",
+				zap.String("file", path), zap.Error(err))
+			continue
+		}
+		r.certWatch[path] = w
+	}
+}
+
+func (r *runner) closeCertWatchers() {
+	for path, w := range r.certWatch {
+		_ = w.Close()
+		delete(r.certWatch, path)
+	}
 }
 
 // logWarnings logs what loading found worth a warning (a certificate close

@@ -39,8 +39,8 @@ func servedCert(addr string) ([]byte, error) {
 	return c.ConnectionState().PeerCertificates[0].Raw, nil
 }
 
-// TestRunTLSRotation: the certificate files are replaced and SIGHUP makes
-// new handshakes use them while an established keep-alive connection
+// TestRunTLSRotation: the certificate files are replaced, which reloads,
+// and new handshakes use them while an established keep-alive connection
 // keeps serving; an expired replacement is refused and the serving one
 // stays.
 func TestRunTLSRotation(t *testing.T) {
@@ -74,9 +74,9 @@ snis: [{domain: "*.example.com", certificates: [site]}]
 	require.Equal(t, 200, status)
 	require.Equal(t, "backend /a/x", body)
 
+	// The certificate files are watched: replacing them reloads.
 	second := testcert.Issue(nil, testcert.Options{}, "*.example.com")
 	writeCert(t, dir, second)
-	p.signal(t, syscall.SIGHUP)
 	require.Eventually(t, func() bool {
 		raw, err := servedCert(tlsListen)
 		return err == nil && string(raw) == string(second.Cert.Raw)
@@ -103,6 +103,7 @@ snis: [{domain: "*.example.com", certificates: [site]}]
 		return strings.Contains(p.stderr.String(), "config reload failed")
 	}, 5*time.Second, 50*time.Millisecond)
 	require.Contains(t, p.stderr.String(), "certificates[0].cert_file: certificate")
+	require.Contains(t, p.stderr.String(), `"trigger":"certificate file"`)
 	raw, err := servedCert(tlsListen)
 	require.NoError(t, err)
 	require.Equal(t, second.Cert.Raw, raw, "a refused reload keeps the serving certificate")
