@@ -37,9 +37,10 @@ var refuse = &tls.Config{MinVersion: tls.VersionTLS12}
 
 // ticketSecret keys the session tickets of this process. Each SNI's key is
 // derived from it and what the SNI serves, so that a ticket issued under
-// one SNI never resumes a session under another (which could skip its
-// client verification), while a reload that changes nothing keeps
-// resumption working.
+// one SNI never resumes a session under another (whose protocols,
+// certificates or client CAs may differ: resumption skips the checks of a
+// full handshake), while a reload that changes nothing keeps resumption
+// working.
 var ticketSecret = func() []byte {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {

@@ -296,3 +296,102 @@ func value(c prometheus.Metric) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+func TestGatewayTLSSettings(t *testing.T) {
+	c := testcert.Issue(nil, testcert.Options{}, "a.example.com")
+	for _, tc := range []struct {
+		name  string
+		tls   map[string]any
+		check func(t *testing.T, addr string)
+	}{
+		{"min_version TLSv1.3", map[string]any{"min_version": "TLSv1.3"}, func(t *testing.T, addr string) {
+			_, _, err := dial(addr, &tls.Config{ServerName: "a.example.com", RootCAs: c.Pool(), MaxVersion: tls.VersionTLS12})
+			require.Error(t, err)
+			_, _, err = dial(addr, &tls.Config{ServerName: "a.example.com", RootCAs: c.Pool()})
+			require.NoError(t, err)
+		}},
+		{"ciphers", map[string]any{"ciphers": []any{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"}}, func(t *testing.T, addr string) {
+			_, _, err := dial(addr, &tls.Config{ServerName: "a.example.com", RootCAs: c.Pool(), MaxVersion: tls.VersionTLS12,
+				CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}})
+			require.Error(t, err, "a suite that is not listed")
+			_, _, err = dial(addr, &tls.Config{ServerName: "a.example.com", RootCAs: c.Pool(), MaxVersion: tls.VersionTLS12,
+				CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}})
+			require.NoError(t, err)
+		}},
+		{"session tickets on", map[string]any{}, func(t *testing.T, addr string) {
+			require.True(t, resumes(t, addr, c), "the second connection resumes")
+		}},
+		{"session tickets off", map[string]any{"session_tickets": false}, func(t *testing.T, addr string) {
+			require.False(t, resumes(t, addr, c))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newStore(t, loadConfig(t, map[string]any{
+				"gateway":      map[string]any{"tls": tc.tls},
+				"certificates": []any{certObj("c", c)},
+				"snis":         []any{map[string]any{"domain": "a.example.com", "certificates": []any{"c"}}},
+			}))
+			tc.check(t, serve(t, s))
+		})
+	}
+}
+
+// resumes connects twice with one session cache (TLS 1.2, where the
+// ticket comes with the handshake) and reports whether the second
+// connection resumed the first one's session.
+func resumes(t *testing.T, addr string, c *testcert.Pair) bool {
+	cfg := &tls.Config{ServerName: "a.example.com", RootCAs: c.Pool(), MaxVersion: tls.VersionTLS12,
+		ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	var resumed bool
+	for range 2 {
+		conn, err := tls.Dial("tcp", addr, cfg)
+		require.NoError(t, err)
+		_, err = conn.Write([]byte("x"))
+		require.NoError(t, err)
+		_, err = readLine(conn)
+		require.NoError(t, err)
+		resumed = conn.ConnectionState().DidResume
+		conn.Close()
+	}
+	return resumed
+}
+
+// oneSession is a client session cache with one slot for every server
+// name: it offers a session from one SNI to another, as an attacker can.
+type oneSession struct{ s *tls.ClientSessionState }
+
+func (o *oneSession) Get(string) (*tls.ClientSessionState, bool) { return o.s, o.s != nil }
+func (o *oneSession) Put(_ string, s *tls.ClientSessionState) {
+	if s != nil {
+		o.s = s
+	}
+}
+
+// TestSessionDoesNotCrossSNIs: a session made under one SNI resumes under
+// that SNI only, not under another one (whose protocols, certificates or
+// client CAs may differ), even when the client offers it there.
+func TestSessionDoesNotCrossSNIs(t *testing.T) {
+	srv := testcert.Issue(nil, testcert.Options{}, "x.example.com", "y.example.com")
+	s, _ := newStore(t, loadConfig(t, map[string]any{
+		"certificates": []any{certObj("srv", srv)},
+		"snis": []any{
+			map[string]any{"domain": "x.example.com", "certificates": []any{"srv"}},
+			map[string]any{"domain": "y.example.com", "certificates": []any{"srv"}},
+		},
+	}))
+	addr := serve(t, s)
+	cache := &oneSession{}
+	resumed := func(name string) bool {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, RootCAs: srv.Pool(), MaxVersion: tls.VersionTLS12, ClientSessionCache: cache})
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("x"))
+		require.NoError(t, err)
+		_, err = readLine(c)
+		require.NoError(t, err)
+		return c.ConnectionState().DidResume
+	}
+	require.False(t, resumed("x.example.com"))
+	require.True(t, resumed("x.example.com"), "the same SNI resumes")
+	require.False(t, resumed("y.example.com"), "x's session is not resumed under y")
+}
