@@ -112,3 +112,19 @@ snis: [{domain: "*.example.com", certificates: [site]}]
 	p.signal(t, syscall.SIGTERM)
 	require.Equal(t, 0, p.wait(t, 15*time.Second))
 }
+
+// TestValidateTLSWarnings: a certificate close to expiry loads, and
+// validate says so on stderr without failing.
+func TestValidateTLSWarnings(t *testing.T) {
+	dir := t.TempDir()
+	soon := testcert.Issue(nil, testcert.Options{NotAfter: time.Now().Add(3 * 24 * time.Hour)}, "*.example.com")
+	writeCert(t, dir, soon)
+	path := writeConfig(t, dir, testConfig(freeAddr(t), freeAddr(t), 8080)+`
+certificates: [{id: site, cert_file: site.crt, key_file: site.key}]
+snis: [{domain: "*.example.com", certificates: [site]}]
+`)
+	code, stdout, stderr := runCmd(t, dir, "validate", "-c", path)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "ok: ")
+	require.Contains(t, stderr, path+": warning: certificates[0].cert_file: certificate \"CN=*.example.com\" expires at")
+}
