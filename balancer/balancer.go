@@ -80,13 +80,6 @@ func (t *Tried) Len() int {
 // Reset empties the set for the next request.
 func (t *Tried) Reset() { *t = Tried{} }
 
-// Policy names as config spells them (config.md: upstream type).
-const (
-	TypeRoundRobin = "roundrobin"
-	TypeCHash      = "chash"
-	TypeLeastConn  = "least_conn"
-)
-
 // New builds the balancer of up for the policy up.Type (roundrobin when empty
 // or unknown; config has validated it). refs[i] belongs to up.Nodes[i]; refs
 // may be shorter than the node list (or nil), a missing ref meaning a node
@@ -96,9 +89,9 @@ func New(up *config.Upstream, refs []NodeRef) Balancer {
 	b := &prioritized{groups: make([]group, len(groups))}
 	for i, members := range groups {
 		switch up.Type {
-		case TypeCHash:
+		case config.CHash:
 			b.groups[i] = newCHashGroup(members)
-		case TypeLeastConn:
+		case config.LeastConn:
 			b.groups[i] = newLeastConnGroup(members)
 		default:
 			b.groups[i] = newRoundRobinGroup(members)

@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/config"
 )
 
-var policies = []string{TypeRoundRobin, TypeCHash, TypeLeastConn}
+var policies = []config.BalancerType{config.RoundRobin, config.CHash, config.LeastConn}
 
 func TestTried(t *testing.T) {
 	var tr Tried
@@ -57,7 +59,7 @@ func countPicks(t *testing.T, b Balancer, n int, wantFailOpen bool, tried ...int
 
 func TestPriorityGroups(t *testing.T) {
 	for _, typ := range policies {
-		t.Run(typ, func(t *testing.T) {
+		t.Run(string(typ), func(t *testing.T) {
 			// 0, 1 primaries; 2, 3 backups; 4 a drained node of the highest
 			// priority, which must not count as that group having a node.
 			up, refs := testUpstream(typ,
@@ -105,7 +107,7 @@ func TestPriorityGroups(t *testing.T) {
 
 func TestFailOpen(t *testing.T) {
 	for _, typ := range policies {
-		t.Run(typ, func(t *testing.T) {
+		t.Run(string(typ), func(t *testing.T) {
 			up, refs := testUpstream(typ, weights(1, 1, 0, 1)...)
 			b := New(up, refs)
 			for _, r := range refs {
@@ -128,7 +130,7 @@ func TestFailOpen(t *testing.T) {
 
 func TestFailOpenKeepsPriority(t *testing.T) {
 	for _, typ := range policies {
-		t.Run(typ, func(t *testing.T) {
+		t.Run(string(typ), func(t *testing.T) {
 			up, refs := testUpstream(typ,
 				testNode{weight: 1}, testNode{weight: 1},
 				testNode{weight: 1, priority: -1})

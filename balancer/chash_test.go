@@ -43,7 +43,7 @@ func TestHashKey(t *testing.T) {
 }
 
 func TestCHashRing(t *testing.T) {
-	up, refs := testUpstream(TypeCHash, weights(1, 2, 3)...)
+	up, refs := testUpstream(config.CHash, weights(1, 2, 3)...)
 	g := ringOf(New(up, refs))
 	require.Len(t, g.hashes, 6*pointsPerWeight)
 	require.True(t, sort.SliceIsSorted(g.hashes, func(i, j int) bool { return g.hashes[i] < g.hashes[j] }))
@@ -64,7 +64,7 @@ func TestCHashRing(t *testing.T) {
 func TestCHashSearch(t *testing.T) {
 	var all []*ring
 	for _, ws := range [][]int{{1}, {1, 1}, {1, 2, 3}, {5, 3, 1, 1, 7, 2, 2, 9}} {
-		up, refs := testUpstream(TypeCHash, weights(ws...)...)
+		up, refs := testUpstream(config.CHash, weights(ws...)...)
 		all = append(all, ringOf(New(up, refs)).ring)
 	}
 	rng := rand.New(rand.NewPCG(3, 5))
@@ -95,7 +95,7 @@ func TestCHashSearch(t *testing.T) {
 }
 
 func TestCHashSameKeySameNode(t *testing.T) {
-	up, refs := testUpstream(TypeCHash, weights(1, 1, 1, 1, 1)...)
+	up, refs := testUpstream(config.CHash, weights(1, 1, 1, 1, 1)...)
 	keys := randomKeys(10000)
 	first := chashHosts(t, up, New(up, refs), keys)
 	require.Equal(t, first, chashHosts(t, up, New(up, refs), keys), "a rebuilt ring maps keys alike")
@@ -127,7 +127,7 @@ func moved(t *testing.T, before, after []string, from, to string) int {
 }
 
 func TestCHashRemoveNode(t *testing.T) {
-	up, refs := testUpstream(TypeCHash, weights(1, 1, 1, 1, 1)...)
+	up, refs := testUpstream(config.CHash, weights(1, 1, 1, 1, 1)...)
 	keys := randomKeys(10000)
 	before := chashHosts(t, up, New(up, refs), keys)
 
@@ -145,7 +145,7 @@ func TestCHashRemoveNode(t *testing.T) {
 }
 
 func TestCHashDownNode(t *testing.T) {
-	up, refs := testUpstream(TypeCHash, weights(1, 1, 1, 1, 1)...)
+	up, refs := testUpstream(config.CHash, weights(1, 1, 1, 1, 1)...)
 	keys := randomKeys(10000)
 	b := New(up, refs)
 	before := chashHosts(t, up, b, keys)
@@ -165,8 +165,8 @@ func TestCHashDownNode(t *testing.T) {
 }
 
 func TestCHashAddNode(t *testing.T) {
-	up5, refs5 := testUpstream(TypeCHash, weights(1, 1, 1, 1, 1)...)
-	up6, refs6 := testUpstream(TypeCHash, weights(1, 1, 1, 1, 1, 1)...)
+	up5, refs5 := testUpstream(config.CHash, weights(1, 1, 1, 1, 1)...)
+	up6, refs6 := testUpstream(config.CHash, weights(1, 1, 1, 1, 1, 1)...)
 	keys := randomKeys(10000)
 	before := chashHosts(t, up5, New(up5, refs5), keys)
 	after := chashHosts(t, up6, New(up6, refs6), keys)
@@ -176,7 +176,7 @@ func TestCHashAddNode(t *testing.T) {
 
 func TestCHashShares(t *testing.T) {
 	for _, ws := range [][]int{{1, 2, 3}, {1, 1, 1, 1}, {5, 1}, {300, 200, 100}} {
-		up, refs := testUpstream(TypeCHash, weights(ws...)...)
+		up, refs := testUpstream(config.CHash, weights(ws...)...)
 		keys := randomKeys(10000)
 		counts := map[string]int{}
 		for _, h := range chashHosts(t, up, New(up, refs), keys) {
@@ -200,7 +200,7 @@ func TestCHashShares(t *testing.T) {
 }
 
 func TestCHashTriedWalksClockwise(t *testing.T) {
-	up, refs := testUpstream(TypeCHash, weights(1, 2, 1, 3, 1)...)
+	up, refs := testUpstream(config.CHash, weights(1, 2, 1, 3, 1)...)
 	b := New(up, refs)
 	g := ringOf(b)
 	// nextDistinct walks the ring from point p to the first node not in skip.
@@ -234,8 +234,8 @@ func TestCHashGCD(t *testing.T) {
 		{{2, 4, 6}, {1, 2, 3}},
 		{{65535}, {1}},
 	} {
-		upA, _ := testUpstream(TypeCHash, weights(pair[0]...)...)
-		upB, _ := testUpstream(TypeCHash, weights(pair[1]...)...)
+		upA, _ := testUpstream(config.CHash, weights(pair[0]...)...)
+		upB, _ := testUpstream(config.CHash, weights(pair[1]...)...)
 		a, b := ringOf(New(upA, nil)), ringOf(New(upB, nil))
 		require.Equal(t, b.hashes, a.hashes)
 		require.Equal(t, b.owner, a.owner)
@@ -243,7 +243,7 @@ func TestCHashGCD(t *testing.T) {
 }
 
 func TestCHashPointCap(t *testing.T) {
-	up, refs := testUpstream(TypeCHash, weights(65535, 1, 65534)...)
+	up, refs := testUpstream(config.CHash, weights(65535, 1, 65534)...)
 	g := ringOf(New(up, refs))
 	require.LessOrEqual(t, len(g.hashes), maxPoints)
 	counts := make([]int, 3)
@@ -255,7 +255,7 @@ func TestCHashPointCap(t *testing.T) {
 }
 
 func TestCHashPriorityRings(t *testing.T) {
-	up, refs := testUpstream(TypeCHash,
+	up, refs := testUpstream(config.CHash,
 		testNode{weight: 1}, testNode{weight: 1},
 		testNode{weight: 1, priority: -1}, testNode{weight: 1, priority: -1})
 	b := New(up, refs)
@@ -271,15 +271,15 @@ func TestCHashPriorityRings(t *testing.T) {
 }
 
 func TestCHashSharedRings(t *testing.T) {
-	up, refs := testUpstream(TypeCHash, weights(1, 2, 3)...)
+	up, refs := testUpstream(config.CHash, weights(1, 2, 3)...)
 	a, b := ringOf(New(up, refs)), ringOf(New(up, nil))
 	require.Same(t, a.ring, b.ring, "the same nodes share a ring")
 	require.NotSame(t, a, b, "but not their health")
 
-	same, _ := testUpstream(TypeCHash, weights(10, 20, 30)...)
+	same, _ := testUpstream(config.CHash, weights(10, 20, 30)...)
 	require.Same(t, a.ring, ringOf(New(same, nil)).ring, "weights reduced alike give the same points")
 
-	other, _ := testUpstream(TypeCHash, weights(1, 2, 4)...)
+	other, _ := testUpstream(config.CHash, weights(1, 2, 4)...)
 	require.NotSame(t, a.ring, ringOf(New(other, nil)).ring)
 
 	moved := *up
@@ -289,7 +289,7 @@ func TestCHashSharedRings(t *testing.T) {
 }
 
 func TestCHashRingsCollected(t *testing.T) {
-	up, _ := testUpstream(TypeCHash, weights(1, 1)...)
+	up, _ := testUpstream(config.CHash, weights(1, 1)...)
 	up.Nodes[0].Host = "collected.example"
 	New(up, nil)
 	key := "collected.example:8080*160\n10.0.0.2:8080*160\n"

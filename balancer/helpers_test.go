@@ -18,7 +18,7 @@ type testNode struct {
 
 // testUpstream builds an upstream of the policy typ and a Down flag and an
 // InFlight counter for each node.
-func testUpstream(typ string, nodes ...testNode) (*config.Upstream, []NodeRef) {
+func testUpstream(typ config.BalancerType, nodes ...testNode) (*config.Upstream, []NodeRef) {
 	up := &config.Upstream{Type: typ}
 	refs := make([]NodeRef, len(nodes))
 	for i, n := range nodes {

@@ -5,10 +5,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/config"
 )
 
 func TestLeastConnFewestInFlight(t *testing.T) {
-	up, refs := testUpstream(TypeLeastConn, weights(1, 1, 1)...)
+	up, refs := testUpstream(config.LeastConn, weights(1, 1, 1)...)
 	b := New(up, refs)
 	refs[0].InFlight.Store(5)
 	refs[1].InFlight.Store(2)
@@ -21,7 +23,7 @@ func TestLeastConnFewestInFlight(t *testing.T) {
 }
 
 func TestLeastConnWeighted(t *testing.T) {
-	up, refs := testUpstream(TypeLeastConn, weights(1, 3)...)
+	up, refs := testUpstream(config.LeastConn, weights(1, 3)...)
 	b := New(up, refs)
 
 	refs[0].InFlight.Store(2) // (2+1)/1 = 3
@@ -49,7 +51,7 @@ func TestLeastConnWeighted(t *testing.T) {
 }
 
 func TestLeastConnTiesRoundRobin(t *testing.T) {
-	up, refs := testUpstream(TypeLeastConn, weights(1, 1, 1, 1)...)
+	up, refs := testUpstream(config.LeastConn, weights(1, 1, 1, 1)...)
 	b := New(up, refs)
 	require.Equal(t, "abcdabcdabcd", pickSeq(t, b, 12))
 
@@ -72,7 +74,7 @@ func countByte(s string, c byte) int {
 }
 
 func TestLeastConnDownAndTried(t *testing.T) {
-	up, refs := testUpstream(TypeLeastConn, weights(1, 1, 1)...)
+	up, refs := testUpstream(config.LeastConn, weights(1, 1, 1)...)
 	b := New(up, refs)
 	refs[0].InFlight.Store(0)
 	refs[1].InFlight.Store(3)
@@ -99,7 +101,7 @@ func TestLeastConnDownAndTried(t *testing.T) {
 // TestLeastConnConcurrent uses the balancer as the proxy does: count the
 // attempt in flight, then release it.
 func TestLeastConnConcurrent(t *testing.T) {
-	up, refs := testUpstream(TypeLeastConn, weights(1, 2, 3)...)
+	up, refs := testUpstream(config.LeastConn, weights(1, 2, 3)...)
 	b := New(up, refs)
 	var wg sync.WaitGroup
 	for range 8 {

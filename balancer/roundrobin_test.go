@@ -7,10 +7,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/config"
 )
 
 func TestRoundRobinSequence(t *testing.T) {
-	up, refs := testUpstream(TypeRoundRobin, weights(5, 1, 1)...)
+	up, refs := testUpstream(config.RoundRobin, weights(5, 1, 1)...)
 	b := New(up, refs)
 	require.Equal(t, strings.Repeat("aabacaa", 10), pickSeq(t, b, 70))
 }
@@ -19,7 +21,7 @@ func TestRoundRobinSequence(t *testing.T) {
 // too long to precompute, on retries and failing open) to the same exact
 // sequence as the schedule.
 func TestRoundRobinWalkSequence(t *testing.T) {
-	up, refs := testUpstream(TypeRoundRobin, weights(5, 1, 1)...)
+	up, refs := testUpstream(config.RoundRobin, weights(5, 1, 1)...)
 	g := New(up, refs).(*prioritized).groups[0].(*rrGroup)
 	g.sched.Store(nil)
 	require.Equal(t, strings.Repeat("aabacaa", 10), pickSeq(t, g.asBalancer(), 70))
@@ -36,7 +38,7 @@ func TestRoundRobinWindows(t *testing.T) {
 		{9999, 7001, 3},      // too long to precompute: the walk
 		{maxSchedule - 1, 1}, // the longest precomputed cycle
 	} {
-		up, refs := testUpstream(TypeRoundRobin, weights(ws...)...)
+		up, refs := testUpstream(config.RoundRobin, weights(ws...)...)
 		b := New(up, refs)
 		d := gcdInts(ws)
 		precomputed := b.(*prioritized).groups[0].(*rrGroup).sched.Load() != nil
@@ -52,13 +54,13 @@ func TestRoundRobinWindows(t *testing.T) {
 }
 
 func TestRoundRobinWeightZero(t *testing.T) {
-	up, refs := testUpstream(TypeRoundRobin, weights(2, 0, 1)...)
+	up, refs := testUpstream(config.RoundRobin, weights(2, 0, 1)...)
 	b := New(up, refs)
 	require.Equal(t, strings.Repeat("aca", 50), pickSeq(t, b, 150))
 }
 
 func TestRoundRobinDownSkipped(t *testing.T) {
-	up, refs := testUpstream(TypeRoundRobin, weights(5, 1, 1)...)
+	up, refs := testUpstream(config.RoundRobin, weights(5, 1, 1)...)
 	b := New(up, refs)
 	require.Equal(t, "aab", pickSeq(t, b, 3)) // stop mid-cycle
 
@@ -75,7 +77,7 @@ func TestRoundRobinDownSkipped(t *testing.T) {
 }
 
 func TestRoundRobinDownAtStart(t *testing.T) {
-	up, refs := testUpstream(TypeRoundRobin, weights(3, 2, 4, 1)...)
+	up, refs := testUpstream(config.RoundRobin, weights(3, 2, 4, 1)...)
 	refs[1].Down.Store(true)
 	b := New(up, refs)
 	seq := pickSeq(t, b, 8*20)
@@ -86,7 +88,7 @@ func TestRoundRobinDownAtStart(t *testing.T) {
 // TestRoundRobinComingBack checks that a node that comes back is seen within
 // as many picks as there are down nodes, and picked from the next cycle on.
 func TestRoundRobinComingBack(t *testing.T) {
-	up, refs := testUpstream(TypeRoundRobin, weights(1, 1, 1, 1)...)
+	up, refs := testUpstream(config.RoundRobin, weights(1, 1, 1, 1)...)
 	b := New(up, refs)
 	for i := 1; i < 4; i++ {
 		refs[i].Down.Store(true)
@@ -99,7 +101,7 @@ func TestRoundRobinComingBack(t *testing.T) {
 }
 
 func TestRoundRobinTried(t *testing.T) {
-	up, refs := testUpstream(TypeRoundRobin, weights(5, 1, 1)...)
+	up, refs := testUpstream(config.RoundRobin, weights(5, 1, 1)...)
 	b := New(up, refs)
 	pick := func(tried ...int) int {
 		var tr Tried
@@ -124,7 +126,7 @@ func TestRoundRobinTried(t *testing.T) {
 }
 
 func TestRoundRobinConcurrent(t *testing.T) {
-	up, refs := testUpstream(TypeRoundRobin, weights(5, 1, 1)...)
+	up, refs := testUpstream(config.RoundRobin, weights(5, 1, 1)...)
 	b := New(up, refs)
 	const workers, picks = 8, 7 * 1000
 	counts := make([][3]int, workers)
@@ -151,7 +153,7 @@ func TestRoundRobinConcurrent(t *testing.T) {
 // TestRoundRobinConcurrentHealthChanges runs the schedule and the walk at
 // once, with health flapping, under -race.
 func TestRoundRobinConcurrentHealthChanges(t *testing.T) {
-	up, refs := testUpstream(TypeRoundRobin, weights(5, 0, 1, 3)...)
+	up, refs := testUpstream(config.RoundRobin, weights(5, 0, 1, 3)...)
 	b := New(up, refs)
 	stop := make(chan struct{})
 	var flapper sync.WaitGroup

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gateway/config"
+	"gateway/internal/testnet"
 )
 
 // peerNames are the proxies the gateway is compared with, in table order;
@@ -40,7 +41,7 @@ func (p *peerTarget) pid() int {
 func (p *peerTarget) stop(b *bench) { b.sup.stop(p.c) }
 
 func (p *peerTarget) start(ctx context.Context, b *bench, sc *scenario) error {
-	ports, err := freePorts(1)
+	ports, err := testnet.FreeAddrs(1)
 	if err != nil {
 		return err
 	}

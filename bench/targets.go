@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"gateway/internal/testnet"
 )
 
 // target is what the load is pointed at: the backends directly, the
@@ -64,7 +65,7 @@ func (g *gatewayTarget) pid() int {
 }
 
 func (g *gatewayTarget) start(ctx context.Context, b *bench, sc *scenario) error {
-	ports, err := freePorts(3)
+	ports, err := testnet.FreeAddrs(3)
 	if err != nil {
 		return err
 	}
@@ -178,28 +179,6 @@ func waitReady(ctx context.Context, c *child, addr string, sc *scenario, timeout
 		}
 	}
 	return fmt.Errorf("%s not ready after %s: %v", c.name, timeout, last)
-}
-
-// freePorts returns n loopback addresses whose ports were free a moment
-// ago. The peers need a port in their config files; the window in which
-// another process could take it is too small to matter here.
-func freePorts(n int) ([]string, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs, nil
 }
 
 // buildGateway builds cmd/gateway from the module the bench belongs to.

@@ -150,13 +150,13 @@ func TestVarShapes(t *testing.T) {
       [path_id, "~=", "0"]]}`))
 	vars := cfg.Services[0].Routes[0].Vars
 	require.Equal(t, []Var{
-		{Name: "arg_debug", Op: "==", Value: "1"},
-		{Negate: true, Name: "http_x_user", Op: "~~", Value: "^bot"},
-		{Name: "arg_n", Op: ">", Value: "18"},
-		{Name: "arg_v", Op: "==", Value: "1.5"}, // YAML turns 1.50 into the number 1.5
-		{Name: "remote_addr", Op: "ipmatch", Values: []string{"10.0.0.0/8", "::1"}},
-		{Name: "arg_id", Op: "in", Values: []string{"1", "two", "3"}},
-		{Name: "path_id", Op: "~=", Value: "0"},
+		{Name: "arg_debug", Op: "==", Value: "1", Ref: VarRef{VarArg, "debug"}},
+		{Negate: true, Name: "http_x_user", Op: "~~", Value: "^bot", Ref: VarRef{VarHTTP, "x-user"}},
+		{Name: "arg_n", Op: ">", Value: "18", Ref: VarRef{VarArg, "n"}},
+		{Name: "arg_v", Op: "==", Value: "1.5", Ref: VarRef{VarArg, "v"}}, // YAML turns 1.50 into the number 1.5
+		{Name: "remote_addr", Op: "ipmatch", Values: []string{"10.0.0.0/8", "::1"}, Ref: VarRef{VarRemoteAddr, ""}},
+		{Name: "arg_id", Op: "in", Values: []string{"1", "two", "3"}, Ref: VarRef{VarArg, "id"}},
+		{Name: "path_id", Op: "~=", Value: "0", Ref: VarRef{VarPath, "id"}},
 	}, vars)
 
 	// JSON keeps a number as it was written.

@@ -42,13 +42,13 @@ func (s *Service) setDefaults() {
 
 func (u *Upstream) setDefaults() {
 	u.Name = "default"
-	u.Scheme = "http"
-	u.Type = "roundrobin"
-	u.HashOn = "vars"
+	u.Scheme = SchemeHTTP
+	u.Type = RoundRobin
+	u.HashOn = HashOnVars
 	u.Key = "remote_addr"
 	u.Timeout = Timeout{Connect: 60, Send: 60, Read: 60}
 	u.KeepalivePool = KeepalivePool{Size: 320, IdleTimeout: 60, Requests: 1000}
-	u.PassHost = "pass"
+	u.PassHost = PassHostPass
 	u.TLS.Verify = true
 }
 
@@ -57,7 +57,7 @@ func (n *Node) setDefaults() {
 }
 
 func (a *ActiveCheck) setDefaults() {
-	a.Type = "http"
+	a.Type = SchemeHTTP
 	a.Timeout = 1
 	a.Concurrency = 10
 	a.HTTPPath = "/"
@@ -77,7 +77,7 @@ func (a *ActiveCheck) setDefaults() {
 }
 
 func (p *PassiveCheck) setDefaults() {
-	p.Type = "http"
+	p.Type = SchemeHTTP
 	p.Healthy = PassiveHealthy{
 		HTTPStatuses: []int{200, 201, 202, 203, 204, 205, 206, 207, 208, 226,
 			300, 301, 302, 303, 304, 305, 306, 307, 308},

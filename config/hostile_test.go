@@ -2,11 +2,12 @@ package config
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/internal/testheap"
 )
 
 // Hostile files (issue 12, items 9 and 11): nesting, secrets, and how much
@@ -45,12 +46,10 @@ func TestDepthCap(t *testing.T) {
 // allocated returns the bytes f allocates (all goroutines; the package's
 // tests do not run in parallel).
 func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
+	count := testheap.Count()
 	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
+	_, bytes := count.Since()
+	return bytes
 }
 
 // A deep file used to cost memory quadratic in its depth: every level's

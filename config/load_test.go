@@ -57,8 +57,8 @@ func TestSpecExampleLoads(t *testing.T) {
 	requirePluginJSON(t, `{"header":"apikey","query":"apikey","hide_credentials":false}`, s.Plugins, "key-auth")
 
 	up := s.Upstream
-	require.Equal(t, "chash", up.Type)
-	require.Equal(t, "header", up.HashOn)
+	require.Equal(t, CHash, up.Type)
+	require.Equal(t, HashOnHeader, up.HashOn)
 	require.Equal(t, "X-User-Id", up.Key)
 	require.Equal(t, Node{Host: "10.0.9.10", Port: 8080, Weight: 100, Priority: -1}, up.Nodes[2])
 	require.Equal(t, 2, *up.Retries)
@@ -97,8 +97,8 @@ func api7PublishedService(t *testing.T, cfg *Config) {
 
 	up := s.Upstream
 	require.Equal(t, "orders-svc", up.ID)
-	require.Equal(t, "chash", up.Type)
-	require.Equal(t, "header", up.HashOn)
+	require.Equal(t, CHash, up.Type)
+	require.Equal(t, HashOnHeader, up.HashOn)
 	require.Equal(t, "X-Customer-Id", up.Key)
 	require.Equal(t, 2, *up.Retries)
 	require.Equal(t, Timeout{Connect: 6, Send: 6, Read: 15}, up.Timeout)
@@ -119,7 +119,7 @@ func api7PublishedService(t *testing.T, cfg *Config) {
 	require.Equal(t, &RouteTimeout{Connect: 6, Send: 6, Read: 15}, r[0].Timeout)
 	require.Equal(t, "orders-svc", r[0].ServiceID)
 	require.Equal(t, []string{"GET", "HEAD"}, r[1].Methods)
-	require.Equal(t, []Var{{Name: "http_x_api_version", Op: "~~", Value: "^v[12]$"}}, r[1].Vars)
+	require.Equal(t, []Var{{Name: "http_x_api_version", Op: "~~", Value: "^v[12]$", Ref: VarRef{VarHTTP, "x-api-version"}}}, r[1].Vars)
 	require.Equal(t, []string{"/{order_id}/items/*"}, r[2].Paths)
 	require.Nil(t, r[2].Timeout)
 }

@@ -120,18 +120,25 @@ func (c *Check) HeaderName(name string) {
 	}
 }
 
-// Var reports a name that is not a variable of routing.md.
-func (c *Check) Var(name string) {
-	if !knownVar(name) {
-		c.Errorf("unknown variable %q", name)
+// Var parses a variable name of routing.md (ParseVar) and reports one
+// that is not; a plugin keeps the result for its compile step.
+func (c *Check) Var(name string) VarRef {
+	r, err := ParseVar(name)
+	if err != nil {
+		c.Errorf("%v", err)
 	}
+	return r
 }
 
-// VarTemplate reports a template of $variables that does not parse.
-func (c *Check) VarTemplate(t string) {
-	if msg := checkVarTemplate(t); msg != "" {
-		c.Errorf("%s, got %q", msg, t)
+// VarTemplate parses a template of $variables (ParseKeyTemplate) and
+// reports one that does not parse; a plugin keeps the result for its
+// compile step.
+func (c *Check) VarTemplate(t string) KeyTemplate {
+	k, err := ParseKeyTemplate(t)
+	if err != nil {
+		c.Errorf("%v, got %q", err, t)
 	}
+	return k
 }
 
 // Plugin returns the config of plugin name in p as *T, or nil.

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -147,46 +146,6 @@ func TestStuckReadDoesNotBlockLaterReads(t *testing.T) {
 	release()
 	require.Eventually(t, func() bool { return stuckReads.Load() == 0 }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, loadWithin(t, path, lim))
-}
-
-// The watcher reads the file for its fingerprint: a file swapped for a FIFO
-// used to block the watcher's goroutine forever, so that no later change
-// was ever reloaded (and Close hung).
-func TestWatcherSurvivesFIFO(t *testing.T) {
-	dir := t.TempDir()
-	real := filepath.Join(dir, "real.yaml")
-	writeFile(t, real, "revision: a\n")
-	fifo := filepath.Join(dir, "fifo")
-	mkfifo(t, fifo)
-	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.Symlink(real, path))
-
-	var calls atomic.Int32
-	w, err := NewWatcher(path, testDebounce, ReadLimits{}, func() { calls.Add(1) })
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		closed := make(chan struct{})
-		go func() { _ = w.Close(); close(closed) }()
-		select {
-		case <-closed:
-		case <-time.After(5 * time.Second):
-			t.Error("Close hung: the watcher goroutine is stuck")
-		}
-	})
-
-	swapSymlink(t, path, fifo)
-	requireCallsSettle(t, &calls, 1) // the content became unreadable: the reload says why
-
-	writeFile(t, real, "revision: b\n")
-	swapSymlink(t, path, real)
-	requireCallsSettle(t, &calls, 2)
-}
-
-func swapSymlink(t *testing.T, link, target string) {
-	t.Helper()
-	tmp := link + ".tmp"
-	require.NoError(t, os.Symlink(target, tmp))
-	require.NoError(t, os.Rename(tmp, link))
 }
 
 func TestReadErrorsAreUsable(t *testing.T) {

@@ -29,8 +29,8 @@ func (s Seconds) Duration() time.Duration {
 	return time.Duration(ns)
 }
 
-// Fields tagged `secret:"true"` (key-auth keys, TLS private keys; plugin
-// config types outside this package too) hold
+// Fields tagged `secret:"true"` (key-auth keys, TLS private keys, the
+// control API token; plugin config types outside this package too) hold
 // secrets: load errors never print their values, not even a value of the
 // wrong type, and an object that holds one is not printed either when it is
 // written as a scalar. A new secret-bearing key must carry the tag.
@@ -64,14 +64,15 @@ type Config struct {
 
 // Gateway holds listener, limit, client-IP and logging settings.
 type Gateway struct {
-	Listen             string  `json:"listen"`
-	ControlListen      string  `json:"control_listen"`
-	MaxRequestBodySize int64   `json:"max_request_body_size"`
-	MaxHeaderSize      int     `json:"max_header_size"`
-	ClientReadTimeout  Seconds `json:"client_read_timeout"`
-	ClientIdleTimeout  Seconds `json:"client_idle_timeout"`
-	MaxConnections     int     `json:"max_connections"`
-	RealIP             RealIP  `json:"real_ip"`
+	Listen             string     `json:"listen"`
+	ControlListen      string     `json:"control_listen"`
+	ControlAPI         ControlAPI `json:"control_api"`
+	MaxRequestBodySize int64      `json:"max_request_body_size"`
+	MaxHeaderSize      int        `json:"max_header_size"`
+	ClientReadTimeout  Seconds    `json:"client_read_timeout"`
+	ClientIdleTimeout  Seconds    `json:"client_idle_timeout"`
+	MaxConnections     int        `json:"max_connections"`
+	RealIP             RealIP     `json:"real_ip"`
 
 	// Edge hardening (README "Security").
 	ClientHeaderTimeout  Seconds `json:"client_header_timeout"`  // time to receive a request's headers
@@ -93,6 +94,17 @@ type Gateway struct {
 	// MaxResponseHeaderSize bounds an upstream response header; a larger
 	// one fails the attempt ("response header too large").
 	MaxResponseHeaderSize int `json:"max_response_header_size"`
+}
+
+// ControlAPI protects the control API. Token, when set, is required as
+// `Authorization: Bearer <token>` on every path but /healthz, /readyz and
+// /metrics (that one too when ProtectMetrics). A token written as
+// `$env://NAME` is replaced by that environment variable's value when the
+// file loads.
+type ControlAPI struct {
+	Token          string   `json:"token" secret:"true"`
+	ProtectMetrics bool     `json:"protect_metrics"`
+	AllowedHosts   []string `json:"allowed_hosts"`
 }
 
 // RealIP says which header carries the client address and which peers are
@@ -166,6 +178,10 @@ type Var struct {
 	Op     string // ==, ~=, >, >=, <, <=, ~~, ~*, in, has, ipmatch
 	Value  string // the operand of every operator but in / ipmatch
 	Values []string
+
+	// Ref is Name parsed (ParseVar), kept by validation; the router reads
+	// it and never the name. The zero value is no known variable.
+	Ref VarRef
 }
 
 // Upstream is a set of nodes and how to reach them.
@@ -174,19 +190,23 @@ type Upstream struct {
 	Name          string            `json:"name"`
 	Desc          string            `json:"desc"`
 	Labels        map[string]string `json:"labels"`
-	Scheme        string            `json:"scheme"`
-	Type          string            `json:"type"`
-	HashOn        string            `json:"hash_on"`
+	Scheme        Scheme            `json:"scheme"`
+	Type          BalancerType      `json:"type"`
+	HashOn        HashOn            `json:"hash_on"`
 	Key           string            `json:"key"`
 	Nodes         []Node            `json:"nodes"`
 	Timeout       Timeout           `json:"timeout"`
 	Retries       *int              `json:"retries"` // never nil after loading: defaults to len(Nodes)-1
 	RetryTimeout  Seconds           `json:"retry_timeout"`
 	KeepalivePool KeepalivePool     `json:"keepalive_pool"`
-	PassHost      string            `json:"pass_host"`
+	PassHost      PassHost          `json:"pass_host"`
 	UpstreamHost  string            `json:"upstream_host"`
 	Checks        *Checks           `json:"checks"`
 	TLS           UpstreamTLS       `json:"tls"`
+
+	// HashKey is Key parsed as HashOn says (ParseHashKey) when Type is
+	// chash, set by validation; the zero value hashes on remote_addr.
+	HashKey KeyTemplate `json:"-"`
 
 	CreatedAt Ignored `json:"created_at"`
 	UpdatedAt Ignored `json:"updated_at"`
@@ -245,7 +265,7 @@ type Checks struct {
 
 // ActiveCheck probes nodes in the background.
 type ActiveCheck struct {
-	Type                   string          `json:"type"`
+	Type                   Scheme          `json:"type"`
 	Timeout                Seconds         `json:"timeout"`
 	Concurrency            int             `json:"concurrency"`
 	Host                   string          `json:"host"`
@@ -275,7 +295,7 @@ type ActiveUnhealthy struct {
 
 // PassiveCheck observes real traffic.
 type PassiveCheck struct {
-	Type      string           `json:"type"`
+	Type      Scheme           `json:"type"`
 	Healthy   PassiveHealthy   `json:"healthy"`
 	Unhealthy PassiveUnhealthy `json:"unhealthy"`
 }

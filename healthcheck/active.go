@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,7 @@ type checker struct {
 	up  *upstream
 	pol *policy
 
-	typ            string // http, https or tcp
+	typ            config.Scheme // http, https or tcp
 	timeout        time.Duration
 	concurrency    int
 	host           string // Host header and TLS server name; "" = the node's host
@@ -57,7 +58,7 @@ func startChecker(up *upstream, a *config.ActiveCheck) *checker {
 	// The loader validates these; the fallbacks only keep a bad value from
 	// turning into a checker that fails every probe or never probes.
 	if c.typ == "" {
-		c.typ = "http"
+		c.typ = config.SchemeHTTP
 	}
 	if c.timeout <= 0 {
 		c.timeout = time.Second
@@ -176,12 +177,12 @@ func (c *checker) probe(ctx context.Context, n *Node) (event, int) {
 	}
 	deadline := time.Now().Add(c.timeout)
 	d := net.Dialer{Deadline: deadline}
-	conn, err := d.DialContext(ctx, "tcp", Addr(n.host, port))
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(n.host, strconv.Itoa(port)))
 	if err != nil {
 		return errEvent(err), 0
 	}
 	defer conn.Close()
-	if c.typ == "tcp" {
+	if c.typ == config.SchemeTCP {
 		return evSuccess, 0
 	}
 	// One deadline for the whole exchange makes "probe timeout" mean what
@@ -195,7 +196,7 @@ func (c *checker) probe(ctx context.Context, n *Node) (event, int) {
 	if host == "" {
 		host = n.host
 	}
-	if c.typ == "https" {
+	if c.typ == config.SchemeHTTPS {
 		tc := tls.Client(conn, &tls.Config{ServerName: host, InsecureSkipVerify: !c.verify})
 		if err := tc.Handshake(); err != nil {
 			return errEvent(err), 0

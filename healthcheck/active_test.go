@@ -3,7 +3,6 @@ package healthcheck
 import (
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gateway/config"
+	"gateway/internal/testnet"
 )
 
 func syncOne(m *Manager, id string, checks *config.Checks, nodes ...config.Node) {
@@ -74,7 +74,7 @@ func TestActiveConnectFailures(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			r := &recorder{}
 			m, logs := newTestManager(t, r)
-			addr := closedPort(t)
+			addr := testnet.DeadAddr(t)
 			syncOne(m, "u", &config.Checks{Active: activeCheck(typ)}, node(t, addr))
 
 			got := r.waitTransitions(t, 1)
@@ -89,9 +89,7 @@ func TestActiveConnectFailures(t *testing.T) {
 }
 
 func TestActiveTCPSuccess(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
+	l := testnet.Listen(t)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -194,7 +192,7 @@ func TestActivePortOverride(t *testing.T) {
 	m, _ := newTestManager(t, r)
 	ac := activeCheck("http")
 	ac.Port = node(t, hostPort(t, b.Server)).Port
-	addr := closedPort(t) // traffic port: nothing listens, but probes go to ac.Port
+	addr := testnet.DeadAddr(t) // traffic port: nothing listens, but probes go to ac.Port
 	syncOne(m, "u", &config.Checks{Active: ac}, node(t, addr))
 
 	require.Eventually(t, func() bool { return b.answered(http.StatusOK) >= 3 }, waitFor, pollTick)

@@ -32,7 +32,7 @@ const (
 // default except the intervals, which are short so that tests are fast.
 func activeCheck(typ string) *config.ActiveCheck {
 	return &config.ActiveCheck{
-		Type:                   typ,
+		Type:                   config.Scheme(typ),
 		Timeout:                1,
 		Concurrency:            10,
 		Host:                   "",
@@ -114,16 +114,6 @@ func node(t *testing.T, addr string) config.Node {
 func hostPort(t *testing.T, srv *httptest.Server) string {
 	t.Helper()
 	return srv.Listener.Addr().String()
-}
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
 }
 
 // transition is one onChange call.

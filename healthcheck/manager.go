@@ -5,11 +5,9 @@
 package healthcheck
 
 import (
-	"net"
 	"reflect"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,12 +40,6 @@ type NodeStatus struct {
 	// LastChange is when the node last changed state, or when it was first
 	// seen if it never has.
 	LastChange time.Time `json:"last_change"`
-}
-
-// Addr formats a node address the way Node and the log lines key it
-// ("host:port", IPv6 hosts in brackets).
-func Addr(host string, port int) string {
-	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // Manager owns the health state of every checked upstream and their active
@@ -166,14 +158,15 @@ func (m *Manager) Sync(ups []Upstream) {
 func (up *upstream) syncNodes(nodes []config.Node) {
 	byAddr := make(map[string]*Node, len(nodes))
 	list := make([]*Node, 0, len(nodes))
-	for _, cn := range nodes {
-		addr := Addr(cn.Host, cn.Port)
+	for i := range nodes {
+		cn := &nodes[i]
+		addr := cn.Addr()
 		if byAddr[addr] != nil {
 			continue // the same address twice is one node
 		}
 		n := up.byAddr[addr]
 		if n == nil {
-			n = newNode(up, cn.Host, cn.Port)
+			n = newNode(up, cn)
 		}
 		byAddr[addr] = n
 		list = append(list, n)
@@ -207,7 +200,7 @@ func (m *Manager) Snapshot() []UpstreamStatus {
 	for _, up := range m.ups {
 		us := UpstreamStatus{ID: up.id}
 		if up.active != nil {
-			us.Type = up.active.Type
+			us.Type = string(up.active.Type)
 		}
 		nodes := *up.nodes.Load()
 		us.Nodes = make([]NodeStatus, len(nodes))

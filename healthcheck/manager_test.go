@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gateway/config"
+	"gateway/internal/testnet"
 )
 
 // idleChecks has an active check that never probes, so that only Observe
@@ -33,7 +34,7 @@ func (m *Manager) checkerOf(id string) *checker {
 func TestSyncKeepsState(t *testing.T) {
 	r := &recorder{}
 	m, _ := newTestManager(t, r)
-	a, b, c := closedPort(t), closedPort(t), closedPort(t)
+	a, b, c := testnet.DeadAddr(t), testnet.DeadAddr(t), testnet.DeadAddr(t)
 	nodes := []config.Node{node(t, a), node(t, b)}
 
 	m.Sync([]Upstream{{ID: "u", Config: upstreamCfg("u", idleChecks(), nodes...)}})
@@ -204,7 +205,7 @@ func TestCloseStopsAll(t *testing.T) {
 
 func TestSnapshot(t *testing.T) {
 	m, _ := newTestManager(t, &recorder{})
-	a, b := closedPort(t), closedPort(t)
+	a, b := testnet.DeadAddr(t), testnet.DeadAddr(t)
 	passiveOnlyChecks := idleChecks()
 	passiveOnlyChecks.Active = nil // a load error, but the manager copes
 	m.Sync([]Upstream{

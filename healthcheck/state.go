@@ -233,8 +233,8 @@ type Node struct {
 	turn       uint64
 }
 
-func newNode(up *upstream, host string, port int) *Node {
-	n := &Node{up: up, host: host, port: port, addr: Addr(host, port), lastChange: time.Now()}
+func newNode(up *upstream, cn *config.Node) *Node {
+	n := &Node{up: up, host: cn.Host, port: cn.Port, addr: cn.Addr(), lastChange: time.Now()}
 	n.reportCond.L = &n.reportMu
 	return n
 }

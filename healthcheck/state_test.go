@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gateway/config"
+	"gateway/internal/testnet"
 )
 
 const (
@@ -204,7 +205,7 @@ func passiveOnly(t *testing.T, m *Manager, p *config.PassiveCheck) *Node {
 	t.Helper()
 	ac := activeCheck("http")
 	ac.Healthy.Interval, ac.Unhealthy.Interval = 0, 0
-	addr := closedPort(t)
+	addr := testnet.DeadAddr(t)
 	m.Sync([]Upstream{{ID: "u", Config: upstreamCfg("u", &config.Checks{Active: ac, Passive: p}, node(t, addr))}})
 	n := m.Node("u", addr)
 	require.NotNil(t, n)

@@ -1,10 +1,13 @@
 package plugin
 
-import "gateway/router"
+import (
+	"gateway/config"
+	"gateway/router"
+)
 
-// Key is a template of literals and variables, used for chash keys and
-// limit-count keys: `remote_addr`, `$remote_addr$http_user_agent`, ...
-// It is parsed once, at compile time.
+// Key is a config.KeyTemplate made ready to render: chash keys and
+// limit-count keys. config parses the template at load (config.ParseHashKey,
+// config.ParseKeyTemplate); Key only converts it, once, at compile time.
 type Key struct {
 	parts []keyPart
 }
@@ -16,47 +19,16 @@ type keyPart struct {
 	name []byte
 }
 
-// HashKey turns an upstream's hash_on/key into a key template.
-func HashKey(hashOn, key string) Key {
-	switch hashOn {
-	case "header":
-		return Key{parts: []keyPart{{isV: true, kind: router.VarHTTP, name: []byte(key)}}}
-	case "cookie":
-		return Key{parts: []keyPart{{isV: true, kind: router.VarCookie, name: []byte(key)}}}
-	case "consumer":
-		return Key{parts: []keyPart{{isV: true, kind: router.VarConsumerName}}}
-	case "vars_combinations":
-		return KeyTemplate(key)
-	}
-	if kind, name, ok := router.ParseVar(key); ok {
-		return Key{parts: []keyPart{{isV: true, kind: kind, name: []byte(name)}}}
-	}
-	return Key{parts: []keyPart{{isV: true, kind: router.VarRemoteAddr}}}
-}
-
-// KeyTemplate parses `$var` references; everything else is literal.
-func KeyTemplate(t string) Key {
-	var k Key
-	for len(t) > 0 {
-		if t[0] != '$' {
-			i := 0
-			for i < len(t) && t[i] != '$' {
-				i++
-			}
-			k.parts = append(k.parts, keyPart{lit: []byte(t[:i])})
-			t = t[i:]
-			continue
-		}
-		i := 1
-		for i < len(t) && (t[i] == '_' || t[i] >= 'a' && t[i] <= 'z' || t[i] >= 'A' && t[i] <= 'Z' || t[i] >= '0' && t[i] <= '9') {
-			i++
-		}
-		if kind, name, ok := router.ParseVar(t[1:i]); ok {
-			k.parts = append(k.parts, keyPart{isV: true, kind: kind, name: []byte(name)})
+// NewKey prebuilds a parsed template. The zero template renders nothing,
+// which the callers read as "hash on the client address".
+func NewKey(t config.KeyTemplate) Key {
+	k := Key{parts: make([]keyPart, len(t.Parts))}
+	for i, p := range t.Parts {
+		if p.IsVar {
+			k.parts[i] = keyPart{isV: true, kind: p.Var.Kind, name: []byte(p.Var.Arg)}
 		} else {
-			k.parts = append(k.parts, keyPart{lit: []byte(t[:i])})
+			k.parts[i] = keyPart{lit: []byte(p.Lit)}
 		}
-		t = t[i:]
 	}
 	return k
 }
@@ -73,6 +45,3 @@ func (k *Key) Append(dst []byte, src router.VarSource) []byte {
 	}
 	return dst
 }
-
-// Literal is a key that is the same for every request.
-func Literal(s string) Key { return Key{parts: []keyPart{{lit: []byte(s)}}} }

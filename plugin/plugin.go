@@ -154,12 +154,24 @@ func (e *Env) Shared(key string, build func() (any, error)) (any, error) {
 // plugins: its config is the *config.ThrottlePolicy it names.
 const ThrottlePolicyPlugin = "throttle-policy"
 
+// QueryCredential is implemented by steps that read a credential from a
+// query argument (key-auth's `query`): the access log masks that
+// argument's value.
+type QueryCredential interface {
+	CredentialQuery() string
+}
+
 // Chain is the compiled steps of one route, in priority order.
 type Chain struct {
-	names    []string
-	request  []RequestStep
-	response []ResponseStep
+	names     []string
+	request   []RequestStep
+	response  []ResponseStep
+	credQuery []string
 }
+
+// CredentialQueries lists the query arguments that carry credentials on
+// this route (QueryCredential).
+func (c *Chain) CredentialQueries() []string { return c.credQuery }
 
 // Names lists the plugins of the chain in the order they run.
 func (c *Chain) Names() []string { return c.names }
@@ -241,6 +253,9 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 		}
 		if s, ok := step.(ResponseStep); ok {
 			c.response = append(c.response, s)
+		}
+		if s, ok := step.(QueryCredential); ok && s.CredentialQuery() != "" {
+			c.credQuery = append(c.credQuery, s.CredentialQuery())
 		}
 	}
 	return c, nil

@@ -2,13 +2,14 @@ package proxy
 
 import (
 	"net"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
 	"gateway/internal/race"
+	"gateway/internal/testheap"
+	"gateway/internal/testnet"
 )
 
 // leanBackend answers every request with a fixed small body and does no
@@ -16,14 +17,11 @@ import (
 // gateway (fasthttp's server itself does not allocate per request).
 func leanBackend(t *testing.T) *backend {
 	body := []byte(`{"ok":true}`)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
 		ctx.SetBody(body)
 	}}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	ln := testnet.Serve(t, srv)
 	return &backend{name: "lean", addr: ln.Addr().String(), ln: ln, srv: srv}
 }
 
@@ -45,14 +43,12 @@ func proxiedMallocs(t *testing.T, g *Gateway, n int, prepare func(r *fasthttp.Re
 	for range 2000 { // warm up pools, buffers and metric children
 		run()
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
+	count := testheap.Count()
 	for range n {
 		run()
 	}
-	runtime.ReadMemStats(&after)
-	return float64(after.Mallocs-before.Mallocs) / float64(n)
+	mallocs, _ := count.Since()
+	return float64(mallocs) / float64(n)
 }
 
 // allocGateway is a gateway serving yaml in-process, for counting
@@ -122,14 +118,12 @@ services:
 		run()
 	}
 	const n = 10000
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
+	count := testheap.Count()
 	for range n {
 		run()
 	}
-	runtime.ReadMemStats(&after)
-	perReq := float64(after.Mallocs-before.Mallocs) / n
+	mallocs, _ := count.Since()
+	perReq := float64(mallocs) / n
 	t.Logf("mallocs per proxied POST (client, gateway and backend in one process): %.3f", perReq)
 	require.Less(t, perReq, 0.05)
 }

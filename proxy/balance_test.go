@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+
+	"gateway/internal/testnet"
 )
 
 // hangingBackend accepts connections and reads requests but never answers.
@@ -23,8 +24,7 @@ type hangingBackend struct {
 }
 
 func startHangingBackend(t *testing.T) *hangingBackend {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln := testnet.Listen(t)
 	h := &hangingBackend{addr: ln.Addr().String()}
 	var conns sync.WaitGroup
 	go func() {
@@ -53,19 +53,10 @@ func startHangingBackend(t *testing.T) *hangingBackend {
 			}()
 		}
 	}()
-	t.Cleanup(func() { ln.Close() })
 	return h
 }
 
-func (h *hangingBackend) port() string { _, p, _ := net.SplitHostPort(h.addr); return p }
-
-func deadPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	return p
-}
+func (h *hangingBackend) port() string { return testnet.Port(h.addr) }
 
 func TestRetryConnectionRefusedForEveryMethod(t *testing.T) {
 	good := startBackend(t, "good", nil)
@@ -74,7 +65,7 @@ services:
   - id: s
     upstream:
       nodes:
-        - {host: 127.0.0.1, port: `+deadPort(t)+`}
+        - {host: 127.0.0.1, port: `+testnet.DeadPort(t)+`}
         - {host: 127.0.0.1, port: `+good.port()+`}
     routes: [{paths: ["/*"]}]
 `)
@@ -117,7 +108,7 @@ services:
     upstream:
       retries: 0
       nodes:
-        - {host: 127.0.0.1, port: `+deadPort(t)+`, priority: 1}
+        - {host: 127.0.0.1, port: `+testnet.DeadPort(t)+`, priority: 1}
         - {host: 127.0.0.1, port: `+good.port()+`}
     routes: [{paths: ["/*"]}]
 `)
@@ -150,7 +141,7 @@ services:
 
 func TestAttemptsCountedInMetrics(t *testing.T) {
 	good := startBackend(t, "good", nil)
-	dead := deadPort(t)
+	dead := testnet.DeadPort(t)
 	tg := startGateway(t, `
 services:
   - id: s

@@ -12,7 +12,9 @@ import (
 func control(t *testing.T, g *Gateway, method, path string, reload func() (string, error)) (int, map[string]any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	g.ControlHandler(reload).ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	req := httptest.NewRequest(method, path, nil)
+	req.Host = "127.0.0.1:9091"
+	g.ControlHandler(reload).ServeHTTP(rec, req)
 	var body map[string]any
 	if rec.Header().Get("Content-Type") == "application/json" {
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))

@@ -1,29 +1,11 @@
 package proxy
 
 import (
-	"bufio"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/valyala/fasthttp"
 )
-
-// rawStatus sends a raw request and returns the status of the response.
-func (tg *testGateway) rawStatus(t *testing.T, request string) int {
-	t.Helper()
-	c, err := net.Dial("tcp", tg.addr)
-	require.NoError(t, err)
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, err = c.Write([]byte(request))
-	require.NoError(t, err)
-	resp := &fasthttp.Response{}
-	require.NoError(t, resp.Read(bufio.NewReader(c)))
-	return resp.StatusCode()
-}
 
 // rawHeaderLines returns the header lines (lower case) of the backend's
 // last request that are named name, as received.

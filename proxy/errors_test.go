@@ -2,13 +2,14 @@ package proxy
 
 import (
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+
+	"gateway/internal/testnet"
 )
 
 type errBody struct {
@@ -41,10 +42,7 @@ func TestGatewayErrors(t *testing.T) {
 	b := startBackend(t, "b", nil)
 	slow := startBackend(t, "slow", func(ctx *fasthttp.RequestCtx) { time.Sleep(2 * time.Second) })
 	// A port nothing listens on: connection refused.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	deadAddr := ln.Addr().(*net.TCPAddr)
-	ln.Close()
+	deadPort := testnet.DeadPort(t)
 
 	tg := startGateway(t, `
 gateway: {access_log: {enabled: false}, max_request_body_size: 1000, max_header_size: 4096}
@@ -55,7 +53,7 @@ services:
     routes: [{paths: ["/get"], methods: [GET, HEAD]}]
   - id: dead
     path_prefix: /dead
-    upstream: {nodes: [{host: 127.0.0.1, port: `+itoa(deadAddr.Port)+`}]}
+    upstream: {nodes: [{host: 127.0.0.1, port: `+deadPort+`}]}
     routes: [{paths: ["/*"]}]
   - id: slow
     path_prefix: /slow

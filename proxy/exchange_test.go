@@ -320,16 +320,7 @@ func observedGateway(t *testing.T, yaml string) (*testGateway, *observer.Observe
 	core, logs := observer.New(zapcore.WarnLevel)
 	g := New(Options{Logger: zap.New(core)})
 	require.NoError(t, g.Apply(mustParse(t, yaml)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() { _ = g.Serve(ln); close(done) }()
-	t.Cleanup(func() {
-		_ = g.Shutdown(t.Context())
-		<-done
-		g.Close()
-	})
-	return &testGateway{g: g, addr: ln.Addr().String(), ln: ln}, logs
+	return serveGateway(t, g), logs
 }
 
 func attemptLogs(logs *observer.ObservedLogs) []map[string]any {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,12 +59,11 @@ type Gateway struct {
 
 	applyMu sync.Mutex // one compile at a time
 
+	// Long-lived state, keyed by identity; only commit adds and retires.
 	stateMu       sync.Mutex
-	pools         map[string]*transport.Pool
-	nodes         map[string]*nodeLong
-	upstreamsLong map[string]*upstreamLong
-	poolsUsed     map[string]struct{} // filled while a snapshot compiles
-	nodesUsed     map[string]struct{}
+	pools         map[string]*transport.Pool // by transport.PoolKey
+	nodes         map[string]*nodeLong       // by upstream id + "|" + host:port
+	upstreamsLong map[string]*upstreamLong   // by upstream id
 
 	server   *fasthttp.Server
 	serverMu sync.Mutex
@@ -119,47 +119,36 @@ func New(opts Options) *Gateway {
 	return g
 }
 
-// Apply compiles cfg off the request path and, if it compiles, makes it the
-// serving snapshot. Requests in flight finish on the snapshot they started
-// with. On error the serving snapshot is untouched.
+// Apply compiles cfg off the request path and, if it compiles, commits it
+// as the serving snapshot. Requests in flight finish on the snapshot they
+// started with. On error nothing changed: the serving snapshot, health
+// checkers, pools and node state are as they were. The error is
+// config.Errors (see ErrorLines).
 func (g *Gateway) Apply(cfg *config.Config) error {
 	g.applyMu.Lock()
 	defer g.applyMu.Unlock()
 
-	g.stateMu.Lock()
-	g.poolsUsed = map[string]struct{}{}
-	g.nodesUsed = map[string]struct{}{}
-	g.stateMu.Unlock()
-
+	// Certificates compile first: like compile, this has no side effects.
 	certs, err := tlsedge.Compile(cfg)
 	if err != nil {
-		return err
+		return config.Errors{{Msg: err.Error()}}
 	}
-	s, err := g.compile(cfg)
+	s, p, err := g.compile(cfg)
 	if err != nil {
-		// Re-sync health checking with the serving config: compile may
-		// have started checkers for the rejected one.
-		if g.dryRun {
-			return err
-		}
-		if old := g.snap.Load(); old != nil {
-			g.health.Sync(checkedUpstreams(old.cfg))
-		} else {
-			g.health.Sync(nil)
-		}
 		return err
 	}
 	if !g.dryRun {
+		// The one step of a commit that can fail, and it changes nothing
+		// when it does; so it comes first.
 		if err := g.access.configure(cfg.Gateway.AccessLog, g); err != nil {
-			return err
+			return config.Errors{{Path: "gateway.access_log.path", Msg: err.Error()}}
 		}
 	}
-	old := g.snap.Swap(s)
-	g.tls.Swap(certs)
+	old := g.commit(s, p)
+	g.tls.Swap(certs) // new handshakes use the new certificates from here on
 	g.metrics.configInfo.Reset()
 	g.metrics.configInfo.WithLabelValues(cfg.Revision).Set(1)
 	g.metrics.lastReloadOK.Set(float64(time.Now().UnixNano()) / 1e9)
-	g.retireUnused()
 	g.limits.Sweep() // drops counters of policies and limits the new config no longer uses
 	if old == nil {
 		g.ready.Store(true)
@@ -167,28 +156,20 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	return nil
 }
 
-// retireUnused closes the pools and forgets the node state that the new
-// snapshot no longer references. Requests still running on the old
-// snapshot keep working: a closed pool dials when asked and closes
-// connections handed back to it.
-func (g *Gateway) retireUnused() {
-	g.stateMu.Lock()
-	var retired []*transport.Pool
-	for k, p := range g.pools {
-		if _, ok := g.poolsUsed[k]; !ok {
-			retired = append(retired, p)
-			delete(g.pools, k)
+// ErrorLines is how a config error is shown everywhere (gateway validate,
+// the reload log, POST /v1/reload, GET /v1/config's last_reload): one line
+// per config.FieldError, "path: message" (the message alone for a problem
+// of the whole file); any other error as its own lines.
+func ErrorLines(err error) []string {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		lines := make([]string, len(errs))
+		for i, e := range errs {
+			lines[i] = e.Error()
 		}
+		return lines
 	}
-	for k := range g.nodes {
-		if _, ok := g.nodesUsed[k]; !ok {
-			delete(g.nodes, k)
-		}
-	}
-	g.stateMu.Unlock()
-	for _, p := range retired {
-		p.Close()
-	}
+	return strings.Split(strings.TrimRight(err.Error(), "\n"), "\n")
 }
 
 func checkedUpstreams(cfg *config.Config) []healthcheck.Upstream {
@@ -211,14 +192,7 @@ func checkedUpstreams(cfg *config.Config) []healthcheck.Upstream {
 func (g *Gateway) RecordReload(err error) {
 	st := reloadStatus{At: time.Now().UTC(), OK: err == nil}
 	if err != nil {
-		var ce config.Errors
-		if errors.As(err, &ce) {
-			for _, e := range ce {
-				st.Errors = append(st.Errors, e.Error())
-			}
-		} else {
-			st.Errors = []string{err.Error()}
-		}
+		st.Errors = ErrorLines(err)
 		g.metrics.reloads.WithLabelValues("failure").Inc()
 	} else {
 		g.metrics.reloads.WithLabelValues("success").Inc()

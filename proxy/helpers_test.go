@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"gateway/config"
+	"gateway/internal/testnet"
 )
 
 // backend is a real fasthttp server on loopback that records what it saw.
@@ -35,9 +36,7 @@ type backend struct {
 // startBackend serves h (or an echo of the request line when h is nil).
 func startBackend(t *testing.T, name string, h fasthttp.RequestHandler) *backend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	b := &backend{name: name, addr: ln.Addr().String(), ln: ln}
+	b := &backend{name: name}
 	b.srv = &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			b.hits.Add(1)
@@ -62,8 +61,8 @@ func startBackend(t *testing.T, name string, h fasthttp.RequestHandler) *backend
 		MaxRequestBodySize: 1 << 30,
 		CloseOnShutdown:    true,
 	}
-	go func() { _ = b.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = b.srv.Shutdown() })
+	b.ln = testnet.Serve(t, b.srv)
+	b.addr = b.ln.Addr().String()
 	return b
 }
 
@@ -73,10 +72,7 @@ func (b *backend) lastRequest() *fasthttp.Request {
 	return b.last
 }
 
-func (b *backend) port() string {
-	_, p, _ := net.SplitHostPort(b.addr)
-	return p
-}
+func (b *backend) port() string { return testnet.Port(b.addr) }
 
 // testGateway is an in-process gateway serving on loopback.
 type testGateway struct {
@@ -101,9 +97,14 @@ func startGateway(t *testing.T, yaml string) *testGateway {
 	}
 	g := New(Options{})
 	require.NoError(t, g.Apply(mustParse(t, yaml)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	tg := &testGateway{g: g, addr: ln.Addr().String(), ln: ln}
+	return serveGateway(t, g)
+}
+
+// serveGateway serves g on an ephemeral loopback port until the test
+// ends, then shuts it down and closes it.
+func serveGateway(t testing.TB, g *Gateway) *testGateway {
+	t.Helper()
+	ln := testnet.Listen(t)
 	done := make(chan struct{})
 	go func() { _ = g.Serve(ln); close(done) }()
 	t.Cleanup(func() {
@@ -111,7 +112,7 @@ func startGateway(t *testing.T, yaml string) *testGateway {
 		<-done
 		g.Close()
 	})
-	return tg
+	return &testGateway{g: g, addr: ln.Addr().String(), ln: ln}
 }
 
 var testClient = &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
@@ -143,9 +144,9 @@ func (tg *testGateway) get(t *testing.T, uri string) *fasthttp.Response {
 	return tg.do(t, "GET", uri, nil, "")
 }
 
-// raw writes a raw HTTP/1.1 request and returns the raw response head and
-// body as text.
-func (tg *testGateway) raw(t *testing.T, request string) string {
+// rawResponseTo writes a raw HTTP/1.1 request on a new connection and
+// reads the response.
+func (tg *testGateway) rawResponseTo(t *testing.T, request string) *fasthttp.Response {
 	t.Helper()
 	c, err := net.Dial("tcp", tg.addr)
 	require.NoError(t, err)
@@ -155,7 +156,20 @@ func (tg *testGateway) raw(t *testing.T, request string) string {
 	require.NoError(t, err)
 	resp := &fasthttp.Response{}
 	require.NoError(t, resp.Read(bufio.NewReader(c)))
-	return resp.String()
+	return resp
+}
+
+// raw writes a raw HTTP/1.1 request and returns the raw response head and
+// body as text.
+func (tg *testGateway) raw(t *testing.T, request string) string {
+	t.Helper()
+	return tg.rawResponseTo(t, request).String()
+}
+
+// rawStatus sends a raw request and returns the status of the response.
+func (tg *testGateway) rawStatus(t *testing.T, request string) int {
+	t.Helper()
+	return tg.rawResponseTo(t, request).StatusCode()
 }
 
 func upstreamYAML(nodes ...*backend) string {
@@ -180,7 +194,9 @@ func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewRea
 func scrape(t *testing.T, g *Gateway) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	g.ControlHandler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Host = "127.0.0.1:9091"
+	g.ControlHandler(nil).ServeHTTP(rec, req)
 	require.Equal(t, 200, rec.Code)
 	return rec.Body.String()
 }

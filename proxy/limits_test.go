@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -18,6 +17,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"gateway/internal/race"
+	"gateway/internal/testheap"
+	"gateway/internal/testnet"
 )
 
 // Issue 12.5: a client that never reads a large response is cut off after
@@ -208,8 +209,7 @@ func idleConnCost(t *testing.T, addr string, n int) float64 {
 // idleClientCost is idleConnCost's figure for a server that only holds the
 // connections: what the client sockets and the accepted net.Conns cost.
 func idleClientCost(t *testing.T, n int) float64 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln := testnet.Listen(t)
 	defer ln.Close()
 	held := make(chan net.Conn, n)
 	go func() {
@@ -247,10 +247,7 @@ func idleClientCost(t *testing.T, n int) float64 {
 }
 
 func heapAndStacks() int64 {
-	var m runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&m)
+	m := testheap.Live()
 	return int64(m.HeapInuse + m.StackInuse)
 }
 
@@ -260,12 +257,7 @@ func TestServerMessagesAtDebug(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
 	g := New(Options{Logger: zap.New(core)})
 	require.NoError(t, g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\nservices: []\n")))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() { _ = g.Serve(ln); close(done) }()
-	defer func() { _ = g.Shutdown(t.Context()); <-done; g.Close() }()
-	tg := &testGateway{g: g, addr: ln.Addr().String(), ln: ln}
+	tg := serveGateway(t, g)
 
 	require.Equal(t, 400, tg.rawStatus(t, "GET /a HTTP/1.1\r\nHost: a\r\nBad\r\n\r\n"))
 	require.Eventually(t, func() bool { return logs.FilterMessage("client connection").Len() > 0 }, 10*time.Second, 10*time.Millisecond)

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
 
@@ -111,10 +113,24 @@ func (c *edgeConn) Close() error {
 // debug level: clients choose how many of them there are, so at a level
 // that is on by default they would be a way to flood the log (nginx logs
 // them at info, below its default error level).
+//
+// Each line has "component":"fasthttp", and its detail is cut at
+// maxServerLogDetail bytes: fasthttp quotes what the client sent (for a TLS
+// ClientHello, the whole read buffer, twice).
 type serverLogger struct{ log *zap.Logger }
+
+const maxServerLogDetail = 1024
 
 func (l serverLogger) Printf(format string, args ...any) {
 	if ce := l.log.Check(zap.DebugLevel, "client connection"); ce != nil {
-		ce.Write(zap.String("detail", fmt.Sprintf(format, args...)))
+		detail := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+		if len(detail) > maxServerLogDetail {
+			detail = detail[:maxServerLogDetail] + "...(truncated)"
+		}
+		ce.Write(zap.String("component", "fasthttp"), zap.String("detail", detail))
 	}
 }
+
+// NewServerLogger returns the fasthttp.Logger the gateway's own server
+// uses, for other fasthttp servers of the process (demo mode's backends).
+func NewServerLogger(log *zap.Logger) fasthttp.Logger { return serverLogger{log} }

@@ -1,18 +1,19 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gateway/balancer"
 	"gateway/config"
 	"gateway/healthcheck"
 	"gateway/plugin"
+	"gateway/ratelimit"
 	"gateway/router"
 	"gateway/transport"
 )
@@ -33,6 +34,23 @@ type snapshot struct {
 	maxRespHeader int
 	loadedAt      time.Time
 	upstreams     map[string]*upstreamState
+	// maskQuery are the query argument names that carry credentials
+	// (key-auth's query on any route), masked in the access log.
+	maskQuery [][]byte
+}
+
+// addMaskedQuery adds a credential's query argument name to the names the
+// access log masks.
+func (s *snapshot) addMaskedQuery(name string) {
+	if name == "" {
+		return
+	}
+	for _, n := range s.maskQuery {
+		if string(n) == name {
+			return
+		}
+	}
+	s.maskQuery = append(s.maskQuery, []byte(name))
 }
 
 // routeState is what the handler needs for one matched route.
@@ -101,18 +119,57 @@ func toTimeouts(t config.Timeout) transport.Timeouts {
 	return transport.Timeouts{Connect: t.Connect.Duration(), Send: t.Send.Duration(), Read: t.Read.Duration()}
 }
 
-// compile builds a snapshot of cfg. It may create long-lived state (pools,
-// node state) in g; Apply publishes the snapshot and retires what the new
-// config no longer uses.
-func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
+// Reloads are two steps (docs/DESIGN.md "Compile, then commit"):
+//
+//   - compile turns a config into a snapshot and a plan. It has no side
+//     effects: it reads the gateway's long-lived state, to reuse pools and
+//     throttle counters, but creates, starts, registers or retires nothing,
+//     so a config it rejects leaves the gateway exactly as it was and needs
+//     no rollback.
+//   - commit, only for a snapshot that compiled whole, carries the plan
+//     out: it syncs the health checkers, registers new pools, node state
+//     and throttle counters, wires them into the snapshot, publishes it
+//     with one atomic store and retires what the new snapshot no longer
+//     uses. It cannot fail.
+
+// plan is what a compiled snapshot needs of the gateway's long-lived state,
+// keyed by identity.
+type plan struct {
+	// pools is every pool the snapshot uses, by transport.PoolKey: the
+	// gateway's own where it has one for the key, else a new one that
+	// nothing references until commit registers it (a Pool holds no
+	// connection or goroutine until it is used).
+	pools map[string]*transport.Pool
+	// checked are the upstreams with active checks, for health.Sync.
+	checked []healthcheck.Upstream
+	// upstreams are the snapshot's upstreams with their configs: their
+	// node state, health and balancer are wired by commit.
+	upstreams []plannedUpstream
+	// limits is the throttle counter store staged for the plugins'
+	// compile steps: the gateway's counters, plus new ones only it holds.
+	limits *ratelimit.Store
+}
+
+type plannedUpstream struct {
+	us   *upstreamState
+	conf *config.Upstream
+}
+
+// compile builds a snapshot of cfg and the plan commit needs to publish it,
+// without side effects. The error is config.Errors, each with its key path.
+func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
+	var errs config.Errors
 	rt, err := router.Compile(cfg)
 	if err != nil {
-		return nil, err
+		var rerrs config.Errors
+		if !errors.As(err, &rerrs) {
+			return nil, nil, config.Errors{{Msg: err.Error()}}
+		}
+		errs = append(errs, rerrs...)
 	}
 	s := &snapshot{
 		cfg:           cfg,
 		rt:            rt,
-		noRoute:       g.metrics.forRoute("", ""),
 		responses:     compileErrResponses(cfg.GatewayResponses),
 		realIP:        compileRealIP(cfg.Gateway.RealIP),
 		edge:          compileEdge(&cfg.Gateway),
@@ -121,81 +178,90 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, error) {
 		loadedAt:      time.Now(),
 		upstreams:     map[string]*upstreamState{},
 	}
-
-	// Health checkers first, so that node state below can point at them.
-	if !g.dryRun {
-		g.health.Sync(checkedUpstreams(cfg))
-	}
+	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage()}
 
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
-		us, err := g.compileUpstream(u.ID, u)
-		if err != nil {
-			return nil, fmt.Errorf("upstreams[%d]: %w", i, err)
-		}
-		s.upstreams[u.ID] = us
+		// An upstream that does not compile is kept as nil: its services
+		// then report nothing more about it.
+		s.upstreams[u.ID] = g.compileUpstream(p, "upstreams["+strconv.Itoa(i)+"]", u.ID, u, &errs)
 	}
 	for i := range cfg.Services {
 		svc := &cfg.Services[i]
 		if svc.Upstream != nil {
-			us, err := g.compileUpstream(svc.ID, svc.Upstream)
-			if err != nil {
-				return nil, fmt.Errorf("services[%d].upstream: %w", i, err)
-			}
-			s.upstreams[svc.ID] = us
+			s.upstreams[svc.ID] = g.compileUpstream(p, "services["+strconv.Itoa(i)+"].upstream", svc.ID, svc.Upstream, &errs)
 		}
 	}
+	if rt == nil {
+		// The routes did not compile: report their problems and the
+		// upstreams'; plugins are compiled once the routes are.
+		return nil, nil, errs
+	}
 
-	env := plugin.NewEnv(cfg, g.limits, g.metrics.throttled)
-
-	all := rt.Routes()
+	env := plugin.NewEnv(cfg, p.limits, g.metrics.throttled)
 	s.routes = make([]*routeState, rt.NumRoutes())
-	for _, r := range all {
-		if s.routes[r.Seq] != nil {
-			continue
-		}
-		svc := r.Service
-		rs := &routeState{r: r, service: svc.ID, id: r.ID}
+	seq := 0
+	for si := range cfg.Services {
+		svc := &cfg.Services[si]
 		upID := svc.UpstreamID
 		if upID == "" {
 			upID = svc.ID
 		}
-		rs.up = s.upstreams[upID]
-		if rs.up == nil {
-			return nil, fmt.Errorf("service %q: upstream %q not found", svc.ID, upID)
+		up, known := s.upstreams[upID]
+		if !known && len(svc.Routes) > 0 {
+			errs = append(errs, config.FieldError{
+				Path: "services[" + strconv.Itoa(si) + "].upstream_id",
+				Msg:  fmt.Sprintf("unknown upstream %q", upID),
+			})
 		}
-		rs.to = rs.up.to
-		if t := r.Config.Timeout; t != nil {
-			if t.Connect > 0 {
-				rs.to.Connect = t.Connect.Duration()
+		for ri := range svc.Routes {
+			r := rt.Route(seq)
+			seq++
+			rs := &routeState{r: r, service: svc.ID, id: r.ID, up: up}
+			if up != nil {
+				rs.to = up.to
 			}
-			if t.Send > 0 {
-				rs.to.Send = t.Send.Duration()
+			if t := r.Config.Timeout; t != nil {
+				if t.Connect > 0 {
+					rs.to.Connect = t.Connect.Duration()
+				}
+				if t.Send > 0 {
+					rs.to.Send = t.Send.Duration()
+				}
+				if t.Read > 0 {
+					rs.to.Read = t.Read.Duration()
+				}
 			}
-			if t.Read > 0 {
-				rs.to.Read = t.Read.Duration()
+			chain, err := plugin.Build(env, r)
+			if err != nil {
+				errs = append(errs, config.FieldError{
+					Path: "services[" + strconv.Itoa(si) + "].routes[" + strconv.Itoa(ri) + "]",
+					Msg:  err.Error(),
+				})
+			} else {
+				for _, q := range chain.CredentialQueries() {
+					s.addMaskedQuery(q)
+				}
 			}
+			rs.chain = chain
+			s.routes[r.Seq] = rs
 		}
-		chain, err := plugin.Build(env, r)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: %w", r.ID, err)
-		}
-		rs.chain = chain
-		rs.m = g.metrics.forRoute(svc.ID, r.ID)
-		s.routes[r.Seq] = rs
 	}
-	return s, nil
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	return s, p, nil
 }
 
-func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState, error) {
+// compileUpstream compiles the upstream at key path path; its problems go
+// to errs, and then it returns nil.
+func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, errs *config.Errors) *upstreamState {
 	us := &upstreamState{
 		id:           id,
-		chash:        u.Type == "chash",
+		chash:        u.Type == config.CHash,
 		retryTimeout: u.RetryTimeout.Duration(),
 		to:           toTimeouts(u.Timeout),
 		upstreamHost: []byte(u.UpstreamHost),
-		long:         g.upstreamLong(id),
-		allUnhealthy: g.metrics.allUnhealthy.WithLabelValues(id),
 	}
 	if u.Retries != nil {
 		us.retries = *u.Retries
@@ -203,77 +269,124 @@ func (g *Gateway) compileUpstream(id string, u *config.Upstream) (*upstreamState
 		us.retries = len(u.Nodes) - 1
 	}
 	switch u.PassHost {
-	case "node":
+	case config.PassHostNode:
 		us.passHost = passHostNode
-	case "rewrite":
+	case config.PassHostRewrite:
 		us.passHost = passHostRewrite
 	}
 	if us.chash {
-		us.key = plugin.HashKey(u.HashOn, u.Key)
+		us.key = plugin.NewKey(u.HashKey)
 	}
-	refs := make([]balancer.NodeRef, len(u.Nodes))
 	us.nodes = make([]*nodeState, len(u.Nodes))
 	for i := range u.Nodes {
-		n, err := g.node(id, u, &u.Nodes[i])
+		n := &u.Nodes[i]
+		pool, err := g.planPool(p, u, n)
 		if err != nil {
-			return nil, fmt.Errorf("nodes[%d]: %w", i, err)
+			// Every node of the upstream shares the pool settings: one
+			// error says it for all.
+			*errs = append(*errs, config.FieldError{Path: path + ".nodes[" + strconv.Itoa(i) + "]", Msg: err.Error()})
+			return nil
 		}
-		us.nodes[i] = n
-		refs[i] = balancer.NodeRef{InFlight: &n.long.inflight}
-		if n.health != nil {
-			refs[i].Down = n.health.Down()
+		addr := n.Addr()
+		ns := &nodeState{upstream: id, addr: addr, hostPort: []byte(addr), pool: pool}
+		if n.Port == 80 && u.Scheme == config.SchemeHTTP || n.Port == 443 && u.Scheme == config.SchemeHTTPS {
+			ns.hostPort = []byte(n.Host)
 		}
+		us.nodes[i] = ns
 	}
-	us.bal = balancer.New(u, refs)
-	return us, nil
+	p.upstreams = append(p.upstreams, plannedUpstream{us: us, conf: u})
+	return us
 }
 
-// node compiles one node, creating its pool and long-lived state on first
-// use and marking both as used by the snapshot being built.
-func (g *Gateway) node(upstreamID string, u *config.Upstream, n *config.Node) (*nodeState, error) {
-	addr := net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
+// planPool returns the pool for node n of u: the gateway's, or a new one
+// that only the plan knows of.
+func (g *Gateway) planPool(p *plan, u *config.Upstream, n *config.Node) (*transport.Pool, error) {
 	pk := transport.PoolKey(u, n)
-	key := upstreamID + "|" + addr
+	if pool := p.pools[pk]; pool != nil {
+		return pool, nil
+	}
 	g.stateMu.Lock()
-	defer g.stateMu.Unlock()
 	pool := g.pools[pk]
+	g.stateMu.Unlock()
 	if pool == nil {
 		var err error
 		if pool, err = transport.NewPool(u, n); err != nil {
 			return nil, err
 		}
-		g.pools[pk] = pool
 	}
-	g.poolsUsed[pk] = struct{}{}
-	long := g.nodes[key]
-	if long == nil {
-		long = &nodeLong{m: g.metrics.forNode(upstreamID, addr)}
-		g.nodes[key] = long
-	}
-	g.nodesUsed[key] = struct{}{}
-
-	ns := &nodeState{upstream: upstreamID, addr: addr, hostPort: []byte(addr), pool: pool, long: long}
-	if n.Port == 80 && u.Scheme == "http" || n.Port == 443 && u.Scheme == "https" {
-		ns.hostPort = []byte(n.Host)
-	}
-	ns.health = g.health.Node(upstreamID, addr)
-	if ns.health != nil {
-		v := 1.0
-		if ns.health.Down().Load() {
-			v = 0
-		}
-		g.metrics.nodeHealthy.WithLabelValues(upstreamID, addr).Set(v)
-	}
-	return ns, nil
+	p.pools[pk] = pool
+	return pool, nil
 }
 
-func (g *Gateway) upstreamLong(id string) *upstreamLong {
-	g.stateMu.Lock()
-	defer g.stateMu.Unlock()
-	l := g.upstreamsLong[id]
-	if l == nil {
-		l = &upstreamLong{}
-		g.upstreamsLong[id] = l
+// commit publishes a compiled snapshot: it carries out p, swaps s in and
+// retires the long-lived state s no longer uses. It returns the snapshot it
+// replaced (nil on the first commit). Requests still running on that one
+// keep working: a retired pool dials when asked and closes connections
+// handed back to it.
+func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
+	// Health checkers first, so that the nodes can point at their state.
+	if !g.dryRun {
+		g.health.Sync(p.checked)
 	}
-	return l
+
+	g.stateMu.Lock()
+	for pk, pool := range p.pools {
+		g.pools[pk] = pool
+	}
+	nodesUsed := map[string]struct{}{}
+	for _, pu := range p.upstreams {
+		us := pu.us
+		us.long = g.upstreamsLong[us.id]
+		if us.long == nil {
+			us.long = &upstreamLong{}
+			g.upstreamsLong[us.id] = us.long
+		}
+		us.allUnhealthy = g.metrics.allUnhealthy.WithLabelValues(us.id)
+		refs := make([]balancer.NodeRef, len(us.nodes))
+		for i, ns := range us.nodes {
+			key := us.id + "|" + ns.addr
+			ns.long = g.nodes[key]
+			if ns.long == nil {
+				ns.long = &nodeLong{m: g.metrics.forNode(us.id, ns.addr)}
+				g.nodes[key] = ns.long
+			}
+			nodesUsed[key] = struct{}{}
+			refs[i] = balancer.NodeRef{InFlight: &ns.long.inflight}
+			if ns.health = g.health.Node(us.id, ns.addr); ns.health != nil {
+				refs[i].Down = ns.health.Down()
+				v := 1.0
+				if ns.health.Down().Load() {
+					v = 0
+				}
+				g.metrics.nodeHealthy.WithLabelValues(us.id, ns.addr).Set(v)
+			}
+		}
+		us.bal = balancer.New(pu.conf, refs)
+	}
+	var retired []*transport.Pool
+	for pk, pool := range g.pools {
+		if _, ok := p.pools[pk]; !ok {
+			retired = append(retired, pool)
+			delete(g.pools, pk)
+		}
+	}
+	for key := range g.nodes {
+		if _, ok := nodesUsed[key]; !ok {
+			delete(g.nodes, key)
+		}
+	}
+	g.stateMu.Unlock()
+
+	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
+
+	s.noRoute = g.metrics.forRoute("", "")
+	for _, rs := range s.routes {
+		rs.m = g.metrics.forRoute(rs.service, rs.id)
+	}
+
+	old := g.snap.Swap(s)
+	for _, pool := range retired {
+		pool.Close()
+	}
+	return old
 }

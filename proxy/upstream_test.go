@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+
+	"gateway/internal/testheap"
 )
 
 func TestWeightedRoundRobinExactSequence(t *testing.T) {
@@ -88,12 +89,6 @@ func (c *counter) Read(p []byte) (int, error) {
 	return int(n), nil
 }
 
-func heapAllocated() uint64 {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.TotalAlloc
-}
-
 func TestLargeBodiesStreamBothWays(t *testing.T) {
 	const size = 100 << 20
 	b := startBackend(t, "b", func(ctx *fasthttp.RequestCtx) {
@@ -114,7 +109,7 @@ services:
   - {id: s, upstream: `+upstreamYAML(b)+`, routes: [{paths: ["/*"]}]}
 `)
 	client := &fasthttp.Client{StreamResponseBody: true, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-	before := heapAllocated()
+	count := testheap.Count()
 
 	req := fasthttp.AcquireRequest()
 	req.SetRequestURI("http://" + tg.addr + "/upload")
@@ -142,7 +137,7 @@ services:
 
 	// 200 MiB crossed the gateway twice (in and out); buffering either body
 	// whole would allocate at least 100 MiB.
-	allocated := heapAllocated() - before
+	_, allocated := count.Since()
 	require.Less(t, allocated, uint64(40<<20), "allocated %d MiB", allocated>>20)
 }
 

@@ -1,22 +1,18 @@
 package ratelimit
 
 import (
-	"github.com/cespare/xxhash/v2"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
 
 	"gateway/internal/race"
+	"gateway/internal/testheap"
 )
 
-func heapAlloc() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
+func heapAlloc() uint64 { return testheap.Live().HeapAlloc }
 
 // TestMemoryMillionKeys checks the spec's memory bound: a million distinct
 // client IPs well under 200 MiB, and the memory given back once they are

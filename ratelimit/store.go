@@ -21,14 +21,19 @@ import (
 //	swap it in
 //	store.Sweep()
 //
-// A reload that fails half-way simply never calls Sweep: what it asked for
-// stays one generation longer. Requests still running on an old snapshot
+// A reloader that must not touch the Store before the snapshot is known to
+// be good builds it from a Stage and calls Commit before the swap; a
+// snapshot that is thrown away then leaves the Store as it was. Without a
+// Stage, a reload that fails half-way simply never calls Sweep: what it
+// asked for stays one generation longer. Requests still running on an old snapshot
 // keep using its limiters after they leave the Store; they are only no
 // longer shared with new snapshots.
 type Store struct {
 	mu  sync.Mutex
 	gen uint64
 	m   map[storeKey]*stored
+	// base is the Store a staged Store (Stage) hands out limiters of.
+	base *Store
 }
 
 type storeKey struct {
@@ -65,11 +70,55 @@ func (s *Store) Limiter(identity string, limit int64, window time.Duration, kind
 	defer s.mu.Unlock()
 	e := s.m[k]
 	if e == nil {
-		e = &stored{l: NewLimiter(limit, window, kind)}
+		var l *Limiter
+		if s.base != nil {
+			s.base.mu.Lock()
+			if be := s.base.m[k]; be != nil {
+				l = be.l
+			}
+			s.base.mu.Unlock()
+		}
+		if l == nil {
+			l = NewLimiter(limit, window, kind)
+		}
+		e = &stored{l: l}
 		s.m[k] = e
 	}
 	e.gen = s.gen
 	return e.l
+}
+
+// Stage returns a Store for building a snapshot without touching s: its
+// Limiter hands out s's limiters, makes the missing ones for itself and
+// marks nothing in s. Commit makes what it handed out s's.
+func (s *Store) Stage() *Store {
+	if s == nil {
+		return nil
+	}
+	return &Store{m: make(map[storeKey]*stored), base: s}
+}
+
+// Commit adds the limiters a staged Store made to the Store it was staged
+// from and marks every limiter it handed out as asked for in that Store's
+// current generation, as if they had been asked of it. It does nothing on a
+// Store that was not staged.
+func (s *Store) Commit() {
+	if s == nil || s.base == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.base
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, e := range s.m {
+		be := b.m[k]
+		if be == nil || be.l != e.l {
+			be = &stored{l: e.l}
+			b.m[k] = be
+		}
+		be.gen = b.gen
+	}
 }
 
 // Sweep drops the limiters nobody asked for since the previous Sweep and

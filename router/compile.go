@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -13,8 +14,9 @@ import (
 //
 // cfg is expected to have passed config's validation; Compile still refuses
 // what it cannot compile (an unknown variable or method, a bad regex, a
-// path that climbs above its service's root) rather than guess, and the
-// error names its place as config's errors do.
+// path that climbs above its service's root) rather than guess. The error
+// is config.Errors, every problem found with its key path
+// (services[0].routes[1].vars[0]), as config's own errors are.
 //
 // Routes, entries and patterns are allocated in a few large slices rather
 // than one by one: 100,000 routes compile in well under a second, and the
@@ -40,9 +42,10 @@ func Compile(cfg *config.Config) (*Router, error) {
 		keys:     make([]orderKey, 0, nRoutes),
 	}
 	for si := range cfg.Services {
-		if err := c.service(si, &cfg.Services[si]); err != nil {
-			return nil, err
-		}
+		c.service(si, &cfg.Services[si])
+	}
+	if len(c.errs) > 0 {
+		return nil, c.errs
 	}
 	c.r.ordered = matchOrder(c.r.routes, c.keys)
 	return c.r, nil
@@ -60,16 +63,42 @@ type compiler struct {
 	src    []byte  // a config path, copied for normalizePath
 	buf    []byte  // normalizePath scratch
 	pieces []piece // parsePattern scratch
+
+	errs config.Errors
 }
 
-func (c *compiler) service(si int, svc *config.Service) error {
+// fail records err at the key path path. An indexError names the list
+// element below path it is about.
+func (c *compiler) fail(path string, err error) {
+	var ie *indexError
+	if errors.As(err, &ie) {
+		path += "." + ie.key + "[" + strconv.Itoa(ie.i) + "]"
+		err = ie.err
+	}
+	c.errs = append(c.errs, config.FieldError{Path: path, Msg: err.Error()})
+}
+
+// indexError is an error of one element of a list, such as vars[2]; the
+// compiler puts it at its key path.
+type indexError struct {
+	key string
+	i   int
+	err error
+}
+
+func (e *indexError) Error() string { return e.key + "[" + strconv.Itoa(e.i) + "]: " + e.err.Error() }
+func (e *indexError) Unwrap() error { return e.err }
+
+// service compiles one service and its routes; problems go to c.errs.
+func (c *compiler) service(si int, svc *config.Service) {
+	base := "services[" + strconv.Itoa(si) + "]"
 	prefix, err := normalizePrefix(svc.PathPrefix)
 	if err != nil {
-		return fmt.Errorf("services[%d].path_prefix: %w", si, err)
+		c.fail(base+".path_prefix", err)
 	}
 	trees, err := c.r.hosts.trees(svc.Hosts)
 	if err != nil {
-		return fmt.Errorf("services[%d].%w", si, err)
+		c.fail(base, err)
 	}
 	tier := orderKey{tier: 2}
 	for _, h := range svc.Hosts {
@@ -80,14 +109,13 @@ func (c *compiler) service(si int, svc *config.Service) error {
 		}
 	}
 	for ri := range svc.Routes {
-		if err := c.route(si, svc, ri, prefix, trees, tier); err != nil {
-			return fmt.Errorf("services[%d].routes[%d].%w", si, ri, err)
-		}
+		c.route(si, svc, ri, base+".routes["+strconv.Itoa(ri)+"]", prefix, trees, tier)
 	}
-	return nil
 }
 
-func (c *compiler) route(si int, svc *config.Service, ri int, prefix string, trees []*node, key orderKey) error {
+// route compiles one route at key path base; problems go to c.errs and
+// leave the route out.
+func (c *compiler) route(si int, svc *config.Service, ri int, base string, prefix string, trees []*node, key orderKey) {
 	rc := &svc.Routes[ri]
 	rt := &c.routes[len(c.r.routes)]
 	*rt = Route{
@@ -103,13 +131,14 @@ func (c *compiler) route(si int, svc *config.Service, ri int, prefix string, tre
 	if rt.ID == "" {
 		rt.ID = svc.ID + "." + strconv.Itoa(ri)
 	}
+	nErrs := len(c.errs)
 	methods, err := compileMethods(rc.Methods)
 	if err != nil {
-		return err
+		c.fail(base, err)
 	}
 	conds, err := compileVars(rc.Vars)
 	if err != nil {
-		return err
+		c.fail(base, err)
 	}
 	key.class, key.plen, key.priority = classPrefix+1, len(prefix), rc.Priority
 	for pi, path := range rc.Paths {
@@ -117,7 +146,8 @@ func (c *compiler) route(si int, svc *config.Service, ri int, prefix string, tre
 		c.src = append(c.src[:0], path...)
 		c.buf, ok = normalizePath(c.buf, c.src)
 		if !ok {
-			return fmt.Errorf("paths[%d]: %q is not a valid path (must start with '/', stay below it, and escape '%%' properly)", pi, path)
+			c.fail(base, &indexError{"paths", pi, fmt.Errorf("%q is not a valid path (must start with '/', stay below it, and escape '%%' properly)", path)})
+			continue
 		}
 		rel := path
 		if string(c.buf) != path {
@@ -129,7 +159,8 @@ func (c *compiler) route(si int, svc *config.Service, ri int, prefix string, tre
 		}
 		p, err := parsePattern(full, len(prefix), c.pieces)
 		if err != nil {
-			return fmt.Errorf("paths[%d]: %w", pi, err)
+			c.fail(base, &indexError{"paths", pi, err})
+			continue
 		}
 		c.pieces = p.pieces
 		e := &c.entries[c.nPaths]
@@ -164,12 +195,14 @@ func (c *compiler) route(si int, svc *config.Service, ri int, prefix string, tre
 			key.class, key.length = class, len(full)
 		}
 	}
+	if len(c.errs) > nErrs {
+		return // the router is thrown away: what went into the trees does not matter
+	}
 	if len(rt.Patterns) > 0 {
 		rt.Pattern = rt.Patterns[0]
 	}
 	c.r.routes = append(c.r.routes, rt)
 	c.keys = append(c.keys, key)
-	return nil
 }
 
 // normalizePrefix returns a service path_prefix as it is matched: normalised

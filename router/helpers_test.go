@@ -31,7 +31,8 @@ func withVars(r config.Route, vars ...config.Var) config.Route { r.Vars = vars; 
 
 // cv builds a condition.
 func cv(name, op, value string, values ...string) config.Var {
-	return config.Var{Name: name, Op: op, Value: value, Values: values}
+	ref, _ := config.ParseVar(name) // as validation does; an unknown name stays unparsed
+	return config.Var{Name: name, Op: op, Value: value, Values: values, Ref: ref}
 }
 
 // not negates a condition.

@@ -38,7 +38,7 @@ func (h *hosts) trees(names []string) ([]*node, error) {
 	for i, name := range names {
 		key, wild, err := hostKey(name)
 		if err != nil {
-			return nil, fmt.Errorf("hosts[%d]: %w", i, err)
+			return nil, &indexError{"hosts", i, err}
 		}
 		m := h.exact
 		if wild {

@@ -80,7 +80,7 @@ func compileMethods(names []string) (methodSet, error) {
 	for i, name := range names {
 		b := requestMethod([]byte(name))
 		if b == 0 {
-			return 0, fmt.Errorf("methods[%d]: unknown method %q", i, name)
+			return 0, &indexError{"methods", i, fmt.Errorf("unknown method %q", name)}
 		}
 		s |= b
 	}

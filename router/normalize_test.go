@@ -209,7 +209,9 @@ func TestNormalizePathAgainstReference(t *testing.T) {
 }
 
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"/", "/a/../b", "/%2e%2e/", "//a//b/./c/..", "/a%2fb", "/.well-known/x"} {
+	for _, s := range []string{"/", "/a/../b", "/%2e%2e/", "//a//b/./c/..", "/a%2fb", "/.well-known/x",
+		"/a/%2E%2e/b", "/%7euser/%41%2f%2F", "/a/b/../../..", "/..", "/%", "/%g0", "/a/./././b//", "/\x00/\xff%00",
+		"/public/..%2Fadmin", "/public\\..\\admin", "/public/..;x/admin", "/a%2F%2F%5cb", "/%2F..%2F..", "/a;b/c.;d"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -221,6 +223,18 @@ func FuzzNormalizePath(f *testing.F) {
 		if len(p) > 0 && p[0] == '/' && isNormal([]byte(p)) != isNormalTail([]byte(p)) {
 			t.Fatalf("%q: isNormal disagrees", p)
 		}
+		if ok {
+			checkNormalPath(t, p, got)
+			// Normalising into a dirty, reused buffer gives the same.
+			dst := append([]byte(nil), "/garbage/../%2e/"...)
+			if again, ok2 := normalizePath(dst, []byte(p)); !ok2 || string(again) != string(got) {
+				t.Fatalf("%q: with a reused buffer %q %v, want %q", p, again, ok2, got)
+			}
+		}
+		if !ok && len(p) > 0 && p[0] == '/' && isNormal([]byte(p)) {
+			t.Fatalf("%q: refused, but isNormal says it is normal", p)
+		}
+		checkPathModes(t, p)
 	})
 }
 

@@ -44,7 +44,7 @@ func refMatchPattern(pat, rel string) (ok bool, names, values []string, star int
 		}
 		pos++
 		last := i == len(pp)-1
-		if name, isParam := paramName(seg); isParam {
+		if name, isParam, _ := config.PathParam(seg); isParam {
 			end := strings.IndexByte(rel[pos:], '/')
 			if end < 0 {
 				end = len(rel) - pos
@@ -78,7 +78,9 @@ func refMatchPattern(pat, rel string) (ok bool, names, values []string, star int
 
 // refMatch is the reference: a Match result as routeID, params and Allow.
 func refMatch(r *Router, cfg *config.Config, method, host, path string, args map[string]string) (string, []Param, string) {
-	np, ok := normalizePath(nil, []byte(path))
+	// The path under the config's path_policy (TestPathModes and
+	// FuzzNormalizePath check normalisation itself).
+	np, ok := normalizePathMode(nil, []byte(path), ParsePathMode(cfg.Gateway.PathPolicy), cfg.Gateway.RejectPathParams)
 	if !ok {
 		return "400", nil, ""
 	}
@@ -229,6 +231,7 @@ func randomConfig(rnd *rand.Rand) *config.Config {
 	hostSets := [][]string{nil, nil, {"a.com"}, {"b.a.com"}, {"*.a.com"}, {"*.com"}, {"a.com", "*.a.com"}}
 	prefixes := []string{"/", "/", "/a", "/a/", "/a/b", "/b", "/ab"}
 	segs := []string{"a", "b", "ab", "{p}", ":q", "a", "b"}
+	argX := config.VarRef{Kind: config.VarArg, Arg: "x"} // "arg_x", as validation parses it
 	cfg := &config.Config{}
 	for si := range 1 + rnd.IntN(4) {
 		s := config.Service{
@@ -245,7 +248,7 @@ func randomConfig(rnd *rand.Rand) *config.Config {
 				used := map[string]bool{}
 				for range n {
 					seg := segs[rnd.IntN(len(segs))]
-					if _, isParam := paramName(seg); isParam {
+					if _, isParam, _ := config.PathParam(seg); isParam {
 						name := fmt.Sprintf("p%d", len(used))
 						used[name] = true
 						seg = strings.Replace(strings.Replace(seg, "p", name, 1), "q", name, 1)
@@ -275,9 +278,9 @@ func randomConfig(rnd *rand.Rand) *config.Config {
 			}
 			switch rnd.IntN(5) {
 			case 0:
-				rc.Vars = []config.Var{{Name: "arg_x", Op: "==", Value: "1"}}
+				rc.Vars = []config.Var{{Name: "arg_x", Op: "==", Value: "1", Ref: argX}}
 			case 1:
-				rc.Vars = []config.Var{{Negate: true, Name: "arg_x", Op: "==", Value: "1"}}
+				rc.Vars = []config.Var{{Negate: true, Name: "arg_x", Op: "==", Value: "1", Ref: argX}}
 			}
 			s.Routes = append(s.Routes, rc)
 		}

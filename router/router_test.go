@@ -64,8 +64,8 @@ func TestCompileErrors(t *testing.T) {
 		{"relative path", svc("s", nil, "/", true, rt("r", "x")), `services[0].routes[0].paths[0]: "x" is not a valid path`},
 		{"climbing path", svc("s", nil, "/a", true, rt("r", "/../b")), `services[0].routes[0].paths[0]: "/../b" is not a valid path`},
 		{"bad escape", svc("s", nil, "/", true, rt("r", "/%zz")), `paths[0]: "/%zz" is not a valid path`},
-		{"empty param", svc("s", nil, "/", true, rt("r", "/ok", "/{}")), `services[0].routes[0].paths[1]: path "/{}": empty parameter name`},
-		{"empty colon param", svc("s", nil, "/", true, rt("r", "/a/:")), `empty parameter name`},
+		{"empty param", svc("s", nil, "/", true, rt("r", "/ok", "/{}")), `services[0].routes[0].paths[1]: path "/{}": invalid parameter name ""`},
+		{"empty colon param", svc("s", nil, "/", true, rt("r", "/a/:")), `invalid parameter name ""`},
 		{"duplicate param", svc("s", nil, "/", true, rt("r", "/{a}/:a")), `parameter "a" twice`},
 		{"method", svc("s", nil, "/", true, methods(rt("r", "/"), "GET", "FETCH")), `services[0].routes[0].methods[1]: unknown method "FETCH"`},
 		{"prefix", svc("s", nil, "users", true, rt("r", "/")), `services[0].path_prefix: "users" is not a valid path prefix`},
@@ -79,6 +79,27 @@ func TestCompileErrors(t *testing.T) {
 			require.ErrorContains(t, err, tt.err)
 		})
 	}
+}
+
+// TestCompileErrorsAreFieldErrors: Compile reports every problem, not the
+// first, as config.Errors with key paths, like the loader.
+func TestCompileErrorsAreFieldErrors(t *testing.T) {
+	_, err := Compile(&config.Config{Services: []config.Service{
+		svc("ok", nil, "/", true, rt("fine", "/fine")),
+		svc("s", []string{"ok.com", "a.*.com"}, "users", true,
+			methods(rt("r0", "/ok", "x"), "FETCH"),
+			withVars(rt("r1", "/{a}/:a"), cv("nope", "==", "1"))),
+	}})
+	var errs config.Errors
+	require.ErrorAs(t, err, &errs)
+	require.Equal(t, config.Errors{
+		{Path: "services[1].path_prefix", Msg: `"users" is not a valid path prefix`},
+		{Path: "services[1].hosts[1]", Msg: `invalid host "a.*.com": '*' only as a whole leading label`},
+		{Path: "services[1].routes[0].methods[0]", Msg: `unknown method "FETCH"`},
+		{Path: "services[1].routes[0].paths[1]", Msg: `"x" is not a valid path (must start with '/', stay below it, and escape '%' properly)`},
+		{Path: "services[1].routes[1].vars[0]", Msg: `unknown variable "nope"`},
+		{Path: "services[1].routes[1].paths[0]", Msg: `path "/{a}/:a": parameter "a" twice`},
+	}, errs)
 }
 
 func TestEmptyConfig(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"gateway/config"
 )
 
 // node is a radix tree node over full paths (service path_prefix + route
@@ -67,12 +69,13 @@ type pattern struct {
 	wild   bool
 }
 
-// parsePattern parses a full pattern: the normalised service prefix
-// (literal, without trailing '/') in full[:plen], then the normalised route
-// path. Only the route path may hold parameters ("{name}" or ":name" as a
-// whole segment) and a trailing '*'; any other '{', ':' or '*' is an
-// ordinary character. The static pieces are substrings of full, and pieces
-// is reused, so that compiling 100,000 routes makes few allocations.
+// parsePattern splits a full pattern into tree pieces: the normalised
+// service prefix (literal, without trailing '/') in full[:plen], then the
+// normalised route path. Only the route path may hold parameters and a
+// trailing '*'; which segment is a parameter is config's grammar
+// (config.PathParam), asked segment by segment. The static pieces are
+// substrings of full, and pieces is reused, so that compiling 100,000
+// routes makes few allocations.
 func parsePattern(full string, plen int, pieces []piece) (pattern, error) {
 	p := pattern{pieces: pieces[:0]}
 	end := len(full)
@@ -89,11 +92,11 @@ func parsePattern(full string, plen int, pieces []piece) (pattern, error) {
 		} else {
 			j += i + 1
 		}
-		name, isParam := paramName(full[i+1 : j])
+		name, isParam, err := config.PathParam(full[i+1 : j])
+		if err != nil {
+			return p, fmt.Errorf("path %q: %w", full[plen:], err)
+		}
 		if isParam {
-			if name == "" {
-				return p, fmt.Errorf("path %q: empty parameter name", full[plen:])
-			}
 			if slices.Contains(p.names, name) {
 				return p, fmt.Errorf("path %q: parameter %q twice", full[plen:], name)
 			}
@@ -107,21 +110,6 @@ func parsePattern(full string, plen int, pieces []piece) (pattern, error) {
 		p.pieces = append(p.pieces, piece{static: full[start:end]})
 	}
 	return p, nil
-}
-
-// paramName returns the name of a parameter segment.
-func paramName(seg string) (string, bool) {
-	switch {
-	case len(seg) >= 2 && seg[0] == '{' && seg[len(seg)-1] == '}':
-		name := seg[1 : len(seg)-1]
-		if strings.ContainsAny(name, "{}") {
-			return "", false
-		}
-		return name, true
-	case len(seg) >= 1 && seg[0] == ':':
-		return seg[1:], true
-	}
-	return "", false
 }
 
 // insert adds e under pattern p, keeping each entry list in precedence order.

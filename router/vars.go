@@ -13,56 +13,30 @@ import (
 	"gateway/config"
 )
 
-// VarKind names a request variable that route vars and chash keys can read.
-type VarKind uint8
+// VarKind names a request variable that route vars and keys can read. The
+// grammar of variable names is config's (config.ParseVar); the router
+// resolves VarURI, VarHost, VarMethod and VarPath itself and asks
+// Request.Vars for the others.
+type VarKind = config.VarKind
 
-// Variables of routing.md ("vars"). The router resolves VarURI, VarHost,
-// VarMethod and VarPath itself and asks Request.Vars for the others.
+// Variables of routing.md, as config parses them.
 const (
-	varNone VarKind = iota
-	VarURI
-	VarRequestURI
-	VarHost
-	VarMethod
-	VarRemoteAddr
-	VarScheme
-	VarServerPort
-	VarArg
-	VarHTTP
-	VarCookie
-	VarPath
-	VarConsumerName
-	VarSSLClientCN     // ssl_client_s_dn_cn: the mTLS-verified client's subject CN
-	VarSSLClientVerify // ssl_client_verify: SUCCESS after mTLS, else NONE
+	VarURI          = config.VarURI
+	VarRequestURI   = config.VarRequestURI
+	VarHost         = config.VarHost
+	VarMethod       = config.VarMethod
+	VarRemoteAddr   = config.VarRemoteAddr
+	VarScheme       = config.VarScheme
+	VarServerPort   = config.VarServerPort
+	VarArg          = config.VarArg
+	VarHTTP         = config.VarHTTP
+	VarCookie       = config.VarCookie
+	VarPath         = config.VarPath
+	VarConsumerName = config.VarConsumerName
+
+	VarSSLClientCN     = config.VarSSLClientCN
+	VarSSLClientVerify = config.VarSSLClientVerify
 )
-
-var varKindNames = [...]string{
-	varNone:         "",
-	VarURI:          "uri",
-	VarRequestURI:   "request_uri",
-	VarHost:         "host",
-	VarMethod:       "request_method",
-	VarRemoteAddr:   "remote_addr",
-	VarScheme:       "scheme",
-	VarServerPort:   "server_port",
-	VarArg:          "arg_",
-	VarHTTP:         "http_",
-	VarCookie:       "cookie_",
-	VarPath:         "path_",
-	VarConsumerName: "consumer_name",
-
-	VarSSLClientCN:     "ssl_client_s_dn_cn",
-	VarSSLClientVerify: "ssl_client_verify",
-}
-
-// String returns the variable's config name, or its prefix ("arg_") for the
-// kinds that take an argument.
-func (k VarKind) String() string {
-	if int(k) < len(varKindNames) {
-		return varKindNames[k]
-	}
-	return "VarKind(" + strconv.Itoa(int(k)) + ")"
-}
 
 // VarSource reads the request variables the router cannot see in Request.
 type VarSource interface {
@@ -70,48 +44,6 @@ type VarSource interface {
 	// VarHTTP, VarCookie name is the argument/header/cookie name (for
 	// headers already converted from `http_x_user` to `x-user`, lower case).
 	Var(kind VarKind, name []byte) []byte
-}
-
-// ParseVar parses a variable name of the config: "http_x_user" is
-// (VarHTTP, "x-user"), "arg_id" is (VarArg, "id"), "uri" is (VarURI, "").
-// ok is false for an unknown name or an empty argument.
-func ParseVar(name string) (kind VarKind, arg string, ok bool) {
-	switch name {
-	case "uri":
-		return VarURI, "", true
-	case "request_uri":
-		return VarRequestURI, "", true
-	case "host":
-		return VarHost, "", true
-	case "request_method":
-		return VarMethod, "", true
-	case "remote_addr":
-		return VarRemoteAddr, "", true
-	case "scheme":
-		return VarScheme, "", true
-	case "server_port":
-		return VarServerPort, "", true
-	case "consumer_name":
-		return VarConsumerName, "", true
-	case "ssl_client_s_dn_cn":
-		return VarSSLClientCN, "", true
-	case "ssl_client_verify":
-		return VarSSLClientVerify, "", true
-	}
-	for _, k := range [...]VarKind{VarArg, VarHTTP, VarCookie, VarPath} {
-		p := varKindNames[k]
-		if !strings.HasPrefix(name, p) || len(name) == len(p) {
-			continue
-		}
-		arg = name[len(p):]
-		if k == VarHTTP {
-			// Header names are case-insensitive and written with '_' for
-			// '-' in variable names, as nginx's $http_ variables are.
-			arg = strings.ReplaceAll(strings.ToLower(arg), "_", "-")
-		}
-		return k, arg, true
-	}
-	return varNone, "", false
 }
 
 // op is a vars operator.
@@ -165,7 +97,7 @@ func compileVars(vars []config.Var) ([]cond, error) {
 	for i, v := range vars {
 		c, err := compileCond(v)
 		if err != nil {
-			return nil, fmt.Errorf("vars[%d]: %w", i, err)
+			return nil, &indexError{"vars", i, err}
 		}
 		conds = append(conds, c)
 	}
@@ -174,17 +106,20 @@ func compileVars(vars []config.Var) ([]cond, error) {
 
 func compileCond(v config.Var) (cond, error) {
 	c := cond{negate: v.Negate, value: v.Value, param: -1}
-	kind, arg, ok := ParseVar(v.Name)
-	if !ok {
+	// config parsed the name at load (Var.Ref); a condition it could not
+	// parse has no kind.
+	ref := v.Ref
+	if ref.Kind == config.VarNone {
 		return c, fmt.Errorf("unknown variable %q", v.Name)
 	}
-	c.kind = kind
-	switch kind {
+	c.kind = ref.Kind
+	switch ref.Kind {
 	case VarArg, VarHTTP, VarCookie:
-		c.arg = []byte(arg)
+		c.arg = []byte(ref.Arg)
 	case VarPath:
-		c.pname = arg
+		c.pname = ref.Arg
 	}
+	var ok bool
 	if c.op, ok = opNames[v.Op]; !ok {
 		return c, fmt.Errorf("unknown operator %q", v.Op)
 	}

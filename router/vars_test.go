@@ -8,48 +8,6 @@ import (
 	"gateway/config"
 )
 
-func TestParseVar(t *testing.T) {
-	tests := []struct {
-		name string
-		kind VarKind
-		arg  string
-		ok   bool
-	}{
-		{"uri", VarURI, "", true},
-		{"request_uri", VarRequestURI, "", true},
-		{"host", VarHost, "", true},
-		{"request_method", VarMethod, "", true},
-		{"remote_addr", VarRemoteAddr, "", true},
-		{"scheme", VarScheme, "", true},
-		{"server_port", VarServerPort, "", true},
-		{"consumer_name", VarConsumerName, "", true},
-		{"ssl_client_s_dn_cn", VarSSLClientCN, "", true},
-		{"ssl_client_verify", VarSSLClientVerify, "", true},
-		{"arg_id", VarArg, "id", true},
-		{"arg_Page_Size", VarArg, "Page_Size", true},
-		{"http_x_user", VarHTTP, "x-user", true},
-		{"http_X_Api_Key", VarHTTP, "x-api-key", true},
-		{"cookie_session_id", VarCookie, "session_id", true},
-		{"path_id", VarPath, "id", true},
-		{"arg_", varNone, "", false},
-		{"http_", varNone, "", false},
-		{"cookie", varNone, "", false},
-		{"URI", varNone, "", false},
-		{"nope", varNone, "", false},
-		{"", varNone, "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			kind, arg, ok := ParseVar(tt.name)
-			require.Equal(t, tt.ok, ok)
-			require.Equal(t, tt.kind, kind)
-			require.Equal(t, tt.arg, arg)
-		})
-	}
-	require.Equal(t, "http_", VarHTTP.String())
-	require.Equal(t, "uri", VarURI.String())
-}
-
 // matchVars compiles one route at /p/{id} with the given conditions and
 // reports whether a GET of path with vars matches it.
 func matchVars(t *testing.T, conds []config.Var, host, path string, vars VarSource) bool {
@@ -92,7 +50,7 @@ func TestVarsVariables(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			conds := []config.Var{cv(tt.name, "==", tt.value)}
-			if _, _, ok := ParseVar(tt.name); !ok {
+			if _, err := config.ParseVar(tt.name); err != nil {
 				_, err := Compile(&config.Config{Services: []config.Service{
 					svc("s", nil, "/", true, withVars(rt("r", "/"), conds...))}})
 				require.ErrorContains(t, err, "services[0].routes[0].vars[0]: unknown variable")

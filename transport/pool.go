@@ -129,7 +129,7 @@ func (c *poolConn) peek(fd uintptr) {
 // PoolKey is the identity that decides whether a reload may keep a pool: the
 // node address and everything that changes how connections are made or kept.
 func PoolKey(up *config.Upstream, n *config.Node) string {
-	return up.Scheme + "://" + net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) +
+	return string(up.Scheme) + "://" + n.Addr() +
 		"|verify=" + strconv.FormatBool(up.TLS.Verify) +
 		"|cert=" + strconv.FormatUint(xxhash.Sum64String(up.TLS.ClientCert+up.TLS.ClientKey), 16) +
 		"|ca=" + strconv.FormatUint(xxhash.Sum64(up.TLS.CAPEM), 16) +
@@ -146,7 +146,7 @@ func tlsServerName(up *config.Upstream, n *config.Node) string {
 	switch {
 	case up.TLS.ServerName != "":
 		return up.TLS.ServerName
-	case up.PassHost == "rewrite" && up.UpstreamHost != "":
+	case up.PassHost == config.PassHostRewrite && up.UpstreamHost != "":
 		return up.UpstreamHost
 	}
 	return n.Host
@@ -154,12 +154,12 @@ func tlsServerName(up *config.Upstream, n *config.Node) string {
 
 func NewPool(up *config.Upstream, n *config.Node) (*Pool, error) {
 	p := &Pool{
-		addr:        net.JoinHostPort(n.Host, strconv.Itoa(n.Port)),
+		addr:        n.Addr(),
 		maxIdle:     up.KeepalivePool.Size,
 		maxRequests: up.KeepalivePool.Requests,
 		idleTimeout: up.KeepalivePool.IdleTimeout.Duration(),
 	}
-	if up.Scheme == "https" {
+	if up.Scheme == config.SchemeHTTPS {
 		tc := &tls.Config{ServerName: tlsServerName(up, n), InsecureSkipVerify: !up.TLS.Verify, MinVersion: tls.VersionTLS12} //nolint:gosec // verify is the operator's choice
 		if len(up.TLS.CAPEM) > 0 {
 			// The system roots and the upstream's own CAs.

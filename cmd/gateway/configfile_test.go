@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,43 +10,21 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/internal/testnet"
 )
 
 // Hostile config files (issue 12, items 9-11): what `-c` points at is read
 // with care, and nothing secret comes back in an error.
 
-// runCmdWithin is runCmd with a bound, so that a command that hangs fails
-// the test instead of hanging it.
-func runCmdWithin(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Dir = dir
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	require.NoError(t, ctx.Err(), "gateway %q did not finish", args)
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("running %v: %v", args, err)
-	}
-	return code, out.String(), errb.String()
-}
-
 // post returns the status and body of a POST, or 0 when the request failed.
 func post(url string) (int, string) {
-	resp, err := client.Post(url, "application/json", nil)
+	req, err := http.NewRequest(http.MethodPost, url, nil)
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	req.Header.Set("Content-Type", "application/json")
+	return do(req)
 }
 
 func TestValidateRefusesWhatIsNotARegularFile(t *testing.T) {
@@ -65,7 +39,7 @@ func TestValidateRefusesWhatIsNotARegularFile(t *testing.T) {
 		// Not /dev/zero itself: the old code read it until memory ran out.
 		{"/dev/null", "not a regular file (a character device)"},
 	} {
-		code, out, errOut := runCmdWithin(t, dir, "validate", "-c", c.path)
+		code, out, errOut := runCmd(t, dir, "validate", "-c", c.path)
 		require.Equal(t, 1, code, "stderr: %s", errOut)
 		require.Empty(t, out)
 		require.Contains(t, errOut, c.path)
@@ -78,16 +52,16 @@ func TestMaxConfigSizeFlag(t *testing.T) {
 	doc := testConfig("127.0.0.1:9080", "127.0.0.1:9091", 8080) + "# " + strings.Repeat("x", 2048) + "\n"
 	path := writeConfig(t, dir, doc)
 
-	code, _, errOut := runCmdWithin(t, dir, "validate", "-c", path)
+	code, _, errOut := runCmd(t, dir, "validate", "-c", path)
 	require.Equal(t, 0, code, "within the default 64 MiB: %s", errOut)
 
-	code, _, errOut = runCmdWithin(t, dir, "validate", "--max-config-size", "2KiB", "-c", path)
+	code, _, errOut = runCmd(t, dir, "validate", "--max-config-size", "2KiB", "-c", path)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "file too large")
 	require.Contains(t, errOut, "more than the limit of 2048 bytes (2 KiB) (--max-config-size raises the limit)")
 	require.NotContains(t, errOut, "xxxx")
 
-	code, _, errOut = runCmdWithin(t, dir, "validate", "--max-config-size", "4096", "-c", path)
+	code, _, errOut = runCmd(t, dir, "validate", "--max-config-size", "4096", "-c", path)
 	require.Equal(t, 0, code, errOut)
 
 	// run applies the flag too, at start.
@@ -96,7 +70,7 @@ func TestMaxConfigSizeFlag(t *testing.T) {
 	require.Contains(t, p.stderr.String(), "file too large")
 
 	for _, bad := range []string{"0", "-1", "lots", "2TiB", "12QB"} {
-		code, _, errOut = runCmdWithin(t, dir, "validate", "--max-config-size", bad, "-c", path)
+		code, _, errOut = runCmd(t, dir, "validate", "--max-config-size", bad, "-c", path)
 		require.Equal(t, 2, code, "--max-config-size %s: %s", bad, errOut)
 		require.Contains(t, errOut, "must be a size such as")
 	}
@@ -113,7 +87,7 @@ func TestValidateDeepFile(t *testing.T) {
 	} {
 		path := filepath.Join(dir, name)
 		require.NoError(t, os.WriteFile(path, []byte(doc), 0o600))
-		code, _, errOut := runCmdWithin(t, dir, "validate", "-c", path)
+		code, _, errOut := runCmd(t, dir, "validate", "-c", path)
 		require.Equal(t, 1, code)
 		require.Contains(t, errOut, "nested deeper than 64 levels", name)
 		require.Less(t, len(errOut), 500, "one short error: %s", errOut)
@@ -129,7 +103,7 @@ func TestValidateDoesNotEchoAnotherFile(t *testing.T) {
 	for _, name := range []string{"shadow", "shadow.json"} {
 		path := filepath.Join(dir, name)
 		require.NoError(t, os.WriteFile(path, []byte(shadow), 0o600))
-		code, out, errOut := runCmdWithin(t, dir, "validate", "-c", path)
+		code, out, errOut := runCmd(t, dir, "validate", "-c", path)
 		require.Equal(t, 1, code)
 		require.Empty(t, out)
 		require.NotContains(t, errOut, "Secret")
@@ -143,7 +117,7 @@ func TestValidateDoesNotEchoAnotherFile(t *testing.T) {
 // later reload could ever run.
 func TestReloadFromFIFOFailsAndLaterReloadsWork(t *testing.T) {
 	backend := startBackend(t)
-	listen, control := freeAddr(t), freeAddr(t)
+	listen, control := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	dir := t.TempDir()
 	real := filepath.Join(dir, "real.yaml")
 	require.NoError(t, os.WriteFile(real, []byte(testConfig(listen, control, backend)), 0o644))
@@ -176,48 +150,41 @@ func TestReloadFromFIFOFailsAndLaterReloadsWork(t *testing.T) {
 	status, body = get("http://"+listen+"/n", nil)
 	require.Equal(t, http.StatusOK, status, body)
 
-	p.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, p.wait(t, 15*time.Second))
+	p.stop(t, syscall.SIGTERM)
 }
 
 // An unquoted numeric key-auth key is a number to YAML; the load error for
 // it used to print it, in the log, in POST /v1/reload's answer and in
 // /v1/config's last_reload.
 func TestReloadErrorsDoNotLeakSecrets(t *testing.T) {
-	backend := startBackend(t)
-	listen, control := freeAddr(t), freeAddr(t)
-	dir := t.TempDir()
-	path := writeConfig(t, dir, testConfig(listen, control, backend))
-	p := startGateway(t, dir, "-c", path)
-	p.waitReady(t, control)
+	s := startServing(t)
 
 	const secret = "8675309123"
-	bad := testConfig(listen, control, backend) +
+	bad := testConfig(s.listen, s.control, s.backend) +
 		"consumers: [{username: alice, plugins: {key-auth: {key: " + secret + "}}}]\n"
-	require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
+	require.NoError(t, os.WriteFile(s.path, []byte(bad), 0o644))
 
-	status, body := post("http://" + control + "/v1/reload")
+	status, body := post("http://" + s.control + "/v1/reload")
 	require.Equal(t, http.StatusBadRequest, status, body)
 	require.Contains(t, body, "consumers[0].plugins.key-auth.key")
 	require.Contains(t, body, "not shown")
 	require.NotContains(t, body, secret)
 
-	status, body = get("http://"+control+"/v1/config", nil)
+	status, body = get("http://"+s.control+"/v1/config", nil)
 	require.Equal(t, http.StatusOK, status, body)
 	require.Contains(t, body, "consumers[0].plugins.key-auth.key")
 	require.NotContains(t, body, secret)
 
 	// The file watcher's reload logs the same error.
 	require.Eventually(t, func() bool {
-		return strings.Count(p.stderr.String(), "consumers[0].plugins.key-auth.key") >= 2
+		return strings.Count(s.stderr.String(), "consumers[0].plugins.key-auth.key") >= 2
 	}, 10*time.Second, 50*time.Millisecond)
-	require.NotContains(t, p.stderr.String(), secret)
+	require.NotContains(t, s.stderr.String(), secret)
 
-	code, _, errOut := runCmdWithin(t, dir, "validate", "-c", path)
+	code, _, errOut := runCmd(t, s.dir, "validate", "-c", s.path)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "consumers[0].plugins.key-auth.key")
 	require.NotContains(t, errOut, secret)
 
-	p.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, p.wait(t, 15*time.Second))
+	s.stop(t, syscall.SIGTERM)
 }

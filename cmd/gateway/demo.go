@@ -20,8 +20,10 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 
 	"gateway/config"
+	"gateway/proxy"
 )
 
 // Demo mode: with no config file at all, `gateway` (or `go run ./cmd/gateway`)
@@ -84,7 +86,7 @@ type demoBackends struct {
 	wg      sync.WaitGroup
 }
 
-func startDemoBackends() (*demoBackends, error) {
+func startDemoBackends(log *zap.Logger) (*demoBackends, error) {
 	d := &demoBackends{}
 	if err := d.makeCertificate(); err != nil {
 		return nil, fmt.Errorf("demo certificate: %w", err)
@@ -101,6 +103,7 @@ func startDemoBackends() (*demoBackends, error) {
 			ReadTimeout:  30 * time.Second,
 			IdleTimeout:  60 * time.Second,
 			WriteTimeout: 30 * time.Second,
+			Logger:       proxy.NewServerLogger(log.With(zap.String("backend", name))),
 		}
 		d.names = append(d.names, name)
 		d.addrs = append(d.addrs, ln.Addr().String())

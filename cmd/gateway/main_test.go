@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -15,13 +16,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+
+	"gateway/internal/testlog"
+	"gateway/internal/testnet"
 )
 
 // The binary is built once per test run and run as a subprocess, so that
@@ -49,32 +52,19 @@ func buildAndRun(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer collects a subprocess's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// runCmd runs the binary to completion and returns its exit code and output.
+// runCmd runs the binary to completion and returns its exit code and
+// output. It is bounded (20 s), so that a command that hangs fails the
+// test instead of hanging it.
 func runCmd(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "gateway %q did not finish", args)
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -89,8 +79,8 @@ func runCmd(t *testing.T, dir string, args ...string) (code int, stdout, stderr 
 // gatewayProc is a running `gateway run`.
 type gatewayProc struct {
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout testlog.Buffer
+	stderr testlog.Buffer
 	done   chan struct{}
 	err    error // set when done is closed
 }
@@ -141,6 +131,13 @@ func (p *gatewayProc) wait(t *testing.T, timeout time.Duration) int {
 	return 0
 }
 
+// stop sends sig and requires a clean exit (code 0) within 15 s.
+func (p *gatewayProc) stop(t *testing.T, sig os.Signal) {
+	t.Helper()
+	p.signal(t, sig)
+	require.Equal(t, 0, p.wait(t, 15*time.Second))
+}
+
 // waitReady polls /readyz on the control address until it answers 200.
 func (p *gatewayProc) waitReady(t *testing.T, control string) {
 	t.Helper()
@@ -176,6 +173,11 @@ func get(url string, header http.Header) (int, string) {
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	return do(req)
+}
+
+// do sends req and returns the status and body, or 0 when it failed.
+func do(req *http.Request) (int, string) {
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err.Error()
@@ -185,35 +187,36 @@ func get(url string, header http.Header) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // startBackend serves "backend <path>" on a loopback port; /slow answers
 // after a second. It stops when the test ends.
 func startBackend(t *testing.T) (port int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+	ln := testnet.Serve(t, &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		if string(ctx.Path()) == "/slow" {
 			time.Sleep(time.Second)
 		}
 		ctx.SetBodyString("backend " + string(ctx.Path()))
-	}}
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = srv.Serve(ln) })
-	t.Cleanup(func() {
-		_ = srv.Shutdown()
-		wg.Wait()
-	})
+	}})
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// serving is a `gateway run -c FILE` in front of one backend, ready.
+type serving struct {
+	*gatewayProc
+	backend         int    // the backend's port
+	listen, control string // the gateway's addresses
+	dir, path       string // the config file and its directory
+}
+
+// startServing writes a config (testConfig) for a new backend and two
+// free addresses, runs the gateway on it and waits until it is ready.
+func startServing(t *testing.T) *serving {
+	t.Helper()
+	s := &serving{backend: startBackend(t), listen: testnet.FreeAddr(t), control: testnet.FreeAddr(t), dir: t.TempDir()}
+	s.path = writeConfig(t, s.dir, testConfig(s.listen, s.control, s.backend))
+	s.gatewayProc = startGateway(t, s.dir, "-c", s.path)
+	s.waitReady(t, s.control)
+	return s
 }
 
 // testConfig is a config with one service in front of the backend; extra
@@ -333,11 +336,9 @@ func TestRunBadConfigExits1(t *testing.T) {
 }
 
 func TestRunCannotListenExits1(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer busy.Close()
+	busy := testnet.Listen(t)
 	dir := t.TempDir()
-	path := writeConfig(t, dir, testConfig(busy.Addr().String(), freeAddr(t), startBackend(t)))
+	path := writeConfig(t, dir, testConfig(busy.Addr().String(), testnet.FreeAddr(t), startBackend(t)))
 	p := startGateway(t, dir, "-c", path)
 	require.Equal(t, 1, p.wait(t, 10*time.Second))
 	require.Contains(t, p.stderr.String(), "cannot listen")
@@ -345,7 +346,7 @@ func TestRunCannotListenExits1(t *testing.T) {
 
 func TestRunProxiesAndReloads(t *testing.T) {
 	backend := startBackend(t)
-	listen, control := freeAddr(t), freeAddr(t)
+	listen, control := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	dir := t.TempDir()
 	writeConfig(t, dir, testConfig(listen, control, backend))
 
@@ -381,7 +382,7 @@ func TestRunProxiesAndReloads(t *testing.T) {
 	}
 
 	// A changed listener is reported, not applied.
-	writeConfig(t, dir, testConfig(freeAddr(t), control, backend, `{id: b, paths: ["/b"]}`, `{id: c, paths: ["/c"]}`))
+	writeConfig(t, dir, testConfig(testnet.FreeAddr(t), control, backend, `{id: b, paths: ["/b"]}`, `{id: c, paths: ["/c"]}`))
 	p.signal(t, syscall.SIGHUP)
 	require.Eventually(t, func() bool {
 		status, _ := get("http://"+listen+"/c", nil)
@@ -389,37 +390,25 @@ func TestRunProxiesAndReloads(t *testing.T) {
 	}, 5*time.Second, 50*time.Millisecond)
 	require.Contains(t, p.stderr.String(), "need a restart")
 
-	p.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, p.wait(t, 15*time.Second))
+	p.stop(t, syscall.SIGTERM)
 }
 
 func TestRunWatchesFile(t *testing.T) {
-	backend := startBackend(t)
-	listen, control := freeAddr(t), freeAddr(t)
-	dir := t.TempDir()
-	path := writeConfig(t, dir, testConfig(listen, control, backend))
-	p := startGateway(t, dir, "-c", path)
-	p.waitReady(t, control)
+	s := startServing(t)
 
 	// No signal: the file watcher (debounce 0.1 s) sees the rename.
-	writeConfig(t, dir, testConfig(listen, control, backend, `{id: w, paths: ["/w"]}`))
+	writeConfig(t, s.dir, testConfig(s.listen, s.control, s.backend, `{id: w, paths: ["/w"]}`))
 	require.Eventually(t, func() bool {
-		status, _ := get("http://"+listen+"/w", nil)
+		status, _ := get("http://"+s.listen+"/w", nil)
 		return status == http.StatusOK
 	}, 5*time.Second, 50*time.Millisecond)
-	require.Contains(t, p.stderr.String(), `"trigger":"file"`)
+	require.Contains(t, s.stderr.String(), `"trigger":"file"`)
 
-	p.signal(t, syscall.SIGINT)
-	require.Equal(t, 0, p.wait(t, 15*time.Second))
+	s.stop(t, syscall.SIGINT)
 }
 
 func TestGracefulShutdown(t *testing.T) {
-	backend := startBackend(t)
-	listen, control := freeAddr(t), freeAddr(t)
-	dir := t.TempDir()
-	path := writeConfig(t, dir, testConfig(listen, control, backend))
-	p := startGateway(t, dir, "-c", path)
-	p.waitReady(t, control)
+	s := startServing(t)
 
 	type result struct {
 		status int
@@ -427,16 +416,16 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	slow := make(chan result, 1)
 	go func() {
-		status, body := get("http://"+listen+"/slow", nil)
+		status, body := get("http://"+s.listen+"/slow", nil)
 		slow <- result{status, body}
 	}()
 	time.Sleep(300 * time.Millisecond) // the request is at the backend now
-	p.signal(t, syscall.SIGTERM)
+	s.signal(t, syscall.SIGTERM)
 
 	// Best effort: the control API stays up during the drain and says 503.
 	sawNotReady := false
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline) && !sawNotReady; {
-		status, _ := get("http://"+control+"/readyz", nil)
+		status, _ := get("http://"+s.control+"/readyz", nil)
 		sawNotReady = status == http.StatusServiceUnavailable
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -447,8 +436,8 @@ func TestGracefulShutdown(t *testing.T) {
 	r := <-slow
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	require.Equal(t, "backend /slow", r.body)
-	require.Equal(t, 0, p.wait(t, 15*time.Second))
-	require.Contains(t, p.stderr.String(), "shutting down")
+	require.Equal(t, 0, s.wait(t, 15*time.Second))
+	require.Contains(t, s.stderr.String(), "shutting down")
 }
 
 func TestDemoMode(t *testing.T) {
@@ -520,6 +509,5 @@ func TestDemoMode(t *testing.T) {
 	require.NoError(t, json.Unmarshal(tlsBody, &reply))
 	require.Equal(t, "https", reply.Headers["X-Forwarded-Proto"])
 
-	p.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, p.wait(t, 15*time.Second))
+	p.stop(t, syscall.SIGTERM)
 }

@@ -33,7 +33,7 @@ func startPprof(addr string, log *zap.Logger) {
 		return
 	}
 	log.Info("serving pprof", zap.String("addr", ln.Addr().String()))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("pprof"))}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Warn("pprof server stopped", zap.Error(err))

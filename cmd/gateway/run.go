@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"gateway/config"
+	"gateway/configwatch"
 	"gateway/proxy"
 )
 
@@ -40,7 +41,7 @@ type runner struct {
 	// The set follows the serving config; the main loop owns certWatch and
 	// re-syncs it when resync says a reload succeeded.
 	limits    config.ReadLimits
-	certWatch map[string]*config.Watcher
+	certWatch map[string]*configwatch.Watcher
 	resync    chan struct{}
 }
 
@@ -64,13 +65,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		startPprof(addr, log)
 	}
 
-	r := &runner{log: log, level: level, limits: f.limits(), certWatch: map[string]*config.Watcher{}, resync: make(chan struct{}, 1)}
+	r := &runner{log: log, level: level, limits: f.limits(), certWatch: map[string]*configwatch.Watcher{}, resync: make(chan struct{}, 1)}
 	var demo *demoBackends
 	if !f.given() && notExist(f.path) {
 		log.Info("demo mode: no config file given and ./" + defaultConfig +
 			" does not exist; serving the built-in demo config with two echo backends on loopback")
 		var err error
-		if demo, err = startDemoBackends(); err != nil {
+		if demo, err = startDemoBackends(log); err != nil {
 			log.Error("cannot start the demo backends", zap.Error(err))
 			return exitConfig
 		}
@@ -100,9 +101,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 	// The watch starts as early as it can (it needs the debounce from the
 	// config), so that an edit made while the gateway starts is not missed.
-	var watcher *config.Watcher
+	var watcher *configwatch.Watcher
 	if demo == nil {
-		watcher, err = config.NewWatcher(f.path, cfg.Gateway.ReloadDebounce.Duration(), f.limits(), func() { r.reload("file") })
+		watcher, err = configwatch.New(f.path, cfg.Gateway.ReloadDebounce.Duration(), f.limits(), func() { r.reload("file") })
 		if err != nil {
 			log.Warn("cannot watch the config file; reload with SIGHUP or POST /v1/reload", zap.Error(err))
 		} else {
@@ -308,7 +309,7 @@ func (r *runner) syncCertWatchers() {
 		if r.certWatch[path] != nil {
 			continue
 		}
-		w, err := config.NewWatcher(path, debounce, r.limits, func() { r.reload("certificate file") })
+		w, err := configwatch.New(path, debounce, r.limits, func() { r.reload("certificate file") })
 		if err != nil {
 			r.log.Warn("cannot watch a certificate file; reload with SIGHUP or POST /v1/reload after changing it",
 				zap.String("file", path), zap.Error(err))

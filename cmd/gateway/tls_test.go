@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"gateway/internal/testcert"
+	"gateway/internal/testnet"
 )
 
 // writeCert replaces dir/site.crt and dir/site.key as a rotation would
@@ -45,7 +46,7 @@ func servedCert(addr string) ([]byte, error) {
 // stays.
 func TestRunTLSRotation(t *testing.T) {
 	backend := startBackend(t)
-	listen, control, tlsListen := freeAddr(t), freeAddr(t), freeAddr(t)
+	listen, control, tlsListen := testnet.FreeAddr(t), testnet.FreeAddr(t), testnet.FreeAddr(t)
 	dir := t.TempDir()
 	first := testcert.Issue(nil, testcert.Options{}, "*.example.com")
 	writeCert(t, dir, first)
@@ -109,8 +110,7 @@ snis: [{domain: "*.example.com", certificates: [site]}]
 	require.Equal(t, second.Cert.Raw, raw, "a refused reload keeps the serving certificate")
 	require.NotContains(t, p.stderr.String(), "PRIVATE KEY")
 
-	p.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, p.wait(t, 15*time.Second))
+	p.stop(t, syscall.SIGTERM)
 }
 
 // TestValidateTLSWarnings: a certificate close to expiry loads, and
@@ -119,7 +119,7 @@ func TestValidateTLSWarnings(t *testing.T) {
 	dir := t.TempDir()
 	soon := testcert.Issue(nil, testcert.Options{NotAfter: time.Now().Add(3 * 24 * time.Hour)}, "*.example.com")
 	writeCert(t, dir, soon)
-	path := writeConfig(t, dir, testConfig(freeAddr(t), freeAddr(t), 8080)+`
+	path := writeConfig(t, dir, testConfig(testnet.FreeAddr(t), testnet.FreeAddr(t), 8080)+`
 certificates: [{id: site, cert_file: site.crt, key_file: site.key}]
 snis: [{domain: "*.example.com", certificates: [site]}]
 `)

@@ -57,21 +57,14 @@ func loadAndCompile(path string, lim config.ReadLimits) (*config.Config, error) 
 	return cfg, nil
 }
 
-// errorLines splits an error into the lines an operator reads: one per
-// config.FieldError, or the error's own lines.
+// errorLines is proxy.ErrorLines (one line per config.FieldError, "path:
+// message"), the one way config errors are shown, with a hint for a file
+// over --max-config-size.
 func errorLines(err error) []string {
 	if errors.Is(err, config.ErrTooLarge) {
 		return []string{err.Error() + " (--max-config-size raises the limit)"}
 	}
-	var errs config.Errors
-	if errors.As(err, &errs) {
-		lines := make([]string, len(errs))
-		for i, e := range errs {
-			lines[i] = e.Error()
-		}
-		return lines
-	}
-	return strings.Split(strings.TrimRight(err.Error(), "\n"), "\n")
+	return proxy.ErrorLines(err)
 }
 
 func numRoutes(cfg *config.Config) int {

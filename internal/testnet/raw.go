@@ -1,6 +1,8 @@
 // Package testnet holds what tests of several packages share to put real
-// traffic on loopback: a raw-socket node that records every byte it
-// receives and misbehaves on command, and a raw-socket client.
+// traffic on loopback: loopback listeners, free and dead addresses, a
+// fasthttp server run for the length of a test (listen.go), a raw-socket
+// node that records every byte it receives and misbehaves on command, and
+// a raw-socket client (raw.go).
 package testnet
 
 import (
@@ -69,10 +71,11 @@ type RawRequest struct {
 	Complete bool // the framing reached its end (Content-Length bytes or the last chunk)
 }
 
+// StartRawBackend starts a raw node on a loopback port whose default
+// command is act; it stops when the test ends.
 func StartRawBackend(t testing.TB, act string) *RawBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	ln := Listen(t)
 	b := &RawBackend{t: t, ln: ln, Addr: ln.Addr().String(), act: act, raw: map[int]*bytes.Buffer{}, open: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	b.wg.Add(1)
 	go b.accept()
@@ -80,10 +83,8 @@ func StartRawBackend(t testing.TB, act string) *RawBackend {
 	return b
 }
 
-func (b *RawBackend) Port() string {
-	_, p, _ := net.SplitHostPort(b.Addr)
-	return p
-}
+// Port returns the node's port, as text.
+func (b *RawBackend) Port() string { return Port(b.Addr) }
 
 func (b *RawBackend) close() {
 	close(b.done)
@@ -236,41 +237,24 @@ func (b *RawBackend) respond(c net.Conn, req RawRequest, act string) bool {
 // would, reporting whether its body framing completed.
 func readRawRequest(br *bufio.Reader) (RawRequest, bool) {
 	var r RawRequest
-	line, err := br.ReadString('\n')
+	parts, err := readStartLine(br)
 	if err != nil {
-		return r, false
-	}
-	parts := strings.SplitN(strings.TrimRight(line, "\r\n"), " ", 3)
-	if len(parts) < 2 {
 		return r, false
 	}
 	r.Method, r.Path = parts[0], parts[1]
 	r.Header = map[string]string{}
-	for {
-		line, err = br.ReadString('\n')
-		if err != nil {
-			return r, false
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "" {
-			break
-		}
-		k, v, _ := strings.Cut(line, ":")
-		r.Header[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+	if readHeader(br, r.Header) != nil {
+		return r, false
 	}
 	r.ID = r.Header["x-id"]
 	if strings.EqualFold(r.Header["transfer-encoding"], "chunked") {
 		for {
-			line, err = br.ReadString('\n')
-			if err != nil {
-				return r, false
-			}
-			n, err := strconv.ParseInt(strings.TrimRight(line, "\r\n"), 16, 64)
+			n, err := readChunkSize(br)
 			if err != nil {
 				return r, false
 			}
 			if n == 0 {
-				line, err = br.ReadString('\n')
+				line, err := br.ReadString('\n')
 				r.Complete = err == nil && line == "\r\n"
 				return r, r.Complete
 			}
@@ -287,6 +271,46 @@ func readRawRequest(br *bufio.Reader) (RawRequest, bool) {
 	r.Body = r.Body[:n]
 	r.Complete = err == nil
 	return r, r.Complete
+}
+
+// readStartLine reads a request or status line and returns its (at most
+// three) space-separated parts, at least two.
+func readStartLine(br *bufio.Reader) ([]string, error) {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	parts := strings.SplitN(strings.TrimRight(line, "\r\n"), " ", 3)
+	if len(parts) < 2 {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return parts, nil
+}
+
+// readHeader reads header lines up to the empty line into h: names in
+// lower case, the last value of each. On an error h holds what was read.
+func readHeader(br *bufio.Reader, h map[string]string) error {
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return nil
+		}
+		k, v, _ := strings.Cut(line, ":")
+		h[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+	}
+}
+
+// readChunkSize reads a chunk-size line (hexadecimal, no extensions).
+func readChunkSize(br *bufio.Reader) (int64, error) {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimRight(line, "\r\n"), 16, 64)
 }
 
 // Received returns the requests parsed so far.
@@ -359,27 +383,14 @@ type RawReply struct {
 // nothing for HEAD); err is set when the connection ended first.
 func (rc *RawClient) ReadResponse(head bool) (RawReply, error) {
 	var r RawReply
-	line, err := rc.br.ReadString('\n')
+	parts, err := readStartLine(rc.br)
 	if err != nil {
 		return r, err
 	}
-	parts := strings.SplitN(strings.TrimRight(line, "\r\n"), " ", 3)
-	if len(parts) < 2 {
-		return r, io.ErrUnexpectedEOF
-	}
 	r.Status, _ = strconv.Atoi(parts[1])
 	r.Header = map[string]string{}
-	for {
-		line, err = rc.br.ReadString('\n')
-		if err != nil {
-			return r, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "" {
-			break
-		}
-		k, v, _ := strings.Cut(line, ":")
-		r.Header[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+	if err := readHeader(rc.br, r.Header); err != nil {
+		return r, err
 	}
 	if head || r.Status == 204 || r.Status == 304 || r.Status < 200 {
 		return r, nil
@@ -387,11 +398,7 @@ func (rc *RawClient) ReadResponse(head bool) (RawReply, error) {
 	if strings.EqualFold(r.Header["transfer-encoding"], "chunked") {
 		var body []byte
 		for {
-			line, err = rc.br.ReadString('\n')
-			if err != nil {
-				return r, err
-			}
-			n, err := strconv.ParseInt(strings.TrimRight(line, "\r\n"), 16, 64)
+			n, err := readChunkSize(rc.br)
 			if err != nil {
 				return r, err
 			}

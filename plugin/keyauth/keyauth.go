@@ -141,6 +141,10 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	return &step{header: []byte(c.Header), query: []byte(c.Query), hide: c.HideCredentials, keys: k.(keys)}, nil
 }
 
+// CredentialQuery is the query argument the key may come in; the access
+// log masks its value.
+func (s *step) CredentialQuery() string { return string(s.query) }
+
 func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	key := r.Ctx.Request.Header.PeekBytes(s.header)
 	var hideHeader, hideQuery []byte

@@ -35,6 +35,9 @@ type Config struct {
 	ShowLimitQuotaHeader bool   `json:"show_limit_quota_header"`
 	WindowType           string `json:"window_type"` // fixed, sliding
 	Group                string `json:"group"`
+
+	// key is Key parsed as KeyType says, kept by Validate at load.
+	key config.KeyTemplate
 }
 
 // SetDefaults implements config.Defaulter (APISIX's defaults).
@@ -53,9 +56,11 @@ func (c *Config) Validate(ch *config.Check) {
 	ch.Field("key_type").OneOf(c.KeyType, "var", "var_combination", "constant")
 	switch c.KeyType {
 	case "var":
-		ch.Field("key").Var(c.Key)
+		c.key = config.VarKey(ch.Field("key").Var(c.Key))
 	case "var_combination":
-		ch.Field("key").VarTemplate(c.Key)
+		c.key = ch.Field("key").VarTemplate(c.Key)
+	case "constant":
+		c.key = config.LiteralKey(c.Key)
 	}
 	ch.Field("rejected_code").IntRange(int64(c.RejectedCode), 200, 599)
 	ch.Field("window_type").OneOf(c.WindowType, "fixed", "sliding")
@@ -85,14 +90,7 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 		showHeaders:  c.ShowLimitQuotaHeader,
 		throttled:    plugin.NewLazyCounter(env.Throttled, "", env.RouteID, "limit-count"),
 	}
-	switch c.KeyType {
-	case "constant":
-		s.key = plugin.Literal(c.Key)
-	case "var_combination":
-		s.key = plugin.KeyTemplate(c.Key)
-	default:
-		s.key = plugin.HashKey("vars", c.Key)
-	}
+	s.key = plugin.NewKey(c.key)
 	if c.RejectedMsg != "" {
 		s.rejectedBody = plugin.AppendJSONString([]byte(`{"error_msg":"`), []byte(c.RejectedMsg))
 		s.rejectedBody = append(s.rejectedBody, `"}`...)

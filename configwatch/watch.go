@@ -1,4 +1,7 @@
-package config
+// Package configwatch watches the gateway's config file and says when its
+// content changed. It is the process's business, not the schema's: config
+// reads and checks a file, `gateway run` decides when to read it again.
+package configwatch
 
 import (
 	"crypto/sha256"
@@ -10,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"gateway/config"
 )
 
 // Watcher calls a function when the content of a config file changes.
@@ -31,7 +36,7 @@ type Watcher struct {
 	dir      string // directory of path
 	base     string // file name of path
 	debounce time.Duration
-	limits   ReadLimits
+	limits   config.ReadLimits
 	onChange func()
 
 	fs   *fsnotify.Watcher
@@ -39,7 +44,7 @@ type Watcher struct {
 	done chan struct{}
 	once sync.Once
 
-	// Owned by the loop goroutine after NewWatcher returns.
+	// Owned by the loop goroutine after New returns.
 	targetDir string      // directory of the symlink target when outside dir, else ""
 	last      fingerprint // content of the file at the last check
 }
@@ -51,15 +56,15 @@ type fingerprint struct {
 	sum [sha256.Size]byte
 }
 
-// NewWatcher starts watching path. onChange is called on the Watcher's own
+// New starts watching path. onChange is called on the Watcher's own
 // goroutine, once per settled change, debounce after the last relevant file
 // event; calls never overlap. onChange must not call Close (Close waits for
 // the goroutine that is running onChange). The file is read for its
-// fingerprint with ReadFile and lim, so that a path swapped to a FIFO or a
+// fingerprint with config.ReadFile and lim, so that a path swapped to a FIFO or a
 // device, or a read that hangs, cannot stop the watcher for longer than
 // lim's timeout; a file that cannot be read counts as one content, and a
 // change to it is reported (the reload then says what is wrong).
-func NewWatcher(path string, debounce time.Duration, lim ReadLimits, onChange func()) (*Watcher, error) {
+func New(path string, debounce time.Duration, lim config.ReadLimits, onChange func()) (*Watcher, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", path, err)
@@ -184,7 +189,7 @@ func (w *Watcher) followTarget() {
 }
 
 func (w *Watcher) read() fingerprint {
-	data, err := ReadFile(w.path, w.limits)
+	data, err := config.ReadFile(w.path, w.limits)
 	if err != nil {
 		return fingerprint{}
 	}

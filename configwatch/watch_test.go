@@ -1,4 +1,4 @@
-package config
+package configwatch
 
 import (
 	"fmt"
@@ -7,10 +7,13 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/config"
 )
 
 const testDebounce = 150 * time.Millisecond
@@ -19,7 +22,7 @@ const testDebounce = 150 * time.Millisecond
 func startWatcher(t *testing.T, path string) *atomic.Int32 {
 	t.Helper()
 	var calls atomic.Int32
-	w, err := NewWatcher(path, testDebounce, ReadLimits{}, func() { calls.Add(1) })
+	w, err := New(path, testDebounce, config.ReadLimits{}, func() { calls.Add(1) })
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, w.Close()) })
 	return &calls
@@ -167,7 +170,7 @@ func watcherGoroutines() int {
 	}
 	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "gateway/config.(*Watcher)") || strings.Contains(g, "github.com/fsnotify/fsnotify") {
+		if strings.Contains(g, "gateway/configwatch.(*Watcher)") || strings.Contains(g, "github.com/fsnotify/fsnotify") {
 			count++
 		}
 	}
@@ -181,7 +184,7 @@ func TestWatcherCloseStopsGoroutines(t *testing.T) {
 	writeFile(t, path, "revision: a\n")
 
 	var calls atomic.Int32
-	w, err := NewWatcher(path, testDebounce, ReadLimits{}, func() { calls.Add(1) })
+	w, err := New(path, testDebounce, config.ReadLimits{}, func() { calls.Add(1) })
 	require.NoError(t, err)
 	require.Greater(t, watcherGoroutines(), before, "the watcher runs goroutines")
 	writeFile(t, path, "revision: b\n") // leave a debounce pending
@@ -195,6 +198,46 @@ func TestWatcherCloseStopsGoroutines(t *testing.T) {
 }
 
 func TestNewWatcherMissingDirectory(t *testing.T) {
-	_, err := NewWatcher(filepath.Join(t.TempDir(), "nope", "config.yaml"), testDebounce, ReadLimits{}, func() {})
+	_, err := New(filepath.Join(t.TempDir(), "nope", "config.yaml"), testDebounce, config.ReadLimits{}, func() {})
 	require.Error(t, err)
+}
+
+// The watcher reads the file for its fingerprint: a file swapped for a FIFO
+// used to block the watcher's goroutine forever, so that no later change
+// was ever reloaded (and Close hung).
+func TestWatcherSurvivesFIFO(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.yaml")
+	writeFile(t, real, "revision: a\n")
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	path := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.Symlink(real, path))
+
+	var calls atomic.Int32
+	w, err := New(path, testDebounce, config.ReadLimits{}, func() { calls.Add(1) })
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		closed := make(chan struct{})
+		go func() { _ = w.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Error("Close hung: the watcher goroutine is stuck")
+		}
+	})
+
+	swapSymlink(t, path, fifo)
+	requireCallsSettle(t, &calls, 1) // the content became unreadable: the reload says why
+
+	writeFile(t, real, "revision: b\n")
+	swapSymlink(t, path, real)
+	requireCallsSettle(t, &calls, 2)
+}
+
+func swapSymlink(t *testing.T, link, target string) {
+	t.Helper()
+	tmp := link + ".tmp"
+	require.NoError(t, os.Symlink(target, tmp))
+	require.NoError(t, os.Rename(tmp, link))
 }

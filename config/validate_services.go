@@ -1,0 +1,306 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+var (
+	httpMethods = []string{"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT"}
+	// "!=" is accepted as another spelling of "~=": routing.md names it once
+	// ("fails every operator except !=/~=") though its list has only "~=".
+	varOperators = []string{"==", "~=", "!=", ">", ">=", "<", "<=", "~~", "~*", "in", "has", "ipmatch"}
+)
+
+// ---- services and routes ----
+
+func (v *validator) services() {
+	serviceIDs := newIDSet(v, "services")
+	routeIDs := newIDSet(v, "routes")
+	for i := range v.cfg.Services {
+		s := &v.cfg.Services[i]
+		path := indexPath("services", i)
+		serviceOK := serviceIDs.check(field(path, "id"), s.ID, maxID)
+		if serviceOK && s.Upstream != nil && v.upstreams[s.ID] {
+			// Health state and metrics know an inline upstream by its
+			// service's id; sharing it with a top-level upstream would mix
+			// the two.
+			v.add(field(path, "id"), "%q is also the id of a top-level upstream; a service with an inline upstream needs an id of its own", s.ID)
+		}
+		if len(s.Name) > maxName {
+			v.add(field(path, "name"), "must have at most %d characters, got %d", maxName, len(s.Name))
+		}
+		switch s.Type {
+		case "http":
+		case "stream":
+			v.add(field(path, "type"), `"stream" is not supported yet`)
+		default:
+			v.add(field(path, "type"), `must be "http", got %q`, s.Type)
+		}
+		v.hosts(field(path, "hosts"), s.Hosts)
+		v.pathPrefix(field(path, "path_prefix"), s.PathPrefix)
+		switch {
+		case s.Upstream != nil && s.UpstreamID != "":
+			v.add(field(path, "upstream_id"), "exactly one of upstream and upstream_id, got both (upstream_id %q)", s.UpstreamID)
+		case s.Upstream != nil:
+			v.upstream(field(path, "upstream"), s.Upstream)
+		case s.UpstreamID != "":
+			if !v.upstreams[s.UpstreamID] {
+				v.add(field(path, "upstream_id"), "unknown upstream %q", s.UpstreamID)
+			}
+		default:
+			v.add(path, "exactly one of upstream and upstream_id is required, got neither")
+		}
+		v.plugins(field(path, "plugins"), s.Plugins)
+		v.policyRef(field(path, "throttle_policy"), s.ThrottlePolicy)
+		if len(s.Routes) == 0 {
+			v.add(field(path, "routes"), "at least one route is required")
+		}
+		for j := range s.Routes {
+			rpath := indexPath(field(path, "routes"), j)
+			// A bad service id is reported once, not again in every id
+			// derived from it.
+			if derived := s.Routes[j].ID == s.ID+"."+strconv.Itoa(j); serviceOK || !derived {
+				routeIDs.check(field(rpath, "id"), s.Routes[j].ID, maxID)
+			}
+			v.route(rpath, s, &s.Routes[j])
+		}
+	}
+}
+
+func (v *validator) hosts(path string, hosts []string) {
+	if len(hosts) > maxHosts {
+		v.add(path, "must have at most %d hosts, got %d", maxHosts, len(hosts))
+	}
+	seen := map[string]bool{}
+	for i, h := range hosts {
+		hp := indexPath(path, i)
+		name, wildcard := strings.CutPrefix(h, "*.")
+		if _, err := netip.ParseAddr(name); !validHostname(name) || wildcard && err == nil {
+			v.add(hp, "must be a host name or *.domain, got %q", h)
+			continue
+		}
+		if seen[h] {
+			v.add(hp, "duplicate host %q", h)
+		}
+		seen[h] = true
+	}
+}
+
+func (v *validator) policyRef(path, id string) {
+	if id != "" && !v.policies[id] {
+		v.add(path, "unknown throttle policy %q", id)
+	}
+}
+
+func (v *validator) pathPrefix(path, prefix string) {
+	if msg := checkPathChars(prefix); msg != "" {
+		v.add(path, "%s, got %q", msg, prefix)
+		return
+	}
+	if msg := v.unmatchable(prefix); msg != "" {
+		v.add(path, "%s, got %q", msg, prefix)
+	}
+	if strings.ContainsAny(prefix, "{}*") || strings.Contains(prefix, "/:") {
+		v.add(path, "must be a literal path without parameters or '*', got %q", prefix)
+	}
+}
+
+// unmatchable says why a route path or path_prefix could never match a
+// request under gateway.path_policy and reject_path_params, or "": request
+// paths with these forms are refused (or decoded) before matching.
+func (v *validator) unmatchable(p string) string {
+	g := &v.cfg.Gateway
+	if g.PathPolicy != "keep" {
+		lower := strings.ToLower(p)
+		for _, form := range []string{"%2f", "%5c", "%00", `\`} {
+			if strings.Contains(lower, form) {
+				return fmt.Sprintf("can never match: gateway.path_policy %q does not let %q through to matching (use keep)", g.PathPolicy, form)
+			}
+		}
+		for seg := range strings.SplitSeq(p[1:], "/") {
+			if dots, _, ok := strings.Cut(seg, ";"); ok && (dots == "." || dots == "..") {
+				return fmt.Sprintf("can never match: gateway.path_policy %q refuses dot segments with parameters", g.PathPolicy)
+			}
+		}
+	}
+	if g.RejectPathParams && strings.Contains(p, ";") {
+		return "can never match: gateway.reject_path_params refuses ';' in request paths"
+	}
+	return ""
+}
+
+func (v *validator) route(path string, s *Service, r *Route) {
+	if len(r.Name) > maxName {
+		v.add(field(path, "name"), "must have at most %d characters, got %d", maxName, len(r.Name))
+	}
+	pp := field(path, "paths")
+	if len(r.Paths) == 0 || len(r.Paths) > maxPaths {
+		v.add(pp, "must have 1..%d paths, got %d", maxPaths, len(r.Paths))
+	}
+	var params []string
+	seen := map[string]bool{}
+	for i, p := range r.Paths {
+		pat, err := ParsePathPattern(p)
+		if err != nil {
+			v.add(indexPath(pp, i), "%v, got %q", err, p)
+			continue
+		}
+		if msg := v.unmatchable(p); msg != "" {
+			v.add(indexPath(pp, i), "%s, got %q", msg, p)
+			continue
+		}
+		if seen[pat.Canon] {
+			v.add(indexPath(pp, i), "duplicate path %q", p)
+		}
+		seen[pat.Canon] = true
+		params = append(params, pat.Params...)
+	}
+	mp := field(path, "methods")
+	if len(r.Methods) > len(httpMethods) {
+		v.add(mp, "must have at most %d methods, got %d", len(httpMethods), len(r.Methods))
+	}
+	for i, m := range r.Methods {
+		switch {
+		case !slices.Contains(httpMethods, m):
+			v.add(indexPath(mp, i), "must be one of %s, got %q", strings.Join(httpMethods, ", "), m)
+		case slices.Index(r.Methods, m) < i:
+			v.add(indexPath(mp, i), "duplicate method %q", m)
+		}
+	}
+	for i := range r.Vars {
+		v.routeVar(indexPath(field(path, "vars"), i), &r.Vars[i], params)
+	}
+	v.plugins(field(path, "plugins"), r.Plugins)
+	v.policyRef(field(path, "throttle_policy"), r.ThrottlePolicy)
+	if r.Timeout != nil {
+		// 0 keeps the upstream's value (see DECISIONS.md).
+		tp := field(path, "timeout")
+		v.nonNegative(field(tp, "connect"), r.Timeout.Connect)
+		v.nonNegative(field(tp, "send"), r.Timeout.Send)
+		v.nonNegative(field(tp, "read"), r.Timeout.Read)
+	}
+	if r.ServiceID != "" && r.ServiceID != s.ID {
+		v.add(field(path, "service_id"), "must be the enclosing service's id %q, got %q", s.ID, r.ServiceID)
+	}
+}
+
+// routeVar checks one condition and keeps its parsed variable in x.Ref.
+func (v *validator) routeVar(path string, x *Var, params []string) {
+	if x.Name == "" && x.Op == "" {
+		return // not decoded; the decoder has said why
+	}
+	if ref, err := ParseVar(x.Name); err != nil {
+		v.add(path, "%v", err)
+	} else if x.Ref = ref; ref.Kind == VarPath && !slices.Contains(params, ref.Arg) {
+		v.add(path, "variable %q names no parameter of the route's paths", x.Name)
+	}
+	switch x.Op {
+	case "==", "~=", "!=", "has":
+	case ">", ">=", "<", "<=":
+		if _, err := strconv.ParseFloat(x.Value, 64); err != nil {
+			v.add(path, "operator %q needs a number, got %q", x.Op, x.Value)
+		}
+	case "~~", "~*":
+		expr := x.Value
+		if x.Op == "~*" {
+			expr = "(?i)" + expr
+		}
+		if _, err := regexp.Compile(expr); err != nil {
+			v.add(path, "invalid regex %q: %v", x.Value, err)
+		}
+	case "in":
+		if len(x.Values) == 0 {
+			v.add(path, `operator "in" needs a non-empty list`)
+		}
+	case "ipmatch":
+		if len(x.Values) == 0 {
+			v.add(path, `operator "ipmatch" needs a non-empty list`)
+		}
+		for _, a := range x.Values {
+			if !validIPOrCIDR(a) {
+				v.add(path, "ipmatch: must be an IP address or CIDR, got %q", a)
+			}
+		}
+	default:
+		v.add(path, "unknown operator %q (one of %s)", x.Op, strings.Join(varOperators, " "))
+	}
+}
+
+// ---- route conflicts ----
+
+// routeConflicts reports two routes that can never both be reached
+// (routing.md): the same host set, the same full path pattern, overlapping
+// methods, no vars on either and the same priority. The later route in the
+// file is the one reported, naming the earlier.
+func (v *validator) routeConflicts() {
+	type entry struct {
+		path    string
+		route   *Route
+		methods []string
+	}
+	buckets := map[string][]entry{}
+	for i := range v.cfg.Services {
+		s := &v.cfg.Services[i]
+		hosts := hostSetKey(s.Hosts)
+		prefix := strings.TrimSuffix(s.PathPrefix, "/")
+		for j := range s.Routes {
+			r := &s.Routes[j]
+			if len(r.Vars) > 0 {
+				continue
+			}
+			me := entry{path: indexPath(field(indexPath("services", i), "routes"), j), route: r, methods: r.Methods}
+			reported := map[*Route]bool{}
+			added := map[string]bool{}
+			for _, p := range r.Paths {
+				pat, err := ParsePathPattern(p)
+				if err != nil {
+					continue
+				}
+				canon := pat.Canon
+				key := hosts + "\x00" + prefix + canon + "\x00" + strconv.Itoa(r.Priority)
+				if added[key] {
+					continue // the same route twice: reported as a duplicate path
+				}
+				added[key] = true
+				for _, other := range buckets[key] {
+					if reported[other.route] || !methodsOverlap(me.methods, other.methods) {
+						continue
+					}
+					reported[other.route] = true
+					v.add(me.path, "conflicts with %s (id %q): same hosts, path pattern %q, methods and priority, and neither has vars; one of them could never match",
+						other.path, other.route.ID, prefix+canon)
+				}
+				buckets[key] = append(buckets[key], me)
+			}
+		}
+	}
+}
+
+// hostSetKey is the host set in a form that ignores order and case.
+func hostSetKey(hosts []string) string {
+	set := make([]string, len(hosts))
+	for i, h := range hosts {
+		set[i] = strings.ToLower(h)
+	}
+	sort.Strings(set)
+	return strings.Join(slices.Compact(set), ",")
+}
+
+// methodsOverlap treats an empty list as every method.
+func methodsOverlap(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, m := range a {
+		if slices.Contains(b, m) {
+			return true
+		}
+	}
+	return false
+}
