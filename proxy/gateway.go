@@ -131,7 +131,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	// Certificates compile first: like compile, this has no side effects.
 	certs, err := tlsedge.Compile(cfg)
 	if err != nil {
-		return config.Errors{{Msg: err.Error()}}
+		return err // config.Errors
 	}
 	s, p, err := g.compile(cfg)
 	if err != nil {

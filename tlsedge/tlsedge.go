@@ -50,7 +50,8 @@ var ticketSecret = func() []byte {
 }()
 
 // Compile builds the Set of cfg. Loading has checked every certificate
-// already; an error here is one of the few things only crypto/tls sees.
+// already; an error here (config.Errors, with its key path) is one of the
+// few things only crypto/tls sees. The key itself is never in the error.
 func Compile(cfg *config.Config) (*Set, error) {
 	gt := &cfg.Gateway.TLS
 	certs := make(map[string]tls.Certificate, len(cfg.Certificates))
@@ -59,7 +60,7 @@ func Compile(cfg *config.Config) (*Set, error) {
 		c := &cfg.Certificates[i]
 		pair, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
 		if err != nil {
-			return nil, fmt.Errorf("certificates[%d]: %w", i, err)
+			return nil, config.Errors{{Path: fmt.Sprintf("certificates[%d]", i), Msg: "cannot use the certificate and key"}}
 		}
 		certs[c.ID] = pair
 		s.expiry[c.ID] = pair.Leaf.NotAfter
@@ -110,7 +111,7 @@ func Compile(cfg *config.Config) (*Set, error) {
 			for _, id := range sni.MTLS.CACertificates {
 				caPEM = append(caPEM, cas[id]...)
 				if !pool.AppendCertsFromPEM(cas[id]) {
-					return nil, fmt.Errorf("snis[%d].mtls: CA certificate %q has no usable certificate", i, id)
+					return nil, config.Errors{{Path: fmt.Sprintf("snis[%d].mtls.ca_certificates", i), Msg: fmt.Sprintf("CA certificate %q has no usable certificate", id)}}
 				}
 			}
 			tc.ClientCAs = pool

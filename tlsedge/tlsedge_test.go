@@ -395,3 +395,16 @@ func TestSessionDoesNotCrossSNIs(t *testing.T) {
 	require.True(t, resumed("x.example.com"), "the same SNI resumes")
 	require.False(t, resumed("y.example.com"), "x's session is not resumed under y")
 }
+
+// TestCompileErrorHasPath: what only crypto/tls refuses is a config error
+// at the certificate's path, without the key.
+func TestCompileErrorHasPath(t *testing.T) {
+	c := testcert.Issue(nil, testcert.Options{}, "a.example.com")
+	cfg := loadConfig(t, map[string]any{"certificates": []any{certObj("c", c)}})
+	cfg.Certificates[0].KeyPEM = []byte("-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n")
+	_, err := Compile(cfg)
+	var errs config.Errors
+	require.ErrorAs(t, err, &errs)
+	require.Equal(t, "certificates[0]", errs[0].Path)
+	require.NotContains(t, err.Error(), "c2VjcmV0")
+}
