@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,24 +65,6 @@ func indentN(s string, n int) string {
 		}
 	}
 	return strings.Join(lines, "")
-}
-
-// certDoc is a config with one certificate given inline (through JSON, so
-// that any PEM goes in as it is).
-func certDoc(t *testing.T, extra map[string]any) []byte {
-	t.Helper()
-	doc := map[string]any{
-		"services": []any{map[string]any{
-			"id": "s", "upstream": map[string]any{"nodes": []any{map[string]any{"host": "10.0.0.1", "port": 80}}},
-			"routes": []any{map[string]any{"paths": []any{"/"}}},
-		}},
-	}
-	for k, v := range extra {
-		doc[k] = v
-	}
-	b, err := json.Marshal(doc)
-	require.NoError(t, err)
-	return b
 }
 
 func tlsErrs(t *testing.T, doc []byte) Errors {
@@ -157,7 +138,7 @@ func TestTLSConfigErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := tlsErrs(t, certDoc(t, tc.extra))
+			errs := tlsErrs(t, testcert.ConfigJSON(tc.extra))
 			requireFieldError(t, errs, tc.path, tc.parts...)
 			require.NotContains(t, errs.Error(), "PRIVATE KEY", "a key is never printed")
 			require.NotContains(t, errs.Error(), "s3cr3t")
@@ -172,7 +153,7 @@ func TestHTTPSRedirectNeedsTLSListener(t *testing.T) {
 
 func TestTLSWarnings(t *testing.T) {
 	soon := testcert.Issue(nil, testcert.Options{NotAfter: time.Now().Add(3 * 24 * time.Hour)}, "a.example.com")
-	cfg, err := Parse(certDoc(t, map[string]any{
+	cfg, err := Parse(testcert.ConfigJSON(map[string]any{
 		"certificates": []any{map[string]any{"id": "c", "cert": string(soon.CertPEM), "key": string(soon.KeyPEM)}},
 		"snis":         []any{map[string]any{"domain": "a.example.com", "certificates": []any{"c"}, "ssl_protocols": []any{"TLSv1.1", "TLSv1.2"}}},
 	}), "t.json")

@@ -3,7 +3,6 @@ package tlsedge
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"io"
 	"net"
 	"strings"
@@ -22,25 +21,12 @@ import (
 // service.
 func loadConfig(t *testing.T, extra map[string]any) *config.Config {
 	t.Helper()
-	doc := map[string]any{
-		"services": []any{map[string]any{
-			"id": "s", "upstream": map[string]any{"nodes": []any{map[string]any{"host": "10.0.0.1", "port": 80}}},
-			"routes": []any{map[string]any{"paths": []any{"/"}}},
-		}},
-	}
-	for k, v := range extra {
-		doc[k] = v
-	}
-	b, err := json.Marshal(doc)
-	require.NoError(t, err)
-	cfg, err := config.Parse(b, "t.json")
+	cfg, err := config.Parse(testcert.ConfigJSON(extra), "t.json")
 	require.NoError(t, err)
 	return cfg
 }
 
-func certObj(id string, p *testcert.Pair) map[string]any {
-	return map[string]any{"id": id, "cert": string(p.CertPEM), "key": string(p.KeyPEM)}
-}
+func certObj(id string, p *testcert.Pair) map[string]any { return p.Object(id) }
 
 // serve runs an echo server on a Store's listener: each connection gets
 // "cn=<client CN>\n" after its first byte.
