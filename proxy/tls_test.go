@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
+	"gateway/internal/race"
 	"gateway/internal/testcert"
+	"gateway/internal/testheap"
 )
 
 // tlsGateway serves a config on a plain and a TLS listener.
@@ -292,4 +294,52 @@ services:
 	tg, logs = observedGateway(t, yaml(`{ca_certificates: [private]}`))
 	require.Equal(t, 502, tg.get(t, "/x").StatusCode(), "the node host 127.0.0.1 is not in the certificate")
 	require.Contains(t, attemptLogs(logs)[0]["error"], "x509")
+}
+
+// TestZeroAllocationsOverTLS: keep-alive requests over mTLS, matched on the
+// scheme and ssl_client_verify vars and forwarded with X-Client-Cert-CN,
+// allocate nothing of the gateway's per request in steady state (client,
+// gateway and backend share the process, as in the plain-socket test).
+// crypto/tls itself allocates one small object per record it reads
+// (Conn.readFromUntil's atLeastReader escapes): one for the gateway reading
+// the request, one for the test's client reading the response; anything
+// the gateway added would take the count past the bound.
+func TestZeroAllocationsOverTLS(t *testing.T) {
+	if race.Enabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	f := newTLSFixture(t)
+	b := leanBackend(t)
+	tg := startTLSGateway(t, f.yaml(t, b, `  - id: web
+    upstream_id: u
+    routes: [{paths: ["/*"], vars: [[scheme, "==", https], [ssl_client_verify, "==", SUCCESS]]}]`))
+	cert := f.bob.TLS()
+	conn, err := tls.Dial("tcp", tg.tlsAddr, &tls.Config{ServerName: "m.example.com", RootCAs: f.srv.Pool(),
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }})
+	require.NoError(t, err)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	req := []byte("GET /orders HTTP/1.1\r\nHost: m.example.com\r\n\r\n")
+	var resp fasthttp.Response
+	run := func() {
+		if _, err := conn.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Reset()
+		if err := resp.Read(br); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("status %d: %v", resp.StatusCode(), err)
+		}
+	}
+	for range 2000 {
+		run()
+	}
+	const n = 10000
+	count := testheap.Count()
+	for range n {
+		run()
+	}
+	mallocs, _ := count.Since()
+	perReq := float64(mallocs) / n
+	t.Logf("mallocs per request over mTLS (client, gateway and backend in one process): %.3f", perReq)
+	require.Less(t, perReq, 2.5, "2 are crypto/tls's own (one record read on each side)")
 }
