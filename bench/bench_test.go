@@ -49,3 +49,26 @@ func TestSmoke(t *testing.T) {
 	require.Positive(t, gw.RSSBytes)
 	require.Contains(t, out.String(), "req/CPU-s")
 }
+
+// TestSmokeTLS runs the TLS scenarios briefly: the gateway serves TLS on
+// its tls_listen and the built-in generator speaks TLS to it (direct stays
+// plain), with and without a new connection per request.
+func TestSmokeTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and loads them for a few seconds")
+	}
+	opts, err := parseFlags([]string{"--scenario=tls,tls-handshake", "--duration=1s", "--warmup=100ms",
+		"--rounds=1", "--connections=4", "--generator=builtin", "--peers=none"}, os.Stderr)
+	require.NoError(t, err)
+	var out, log bytes.Buffer
+	rep, err := run(t.Context(), opts, &out, &log)
+	require.NoError(t, err, "log:\n%s", log.String())
+	require.Len(t, rep.Scenarios, 2)
+	for _, sc := range rep.Scenarios {
+		gw := sc.target("gateway")
+		require.NotNil(t, gw, sc.Name)
+		require.Positive(t, gw.Requests, sc.Name)
+		require.Zero(t, gw.Errors, sc.Name)
+		require.Positive(t, gw.ReqPerCPUSec, sc.Name)
+	}
+}

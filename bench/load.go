@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,8 @@ type loadSpec struct {
 	Duration    time.Duration `json:"duration"`
 	Threads     int           `json:"threads"`
 	Requests    []reqTemplate `json:"requests"` // sent in random order
+	// TLS: connect with TLS (any certificate, no session resumption).
+	TLS bool `json:"tls,omitempty"`
 }
 
 // loadResult is what a load generator measured.
@@ -120,6 +123,9 @@ const wrkRequestHook = `request = function() return reqs[math.random(#reqs)] end
 
 func (w *wrkGenerator) run(ctx context.Context, b *bench, spec *loadSpec, win window) (loadResult, error) {
 	url := "http://" + spec.Addr
+	if spec.TLS {
+		url = "https://" + spec.Addr
+	}
 	var hook, listPath string
 	var headerArgs []string
 	if len(spec.Requests) == 1 {
@@ -298,7 +304,7 @@ func loadMain(specPath string, out io.Writer) error {
 	}
 	workers := make([]*loadWorker, spec.Connections)
 	for i := range workers {
-		w := &loadWorker{addr: spec.Addr, reqs: raw, rng: uint64(i)*0x9e3779b97f4a7c15 + 1}
+		w := &loadWorker{addr: spec.Addr, tls: spec.TLS, reqs: raw, rng: uint64(i)*0x9e3779b97f4a7c15 + 1}
 		if err := w.connect(); err != nil {
 			return err
 		}
@@ -347,6 +353,7 @@ func rawRequest(addr string, t reqTemplate) []byte {
 // loadWorker is one connection of the built-in generator.
 type loadWorker struct {
 	addr string
+	tls  bool
 	reqs [][]byte
 	rng  uint64
 
@@ -362,6 +369,17 @@ func (w *loadWorker) connect() error {
 	c, err := net.DialTimeout("tcp", w.addr, 5*time.Second)
 	if err != nil {
 		return err
+	}
+	if w.tls {
+		// A full handshake on every connection: no session cache.
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the bench's own certificate
+		_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return err
+		}
+		_ = tc.SetDeadline(time.Time{})
+		c = tc
 	}
 	w.conn = c
 	if w.br == nil {

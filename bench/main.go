@@ -6,7 +6,7 @@
 // requests per CPU-second of the proxy's process tree, which stays fair
 // when the load generator, not the proxy, is the bottleneck.
 //
-//	go run ./bench [--scenario basic|routes-10k|full|reload|all] [--duration 10s]
+//	go run ./bench [--scenario basic|routes-10k|full|reload|tls|tls-handshake|all] [--duration 10s]
 //	               [--connections 64] [--rounds 2] [--peers nginx,haproxy,caddy|none]
 //	               [--generator auto|wrk|builtin] [--json FILE]
 //
@@ -31,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"gateway/internal/testcert"
 )
 
 // options are the command-line flags.
@@ -63,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load `time` of each measured turn")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured load before a target's first turn")
 	fs.IntVar(&o.Connections, "connections", 64, "concurrent keep-alive connections of the load generator")
-	fs.StringVar(&o.Scenario, "scenario", "basic", "basic, routes-10k, full, reload, a comma list, or all")
+	fs.StringVar(&o.Scenario, "scenario", "basic", "basic, routes-10k, full, reload, tls, tls-handshake, a comma list, or all")
 	fs.IntVar(&o.Routes, "routes", 10000, "routes in the routes-10k, full and reload scenarios")
 	peers := fs.String("peers", strings.Join(peerNames, ","), "peer proxies to compare with (comma list), or none")
 	fs.IntVar(&o.Rounds, "rounds", 2, "measured turns of each target, taken in alternation")
@@ -185,6 +187,9 @@ type bench struct {
 	gatewayBin   string
 	backends     []string
 	backendChild *child
+	// tlsCert and tlsKey are the self-signed certificate the TLS scenarios
+	// serve (gateway and nginx alike).
+	tlsCert, tlsKey string
 }
 
 func (b *bench) path(name string) string { return filepath.Join(b.dir, name) }
@@ -225,6 +230,16 @@ func run(ctx context.Context, opts options, out, log io.Writer) (*report, error)
 	}
 	if b.backends, err = b.startBackends(); err != nil {
 		return nil, fmt.Errorf("backends: %w", err)
+	}
+	if slices.ContainsFunc(scs, func(sc *scenario) bool { return sc.TLS }) {
+		b.tlsCert, b.tlsKey = b.path("bench.crt"), b.path("bench.key")
+		pair := testcert.Issue(nil, testcert.Options{}, "localhost", "127.0.0.1")
+		if err := os.WriteFile(b.tlsCert, pair.CertPEM, 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(b.tlsKey, pair.KeyPEM, 0o600); err != nil {
+			return nil, err
+		}
 	}
 
 	for _, sc := range scs {
@@ -287,6 +302,10 @@ func (b *bench) runScenario(ctx context.Context, sc *scenario) (*scenarioResult,
 	switch {
 	case sc.Peers:
 		for _, p := range b.opts.Peers {
+			if sc.TLS && p != "nginx" {
+				res.skip(b.log, p, "the TLS scenarios compare with nginx only")
+				continue
+			}
 			bin, err := exec.LookPath(p)
 			if err != nil {
 				res.skip(b.log, p, "not installed ("+installHint+")")
@@ -295,7 +314,7 @@ func (b *bench) runScenario(ctx context.Context, sc *scenario) (*scenarioResult,
 			targets = append(targets, &peerTarget{kind: p, bin: bin})
 		}
 	case len(b.opts.Peers) > 0:
-		res.Notes = append(res.Notes, "peers run only in basic and routes-10k")
+		res.Notes = append(res.Notes, "peers run only in basic, routes-10k, tls and tls-handshake")
 	}
 
 	started := make([]target, 0, len(targets))
@@ -369,7 +388,7 @@ func (b *bench) runScenario(ctx context.Context, sc *scenario) (*scenarioResult,
 // scenario's side jobs (scrapes, reloads) run during it.
 func (b *bench) turn(ctx context.Context, sc *scenario, t target, reqs []reqTemplate, d time.Duration, measure bool) (turnResult, error) {
 	spec := &loadSpec{Addr: t.addr(), Connections: b.opts.Connections, Duration: d,
-		Threads: b.loadThreads(), Requests: reqs}
+		Threads: b.loadThreads(), Requests: reqs, TLS: sc.TLS && t.pid() > 0}
 	g, isGateway := t.(*gatewayTarget)
 	if isGateway && sc.AccessLog {
 		// Each turn's log starts empty so that its size is the turn's.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gateway/config"
 	"gateway/internal/testnet"
 )
 
@@ -52,7 +53,7 @@ func (p *peerTarget) start(ctx context.Context, b *bench, sc *scenario) error {
 	var argv, env []string
 	switch p.kind {
 	case "nginx":
-		argv, err = writeNginx(dir, p.bin, p.listen, b.backends, sc)
+		argv, err = writeNginx(dir, p.bin, p.listen, b.backends, sc, b.tlsCert, b.tlsKey)
 	case "haproxy":
 		argv, err = writeHAProxy(dir, p.bin, p.listen, b.backends, sc)
 	case "caddy":
@@ -85,7 +86,7 @@ func (p *peerTarget) start(ctx context.Context, b *bench, sc *scenario) error {
 
 // writeNginx writes nginx.conf for sc. Routes become prefix locations,
 // which nginx keeps in a tree, so 10,000 of them are practical.
-func writeNginx(dir, bin, listen string, backends []string, sc *scenario) ([]string, error) {
+func writeNginx(dir, bin, listen string, backends []string, sc *scenario, cert, key string) ([]string, error) {
 	var b strings.Builder
 	// The user directive matters only when nginx starts as root (workers
 	// would otherwise switch to nobody, who cannot write the temp dirs).
@@ -119,10 +120,21 @@ http {
 	fmt.Fprintf(&b, `    keepalive 64;
   }
   server {
-    listen %s;
+    listen %s%s;
     proxy_http_version 1.1;
     proxy_set_header Connection "";
-`, listen)
+`, listen, map[bool]string{true: " ssl", false: ""}[sc.TLS])
+	if sc.TLS {
+		// The gateway's defaults: Mozilla "intermediate" TLS 1.2 suites,
+		// TLS 1.2 and 1.3, session cache and tickets.
+		fmt.Fprintf(&b, `    ssl_certificate %s;
+    ssl_certificate_key %s;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers %s;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_tickets on;
+`, cert, key, strings.Join(config.DefaultCiphers(), ":"))
+	}
 	for i := range sc.Routes {
 		fmt.Fprintf(&b, "    location %s { proxy_pass http://backends; }\n", sc.routePrefix(i))
 	}

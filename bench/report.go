@@ -317,7 +317,9 @@ func computeRatios(scs []*scenarioResult) []ratio {
 		p99.Met = p99.Value <= 1.0
 	}
 	rs = append(rs, p99,
-		cpuRatio("gateway/caddy req per CPU-s, basic", "basic", "gateway", "basic", "caddy", ">=", 2.5))
+		cpuRatio("gateway/caddy req per CPU-s, basic", "basic", "gateway", "basic", "caddy", ">=", 2.5),
+		cpuRatio("gateway/nginx req per CPU-s, tls (keep-alive)", "tls", "gateway", "tls", "nginx", ">=", 0.8),
+		cpuRatio("gateway/nginx handshakes per CPU-s, tls-handshake", "tls-handshake", "gateway", "tls-handshake", "nginx", "", 0))
 
 	rss := ratio{Name: "gateway RSS after full, MiB", Target: "< 100"}
 	if g := findTarget(scs, "full", "gateway"); g != nil && g.RSSBytes > 0 {

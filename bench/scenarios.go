@@ -25,9 +25,19 @@ type scenario struct {
 	Scrape                bool // /metrics is scraped during the load
 	Reload                bool // the config is rewritten and reloaded during the load
 	Peers                 bool // nginx, haproxy and caddy run this scenario too
+	// TLS: the load speaks TLS to the proxies (direct stays plain HTTP, the
+	// ceiling without TLS). NewConn: every request on a new connection,
+	// so a turn measures full handshakes (no session resumption).
+	TLS, NewConn bool
 }
 
-var scenarioNames = []string{"basic", "routes-10k", "full", "reload"}
+// tlsFiles is the bench's self-signed certificate for the TLS scenarios.
+type tlsFiles struct {
+	listen    string // the proxy's TLS address
+	cert, key string // PEM files
+}
+
+var scenarioNames = []string{"basic", "routes-10k", "full", "reload", "tls", "tls-handshake"}
 
 // scenarios returns the scenarios that name selects ("all" for every one);
 // routes is the size of the route table of the large scenarios.
@@ -37,6 +47,8 @@ func scenarios(name string, routes int) ([]*scenario, error) {
 		{Name: "routes-10k", Routes: routes, Peers: true},
 		{Name: "full", Routes: routes, Auth: true, Throttle: true, CHash: true, AccessLog: true, Scrape: true},
 		{Name: "reload", Routes: routes, Auth: true, Throttle: true, CHash: true, AccessLog: true, Scrape: true, Reload: true},
+		{Name: "tls", Routes: 1, Peers: true, TLS: true},
+		{Name: "tls-handshake", Routes: 1, Peers: true, TLS: true, NewConn: true},
 	}
 	if name == "all" {
 		return all, nil
@@ -82,6 +94,9 @@ func (sc *scenario) templates() []reqTemplate {
 		if sc.Auth {
 			ts[i].Headers = [][2]string{{"apikey", benchKey}, {userHeader, fmt.Sprintf("u%d", i%benchUsers)}}
 		}
+		if sc.NewConn {
+			ts[i].Headers = append(ts[i].Headers, [2]string{"Connection", "close"})
+		}
 	}
 	return ts
 }
@@ -89,11 +104,17 @@ func (sc *scenario) templates() []reqTemplate {
 // gatewayConfig is the gateway's YAML for sc. variant (0 or 1) makes the
 // two configs that the reload scenario alternates between: both valid, the
 // second with one more route, so that every reload compiles a new table.
-func (sc *scenario) gatewayConfig(listen, control string, backends []string, accessLog string, variant int) string {
+func (sc *scenario) gatewayConfig(listen, control string, backends []string, accessLog string, variant int, tf *tlsFiles) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "revision: bench-%s-%d\n", sc.Name, variant)
+	if tf != nil {
+		fmt.Fprintf(&b, "certificates: [{id: bench, cert_file: %q, key_file: %q}]\n", tf.cert, tf.key)
+	}
 	b.WriteString("gateway:\n")
 	fmt.Fprintf(&b, "  listen: %s\n  control_listen: %s\n  log_level: warn\n", listen, control)
+	if tf != nil {
+		fmt.Fprintf(&b, "  tls_listen: %s\n  tls: {default_certificate: bench}\n", tf.listen)
+	}
 	if sc.AccessLog {
 		fmt.Fprintf(&b, "  access_log: {enabled: true, path: %q}\n", accessLog)
 	} else {

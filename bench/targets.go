@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -45,11 +46,17 @@ type gatewayTarget struct {
 	cfgPath         string
 	accessLog       string
 	backends        []string
+	tls             *tlsFiles // TLS scenarios: the load goes to tls.listen
 	c               *child
 }
 
 func (g *gatewayTarget) name() string { return g.label }
-func (g *gatewayTarget) addr() string { return g.listen }
+func (g *gatewayTarget) addr() string {
+	if g.tls != nil {
+		return g.tls.listen
+	}
+	return g.listen
+}
 func (g *gatewayTarget) pid() int {
 	if g.c == nil {
 		return 0
@@ -58,15 +65,19 @@ func (g *gatewayTarget) pid() int {
 }
 
 func (g *gatewayTarget) start(ctx context.Context, b *bench, sc *scenario) error {
-	ports, err := testnet.FreeAddrs(2)
+	ports, err := testnet.FreeAddrs(3)
 	if err != nil {
 		return err
 	}
 	g.listen, g.control = ports[0], ports[1]
+	g.tls = nil
+	if sc.TLS {
+		g.tls = &tlsFiles{listen: ports[2], cert: b.tlsCert, key: b.tlsKey}
+	}
 	g.backends = b.backends
 	g.cfgPath = b.path(g.label + "-" + sc.Name + ".yaml")
 	g.accessLog = b.path(g.label + "-access-" + sc.Name + ".log")
-	cfg := sc.gatewayConfig(g.listen, g.control, g.backends, g.accessLog, 0)
+	cfg := sc.gatewayConfig(g.listen, g.control, g.backends, g.accessLog, 0, g.tls)
 	if err := os.WriteFile(g.cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -83,7 +94,7 @@ func (g *gatewayTarget) start(ctx context.Context, b *bench, sc *scenario) error
 	if g.c, err = b.sup.start(g.label, cmd); err != nil {
 		return err
 	}
-	if err := waitReady(ctx, g.c, g.listen, sc, 60*time.Second); err != nil {
+	if err := waitReady(ctx, g.c, g.addr(), sc, 60*time.Second); err != nil {
 		return fmt.Errorf("%w (log: %s)", err, logPath)
 	}
 	return nil
@@ -96,7 +107,7 @@ func (g *gatewayTarget) stop(b *bench) {
 // reload writes config variant to the gateway's file and asks the gateway
 // to reload it, returning how long the reload took.
 func (g *gatewayTarget) reload(ctx context.Context, client *http.Client, sc *scenario, variant int) (time.Duration, error) {
-	cfg := sc.gatewayConfig(g.listen, g.control, g.backends, g.accessLog, variant)
+	cfg := sc.gatewayConfig(g.listen, g.control, g.backends, g.accessLog, variant, g.tls)
 	if err := writeFileAtomic(g.cfgPath, []byte(cfg)); err != nil {
 		return 0, err
 	}
@@ -131,14 +142,20 @@ func (g *gatewayTarget) accessLogSize() int64 {
 // 200, the child exits, or timeout passes.
 func waitReady(ctx context.Context, c *child, addr string, sc *scenario, timeout time.Duration) error {
 	t := sc.templates()[0]
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+t.Path, nil)
+	scheme := "http://"
+	client := &http.Client{Timeout: 2 * time.Second}
+	if sc.TLS {
+		scheme = "https://"
+		// The bench's own self-signed certificate.
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the bench's own certificate
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+addr+t.Path, nil)
 	if err != nil {
 		return err
 	}
 	for _, h := range t.Headers {
 		req.Header.Set(h[0], h[1])
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {

@@ -394,7 +394,7 @@ func (d *decoder) decodeStruct(in any, v reflect.Value) {
 	if v.Type() == configType && len(obj) > 0 && !anyKnown(obj, fields) {
 		// Not a gateway config at all (-c pointed at the wrong file): its
 		// keys are its content, and they are not echoed.
-		d.fail("not a gateway config: none of its %d top-level keys is one of revision, gateway, services, upstreams, throttle_policies, consumers, gateway_responses, global_plugins (the keys are not shown)", len(obj))
+		d.fail("not a gateway config: none of its %d top-level keys is one of revision, gateway, services, upstreams, throttle_policies, consumers, gateway_responses, global_plugins, certificates, ca_certificates, snis (the keys are not shown)", len(obj))
 		return
 	}
 	for _, k := range sortedKeys(obj) {

@@ -31,6 +31,8 @@ func TestGatewayDefaults(t *testing.T) {
 		ShutdownTimeout:      30,
 
 		MaxResponseHeaderSize: 65536,
+		// TLS (issue 14): Mozilla "intermediate".
+		TLS: GatewayTLS{MinVersion: "TLSv1.2", Ciphers: DefaultCiphers(), SessionTickets: true},
 	}
 	require.Equal(t, want, Default().Gateway)
 	require.Equal(t, want, mustParse(t, minimal).Gateway)

@@ -32,6 +32,8 @@ const (
 	VarCookie
 	VarPath
 	VarConsumerName
+	VarSSLClientCN     // ssl_client_s_dn_cn: the mTLS-verified client's subject CN
+	VarSSLClientVerify // ssl_client_verify: SUCCESS after mTLS, else NONE
 )
 
 var varKindNames = [...]string{
@@ -48,12 +50,15 @@ var varKindNames = [...]string{
 	VarCookie:       "cookie_",
 	VarPath:         "path_",
 	VarConsumerName: "consumer_name",
+
+	VarSSLClientCN:     "ssl_client_s_dn_cn",
+	VarSSLClientVerify: "ssl_client_verify",
 }
 
 // plainVarKinds are the variables without an argument; prefixVarKinds take
 // the rest of the name as theirs.
 var (
-	plainVarKinds  = [...]VarKind{VarURI, VarRequestURI, VarHost, VarMethod, VarRemoteAddr, VarScheme, VarServerPort, VarConsumerName}
+	plainVarKinds  = [...]VarKind{VarURI, VarRequestURI, VarHost, VarMethod, VarRemoteAddr, VarScheme, VarServerPort, VarConsumerName, VarSSLClientCN, VarSSLClientVerify}
 	prefixVarKinds = [...]VarKind{VarArg, VarHTTP, VarCookie, VarPath}
 )
 

@@ -21,6 +21,8 @@ func TestParseVar(t *testing.T) {
 		{"scheme", VarScheme, "", true},
 		{"server_port", VarServerPort, "", true},
 		{"consumer_name", VarConsumerName, "", true},
+		{"ssl_client_s_dn_cn", VarSSLClientCN, "", true},
+		{"ssl_client_verify", VarSSLClientVerify, "", true},
 		{"arg_id", VarArg, "id", true},
 		{"arg_Page_Size", VarArg, "Page_Size", true},
 		{"http_x_user", VarHTTP, "x-user", true},

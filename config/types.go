@@ -50,9 +50,16 @@ type Config struct {
 	Consumers        []Consumer                 `json:"consumers"`
 	GatewayResponses map[string]GatewayResponse `json:"gateway_responses"`
 	GlobalPlugins    Plugins                    `json:"global_plugins"`
+	Certificates     []Certificate              `json:"certificates"`
+	CACertificates   []CACertificate            `json:"ca_certificates"`
+	SNIs             []SNI                      `json:"snis"`
 
 	// Source is the file the config came from ("" for built-in configs).
 	Source string `json:"-"`
+	// Warnings are problems that do not stop the config from loading (a
+	// certificate close to expiry, TLSv1.1 allowed); `validate` prints
+	// them and `run` logs them.
+	Warnings Errors `json:"-"`
 }
 
 // Gateway holds listener, limit, client-IP and logging settings.
@@ -74,6 +81,10 @@ type Gateway struct {
 	UnderscoresInHeaders bool    `json:"underscores_in_headers"` // false: drop request headers whose name has '_'
 	PathPolicy           string  `json:"path_policy"`            // reject, decode or keep
 	RejectPathParams     bool    `json:"reject_path_params"`     // 400 for any ';' in the path
+
+	// TLS listener (README "TLS"); TLSListen "" means none.
+	TLSListen string     `json:"tls_listen"`
+	TLS       GatewayTLS `json:"tls"`
 
 	AccessLog       AccessLog `json:"access_log"`
 	LogLevel        string    `json:"log_level"`
@@ -126,6 +137,9 @@ type Service struct {
 	Plugins         Plugins           `json:"plugins"`
 	ThrottlePolicy  string            `json:"throttle_policy"`
 	Routes          []Route           `json:"routes"`
+	// HTTPSRedirect answers plain-HTTP requests with a redirect to https
+	// (Huawei APIG is_http_redirect_to_https).
+	HTTPSRedirect bool `json:"https_redirect"`
 
 	CreatedAt                   Ignored `json:"created_at"`
 	UpdatedAt                   Ignored `json:"updated_at"`
@@ -233,6 +247,14 @@ type UpstreamTLS struct {
 	Verify     bool   `json:"verify"`
 	ClientCert string `json:"client_cert"`
 	ClientKey  string `json:"client_key" secret:"true"`
+	// CACertificates are ids of ca_certificates trusted besides the
+	// system roots; ServerName is the SNI and the name verified ("": the
+	// node host, or upstream_host with pass_host rewrite).
+	CACertificates []string `json:"ca_certificates"`
+	ServerName     string   `json:"server_name"`
+
+	// CAPEM is the PEM of the CA certificates named, filled when loading.
+	CAPEM []byte `json:"-"`
 }
 
 // Checks are an upstream's health checks.

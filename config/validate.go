@@ -60,6 +60,7 @@ func validate(cfg *Config) Errors {
 	v.gatewayResponses()
 	v.plugins("global_plugins", cfg.GlobalPlugins)
 	v.routeConflicts()
+	v.tlsObjects() // validate_tls.go
 	return v.errs
 }
 

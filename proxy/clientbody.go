@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"gateway/tlsedge"
 	"gateway/transport"
 )
 
@@ -138,7 +139,9 @@ func (l clientListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clientConn{Conn: c}, nil
+	cc := &clientConn{Conn: c}
+	cc.tls, _ = c.(*tlsedge.Conn)
+	return cc, nil
 }
 
 // clientConn records whether the client closed its side and the last bytes
@@ -147,6 +150,7 @@ func (l clientListener) Accept() (net.Conn, error) {
 // body is incomplete, and it can only happen after the connection read EOF.
 type clientConn struct {
 	net.Conn
+	tls  *tlsedge.Conn // nil on the plain-HTTP listener
 	eof  bool
 	tail [4]byte // the last bytes read, newest last
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"gateway/healthcheck"
 	_ "gateway/plugin/builtin" // every shipped plugin, known to the config loader
 	"gateway/ratelimit"
+	"gateway/tlsedge"
 	"gateway/transport"
 )
 
@@ -48,6 +50,10 @@ type Gateway struct {
 	health  *healthcheck.Manager
 	limits  *ratelimit.Store
 	access  *accessLog
+	tls     *tlsedge.Store // client TLS: the certificates of the serving config
+	// tlsPort is ":port" of the TLS listener for https redirects, "" for
+	// 443 (nil: no TLS listener).
+	tlsPort atomic.Pointer[[]byte]
 
 	snap atomic.Pointer[snapshot]
 
@@ -98,6 +104,7 @@ func New(opts Options) *Gateway {
 		nodes:         map[string]*nodeLong{},
 		upstreamsLong: map[string]*upstreamLong{},
 		access:        &accessLog{},
+		tls:           tlsedge.NewStore(reg),
 		stop:          make(chan struct{}),
 	}
 	g.health = healthcheck.NewManager(log, func(upstream, node string, healthy bool) {
@@ -121,6 +128,11 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	g.applyMu.Lock()
 	defer g.applyMu.Unlock()
 
+	// Certificates compile first: like compile, this has no side effects.
+	certs, err := tlsedge.Compile(cfg)
+	if err != nil {
+		return err // config.Errors
+	}
 	s, p, err := g.compile(cfg)
 	if err != nil {
 		return err
@@ -133,6 +145,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		}
 	}
 	old := g.commit(s, p)
+	g.tls.Swap(certs) // new handshakes use the new certificates from here on
 	g.metrics.configInfo.Reset()
 	g.metrics.configInfo.WithLabelValues(cfg.Revision).Set(1)
 	g.metrics.lastReloadOK.Set(float64(time.Now().UnixNano()) / 1e9)
@@ -202,7 +215,20 @@ func (g *Gateway) Registry() *prometheus.Registry { return g.reg }
 
 // Serve serves the data plane on ln until Shutdown. Server settings come
 // from the config applied first; changing them needs a restart.
-func (g *Gateway) Serve(ln net.Listener) error {
+func (g *Gateway) Serve(ln net.Listener) error { return g.serveOn(ln, false) }
+
+// ServeTLS serves the data plane over TLS on ln (gateway.tls_listen) with
+// the certificates of the serving config, which Apply swaps on reload.
+func (g *Gateway) ServeTLS(ln net.Listener) error {
+	port := []byte(nil)
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.Port != 443 {
+		port = strconv.AppendInt([]byte{':'}, int64(a.Port), 10)
+	}
+	g.tlsPort.Store(&port)
+	return g.serveOn(ln, true)
+}
+
+func (g *Gateway) serveOn(ln net.Listener, isTLS bool) error {
 	s := g.snap.Load()
 	if s == nil {
 		return errors.New("proxy: Serve before Apply")
@@ -221,12 +247,18 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	gw := &s.cfg.Gateway
 	// clientListener is outermost: the handler finds its clientConn on
 	// the request context; edgeListener counts and times the writes.
-	return srv.Serve(clientListener{&edgeListener{
+	var inner net.Listener = &edgeListener{
 		Listener:     ln,
 		max:          int64(gw.MaxConnections),
 		writeTimeout: gw.ClientWriteTimeout.Duration(),
 		onRefused:    g.metrics.connsRefused.Inc,
-	}})
+		silent:       isTLS,
+	}
+	if isTLS {
+		// TLS sits on the counted connection, under clientConn.
+		inner = g.tls.Listener(inner)
+	}
+	return srv.Serve(clientListener{inner})
 }
 
 // newServer makes the data-plane server. Limits and timeouts are described

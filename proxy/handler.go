@@ -14,6 +14,7 @@ import (
 	"gateway/balancer"
 	"gateway/plugin"
 	"gateway/router"
+	"gateway/tlsedge"
 	"gateway/transport"
 )
 
@@ -34,6 +35,11 @@ var (
 	hdrContentLength      = []byte("content-length")
 	hdrExpect             = []byte("Expect")
 	strHTTP               = []byte("http")
+	strHTTPS              = []byte("https")
+	strSuccess            = []byte("SUCCESS")
+	strNone               = []byte("NONE")
+	hdrLocation           = []byte("Location")
+	hdrClientCN           = []byte("X-Client-Cert-CN")
 	strCommaSpace         = []byte(", ")
 	msgHeaderTimeout      = []byte("Request header not received in time")
 	errNoSnapshotResponse = []byte(`{"error_code":"APIG.0202","error_msg":"Gateway has no config yet"}`)
@@ -67,6 +73,9 @@ type reqState struct {
 	underscore bool // a request header name holds '_' (checkHead)
 	connLines  int  // Connection header lines (checkHead)
 	portB      []byte
+	scheme     []byte        // strHTTP or strHTTPS, by listener
+	tlsConn    *tlsedge.Conn // the client's TLS connection; nil on plain HTTP
+	redirected bool          // answered with an https redirect (serve)
 	keyBuf     []byte
 	uriBuf     []byte
 	hdrBuf     []byte
@@ -100,6 +109,7 @@ func (st *reqState) reset() {
 	st.pr.Status, st.attempts, st.upstreamStatus, st.upstreamDur, st.bytesOut = 0, 0, 0, 0, 0
 	st.upstreamAddr = ""
 	st.errType = errNone
+	st.tlsConn, st.redirected = nil, false
 }
 
 // Var implements router.VarSource over the request being served.
@@ -117,7 +127,7 @@ func (st *reqState) Var(kind router.VarKind, name []byte) []byte {
 	case router.VarRemoteAddr:
 		return st.clientIPB
 	case router.VarScheme:
-		return strHTTP
+		return st.scheme
 	case router.VarServerPort:
 		return st.serverPort()
 	case router.VarArg:
@@ -134,6 +144,19 @@ func (st *reqState) Var(kind router.VarKind, name []byte) []byte {
 		}
 	case router.VarConsumerName:
 		return st.pr.Consumer
+	case router.VarSSLClientCN, router.VarSSLClientVerify:
+		var cn []byte
+		verified := false
+		if st.tlsConn != nil {
+			cn, verified = st.tlsConn.ClientCN()
+		}
+		switch {
+		case kind == router.VarSSLClientCN:
+			return cn
+		case verified:
+			return strSuccess
+		}
+		return strNone
 	}
 	return nil
 }
@@ -175,7 +198,7 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	st.errType = g.serve(st, st.start)
-	if st.errType == errNone {
+	if st.errType == errNone && !st.redirected {
 		st.errType = g.forward(st, st.start)
 	}
 	g.finish(st)
@@ -192,7 +215,7 @@ func (g *Gateway) ExpectHandler(ctx *fasthttp.RequestCtx) int {
 		return ctx.Response.StatusCode()
 	}
 	st.errType = g.serve(st, st.start)
-	if st.errType == errNone {
+	if st.errType == errNone && !st.redirected {
 		ctx.SetUserValue(admittedKey, st)
 		return fasthttp.StatusContinue
 	}
@@ -220,6 +243,10 @@ func (g *Gateway) begin(ctx *fasthttp.RequestCtx) *reqState {
 		st.reqID = appendRequestID(st.reqID[:0])
 	}
 	st.portB = st.portB[:0]
+	st.scheme = strHTTP
+	if cc := clientConnOf(ctx); cc != nil && cc.tls != nil {
+		st.scheme, st.tlsConn = strHTTPS, cc.tls
+	}
 	st.peer = peerAddr(ctx)
 	st.peerB = st.peer.AppendTo(st.peerB[:0])
 	st.clientIP = s.realIP.clientIP(ctx, st.peer)
@@ -250,7 +277,7 @@ func (g *Gateway) finish(st *reqState) {
 			ctx.Response.Header.SetBytesKV(hdrRetryAfter, st.hdrBuf)
 		}
 	}
-	if st.route != nil && st.errType != errClientClosed && st.route.chain.HasResponseSteps() {
+	if st.route != nil && st.errType != errClientClosed && !st.redirected && st.route.chain.HasResponseSteps() {
 		st.route.chain.OnResponse(&st.pr)
 	}
 
@@ -345,11 +372,42 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	}
 	rs := s.routes[st.match.Route.Seq]
 	st.route = rs
+	if rs.r.Service.HTTPSRedirect && st.tlsConn == nil {
+		return g.redirectHTTPS(st)
+	}
 
 	st.pr.Ctx, st.pr.Now, st.pr.ClientIP, st.pr.ClientIPB = ctx, now, st.clientIP, st.clientIPB
 	if t := rs.chain.OnRequest(&st.pr); t != errNone {
 		return t
 	}
+	return errNone
+}
+
+// redirectHTTPS answers a plain-HTTP request to a service with
+// https_redirect: 308 to the same host (on the TLS listener's port) and
+// URI. 308 keeps the method and body for every method.
+func (g *Gateway) redirectHTTPS(st *reqState) errType {
+	ctx := st.ctx
+	host := ctx.Host()
+	port := g.tlsPort.Load()
+	if len(host) == 0 || port == nil {
+		return errBadRequest
+	}
+	if host[0] == '[' {
+		if i := bytes.IndexByte(host, ']'); i > 0 {
+			host = host[:i+1]
+		}
+	} else if i := bytes.IndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	st.hdrBuf = append(append(append(append(st.hdrBuf[:0], strHTTPS...), "://"...), host...), *port...)
+	st.hdrBuf = append(st.hdrBuf, ctx.RequestURI()...)
+	ctx.Response.SetStatusCode(fasthttp.StatusPermanentRedirect)
+	ctx.Response.Header.SetBytesKV(hdrLocation, st.hdrBuf)
+	if ctx.Request.Header.ContentLength() != 0 {
+		ctx.SetConnectionClose() // the body is not read
+	}
+	st.redirected = true
 	return errNone
 }
 

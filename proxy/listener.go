@@ -22,6 +22,7 @@ type edgeListener struct {
 	writeTimeout time.Duration
 	open         atomic.Int64
 	onRefused    func()
+	silent       bool // close refused connections without a plaintext 503 (TLS)
 }
 
 // connRefusedResponse is written to a connection over the cap before it is
@@ -45,8 +46,10 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 			}
 			// A fresh socket's send buffer takes this at once; the
 			// deadline only guards against a peer that has vanished.
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write(connRefusedResponse)
+			if !l.silent {
+				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = c.Write(connRefusedResponse)
+			}
 			_ = c.Close()
 			continue
 		}

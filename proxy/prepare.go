@@ -55,7 +55,7 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	h.DelBytes(hdrXFF)
 	h.SetBytesKV(hdrXFF, st.hdrBuf)
 	trusted := st.snap.realIP.isTrusted(st.peer)
-	setForwarded(h, &ctx.Request.Header, hdrXFProto, strHTTP, trusted)
+	setForwarded(h, &ctx.Request.Header, hdrXFProto, st.scheme, trusted)
 	setForwarded(h, &ctx.Request.Header, hdrXFHost, ctx.Host(), trusted)
 	setForwarded(h, &ctx.Request.Header, hdrXFPort, st.serverPort(), trusted)
 	h.DelBytes(hdrXRealIP)
@@ -69,6 +69,13 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	if st.pr.Consumer != nil {
 		h.SetBytesKV(hdrConsumer, st.pr.Consumer)
 		h.SetBytesKV(hdrCredential, st.pr.App)
+	}
+	// The verified client certificate's CN, only from mTLS.
+	h.DelBytes(hdrClientCN)
+	if st.tlsConn != nil {
+		if cn, ok := st.tlsConn.ClientCN(); ok {
+			h.SetBytesKV(hdrClientCN, cn)
+		}
 	}
 	if st.pr.HideHeader != nil {
 		h.DelBytes(st.pr.HideHeader)

@@ -33,6 +33,9 @@ const (
 	VarCookie       = config.VarCookie
 	VarPath         = config.VarPath
 	VarConsumerName = config.VarConsumerName
+
+	VarSSLClientCN     = config.VarSSLClientCN
+	VarSSLClientVerify = config.VarSSLClientVerify
 )
 
 // VarSource reads the request variables the router cannot see in Request.

@@ -8,6 +8,7 @@ package transport
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -158,9 +159,24 @@ func PoolKey(up *config.Upstream, n *config.Node) string {
 	return string(up.Scheme) + "://" + n.Addr() +
 		"|verify=" + strconv.FormatBool(up.TLS.Verify) +
 		"|cert=" + strconv.FormatUint(xxhash.Sum64String(up.TLS.ClientCert+up.TLS.ClientKey), 16) +
+		"|ca=" + strconv.FormatUint(xxhash.Sum64(up.TLS.CAPEM), 16) +
+		"|sni=" + tlsServerName(up, n) +
 		"|idle=" + strconv.Itoa(up.KeepalivePool.Size) +
 		"|idle_timeout=" + strconv.FormatFloat(float64(up.KeepalivePool.IdleTimeout), 'g', -1, 64) +
 		"|requests=" + strconv.Itoa(up.KeepalivePool.Requests)
+}
+
+// tlsServerName is the name sent as SNI and verified: tls.server_name, or
+// upstream_host when pass_host rewrites the Host header to it, or the node
+// host.
+func tlsServerName(up *config.Upstream, n *config.Node) string {
+	switch {
+	case up.TLS.ServerName != "":
+		return up.TLS.ServerName
+	case up.PassHost == config.PassHostRewrite && up.UpstreamHost != "":
+		return up.UpstreamHost
+	}
+	return n.Host
 }
 
 func NewPool(up *config.Upstream, n *config.Node) (*Pool, error) {
@@ -171,7 +187,18 @@ func NewPool(up *config.Upstream, n *config.Node) (*Pool, error) {
 		idleTimeout: up.KeepalivePool.IdleTimeout.Duration(),
 	}
 	if up.Scheme == config.SchemeHTTPS {
-		tc := &tls.Config{ServerName: n.Host, InsecureSkipVerify: !up.TLS.Verify, MinVersion: tls.VersionTLS12} //nolint:gosec // verify is the operator's choice
+		tc := &tls.Config{ServerName: tlsServerName(up, n), InsecureSkipVerify: !up.TLS.Verify, MinVersion: tls.VersionTLS12} //nolint:gosec // verify is the operator's choice
+		if len(up.TLS.CAPEM) > 0 {
+			// The system roots and the upstream's own CAs.
+			roots, err := x509.SystemCertPool()
+			if err != nil {
+				roots = x509.NewCertPool()
+			}
+			if !roots.AppendCertsFromPEM(up.TLS.CAPEM) {
+				return nil, errors.New("tls.ca_certificates: no usable certificate")
+			}
+			tc.RootCAs = roots
+		}
 		if up.TLS.ClientCert != "" {
 			cert, err := tls.X509KeyPair([]byte(up.TLS.ClientCert), []byte(up.TLS.ClientKey))
 			if err != nil {

@@ -2,10 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,13 +32,18 @@ import (
 // with curl at once. Everything listens on loopback only.
 
 // demoConfig is the built-in config; %[1]d and %[2]d are the echo backends'
-// ports. It goes through config.Parse like any file, so it is validated and
+// ports, %[3]s and %[4]s the self-signed certificate and key made at start
+// (quoted). It goes through config.Parse like any file, so it is validated and
 // defaulted the same way.
 const demoConfig = `# The built-in demo config of gateway (demo mode).
 gateway:
   listen: 127.0.0.1:9080
   control_listen: 127.0.0.1:9091
+  tls_listen: 127.0.0.1:9443
+  tls: {default_certificate: demo}
   shutdown_timeout: 5
+certificates:
+  - {id: demo, desc: "self-signed for localhost and 127.0.0.1, made at start", cert: %[3]s, key: %[4]s}
 services:
   - id: demo
     desc: two echo backends behind /demo
@@ -60,6 +74,11 @@ consumers:
 // demoBackends are the two echo servers of demo mode. Close stops them and
 // waits for their goroutines.
 type demoBackends struct {
+	// certPEM and keyPEM are the demo's self-signed certificate for
+	// localhost; certFile holds certPEM for curl --cacert.
+	certPEM, keyPEM []byte
+	certFile        string
+
 	names   []string
 	addrs   []string // host:port, in the order of names
 	ports   []int
@@ -69,6 +88,9 @@ type demoBackends struct {
 
 func startDemoBackends(log *zap.Logger) (*demoBackends, error) {
 	d := &demoBackends{}
+	if err := d.makeCertificate(); err != nil {
+		return nil, fmt.Errorf("demo certificate: %w", err)
+	}
 	for _, name := range []string{"echo-1", "echo-2"} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -95,7 +117,8 @@ func startDemoBackends(log *zap.Logger) (*demoBackends, error) {
 // config builds the demo config for the backends' ports. It is called again
 // by a reload (SIGHUP, POST /v1/reload) and yields the same config.
 func (d *demoBackends) config() (*config.Config, error) {
-	cfg, err := config.Parse(fmt.Appendf(nil, demoConfig, d.ports[0], d.ports[1]), "demo.yaml")
+	cfg, err := config.Parse(fmt.Appendf(nil, demoConfig, d.ports[0], d.ports[1],
+		strconv.Quote(string(d.certPEM)), strconv.Quote(string(d.keyPEM))), "demo.yaml")
 	if err != nil {
 		// A bug in demoConfig, not an operator's mistake.
 		return nil, fmt.Errorf("built-in demo config: %w", err)
@@ -112,10 +135,58 @@ func (d *demoBackends) Close() {
 		_ = srv.ShutdownWithContext(ctx)
 	}
 	d.wg.Wait()
+	if d.certFile != "" {
+		_ = os.Remove(d.certFile)
+	}
+}
+
+// makeCertificate makes the demo's self-signed certificate (ECDSA P-256,
+// localhost and 127.0.0.1, valid for 90 days) and writes it to a temporary
+// file for curl --cacert.
+func (d *demoBackends) makeCertificate() error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "gateway demo"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Minute),
+		NotAfter:              time.Now().Add(90 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	d.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	d.keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+	f, err := os.CreateTemp("", "gateway-demo-*.crt")
+	if err != nil {
+		return err
+	}
+	d.certFile = f.Name()
+	_, err = f.Write(d.certPEM)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // printTry prints ready-to-run curl lines for the addresses actually bound.
-func (d *demoBackends) printTry(w io.Writer, listen, control string) {
+func (d *demoBackends) printTry(w io.Writer, listen, tlsListen, control string) {
 	gw := curlAddr(listen)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nDemo mode: the gateway on http://%s proxies /demo to two echo backends:\n", gw)
@@ -131,6 +202,10 @@ func (d *demoBackends) printTry(w io.Writer, listen, control string) {
 		`for i in $(seq 7); do curl -s -o /dev/null -w '%{http_code}\n' `+gw+"/demo/limited; done")
 	try("key-auth: 401 without a key, the consumer demo with one",
 		"curl -s "+gw+"/demo/private/x; curl -s -H 'apikey: demo-key' "+gw+"/demo/private/x")
+	if tlsListen != "" {
+		try("TLS with the self-signed certificate made at start (X-Forwarded-Proto: https upstream)",
+			"curl -s --cacert "+d.certFile+" https://"+curlAddr(tlsListen)+"/demo/echo/hello")
+	}
 	if control != "" {
 		ctl := curlAddr(control)
 		try("the control API: active health checks, compiled routes, metrics",

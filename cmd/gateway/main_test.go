@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -438,7 +441,7 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestDemoMode(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:9080", "127.0.0.1:9091"} {
+	for _, addr := range []string{"127.0.0.1:9080", "127.0.0.1:9091", "127.0.0.1:9443"} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Skipf("demo port %s is busy: %v", addr, err)
@@ -488,6 +491,23 @@ func TestDemoMode(t *testing.T) {
 	status, body = get("http://127.0.0.1:9091/metrics", nil)
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, body, "gateway_http_requests_total")
+
+	// TLS on 9443 with the certificate printed for curl --cacert.
+	m := regexp.MustCompile(`curl -s --cacert (\S+) https://localhost:9443/demo/echo/hello`).FindStringSubmatch(p.stdout.String())
+	require.NotNil(t, m, p.stdout.String())
+	caPEM, err := os.ReadFile(m[1])
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(caPEM))
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	resp, err := hc.Get("https://localhost:9443/demo/echo/hello")
+	require.NoError(t, err)
+	tlsBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(tlsBody))
+	var reply echoReply
+	require.NoError(t, json.Unmarshal(tlsBody, &reply))
+	require.Equal(t, "https", reply.Headers["X-Forwarded-Proto"])
 
 	p.stop(t, syscall.SIGTERM)
 }

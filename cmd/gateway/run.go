@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -31,10 +32,17 @@ type runner struct {
 
 	// The listener settings the process started with: a reload cannot move
 	// a bound socket, so changes to them are reported, not applied.
-	listen, controlListen string
+	listen, controlListen, tlsListen string
 
 	mu  sync.Mutex     // serialises reloads; guards cfg
 	cfg *config.Config // the config that is serving
+
+	// Certificate files are watched like the config file: a change reloads.
+	// The set follows the serving config; the main loop owns certWatch and
+	// re-syncs it when resync says a reload succeeded.
+	limits    config.ReadLimits
+	certWatch map[string]*configwatch.Watcher
+	resync    chan struct{}
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
@@ -57,7 +65,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		startPprof(addr, log)
 	}
 
-	r := &runner{log: log, level: level}
+	r := &runner{log: log, level: level, limits: f.limits(), certWatch: map[string]*configwatch.Watcher{}, resync: make(chan struct{}, 1)}
 	var demo *demoBackends
 	if !f.given() && notExist(f.path) {
 		log.Info("demo mode: no config file given and ./" + defaultConfig +
@@ -81,7 +89,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	r.cfg = cfg
 	r.setLevel(cfg)
-	r.listen, r.controlListen = cfg.Gateway.Listen, cfg.Gateway.ControlListen
+	r.listen, r.controlListen, r.tlsListen = cfg.Gateway.Listen, cfg.Gateway.ControlListen, cfg.Gateway.TLSListen
+	logWarnings(log, cfg)
 
 	r.g = proxy.New(proxy.Options{Logger: log})
 	defer r.g.Close()
@@ -100,6 +109,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		} else {
 			defer watcher.Close() // before r.g.Close: no reload may race it
 		}
+		r.syncCertWatchers()
+		defer r.closeCertWatchers()
 	}
 
 	// Both listeners are bound before anything is served, so that a port in
@@ -109,10 +120,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", zap.String("listen", cfg.Gateway.Listen), zap.Error(err))
 		return exitConfig
 	}
+	var tln net.Listener
+	if cfg.Gateway.TLSListen != "" {
+		if tln, err = net.Listen("tcp", cfg.Gateway.TLSListen); err != nil {
+			ln.Close()
+			log.Error("cannot listen", zap.String("tls_listen", cfg.Gateway.TLSListen), zap.Error(err))
+			return exitConfig
+		}
+	}
 	var cln net.Listener
 	if cfg.Gateway.ControlListen != "" {
 		if cln, err = net.Listen("tcp", cfg.Gateway.ControlListen); err != nil {
 			ln.Close()
+			closeIf(tln)
 			log.Error("cannot listen", zap.String("control_listen", cfg.Gateway.ControlListen), zap.Error(err))
 			return exitConfig
 		}
@@ -121,22 +141,29 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// Logged before serving starts (the sockets are bound, so connections
 	// already queue), so that the line comes before anything that /readyz
 	// or a first request could cause.
-	controlAddr := ""
+	controlAddr, tlsAddr := "", ""
 	if cln != nil {
 		controlAddr = cln.Addr().String()
+	}
+	if tln != nil {
+		tlsAddr = tln.Addr().String()
 	}
 	log.Info("gateway started", append([]zap.Field{
 		zap.String("version", version),
 		zap.String("listen", ln.Addr().String()),
+		zap.String("tls_listen", tlsAddr),
 		zap.String("control_listen", controlAddr),
 		zap.String("source", sourceName(cfg)),
 	}, summary(cfg)...)...)
 	if demo != nil {
-		demo.printTry(stdout, ln.Addr().String(), controlAddr)
+		demo.printTry(stdout, ln.Addr().String(), tlsAddr, controlAddr)
 	}
 
-	serveDone := make(chan error, 1)
+	serveDone := make(chan error, 2)
 	go func() { serveDone <- r.g.Serve(ln) }()
+	if tln != nil {
+		go func() { serveDone <- r.g.ServeTLS(tln) }()
+	}
 
 	var ctrl *http.Server
 	ctrlDone := make(chan error, 1)
@@ -161,7 +188,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				// one in progress.
 				_ = watcher.Close()
 			}
-			r.shutdown(sig, ln, serveDone, ctrl)
+			r.closeCertWatchers()
+			r.shutdown(sig, ln, tln, serveDone, ctrl)
 			return exitOK
 		case err := <-serveDone:
 			log.Error("the data plane stopped", zap.Error(err))
@@ -169,6 +197,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				_ = ctrl.Close()
 			}
 			return exitConfig
+		case <-r.resync:
+			r.syncCertWatchers()
 		case err := <-ctrlDone:
 			// The data plane goes on serving; only /metrics and the control
 			// endpoints are lost.
@@ -181,7 +211,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // shutdown drains: /readyz turns 503 and the listener closes at once, in-flight
 // requests get gateway.shutdown_timeout. The control API stays up during the
 // drain so that /readyz and /metrics can be watched, and stops last.
-func (r *runner) shutdown(sig os.Signal, ln net.Listener, serveDone <-chan error, ctrl *http.Server) {
+func (r *runner) shutdown(sig os.Signal, ln, tln net.Listener, serveDone <-chan error, ctrl *http.Server) {
 	// A second SIGINT/SIGTERM kills the process at once, as operators expect
 	// of a second Ctrl-C.
 	signal.Reset(syscall.SIGINT, syscall.SIGTERM)
@@ -200,10 +230,17 @@ func (r *runner) shutdown(sig os.Signal, ln net.Listener, serveDone <-chan error
 	// signal that came before Serve set its server up, which Shutdown
 	// would not have seen.
 	_ = ln.Close()
-	select {
-	case <-serveDone:
-	case <-time.After(5 * time.Second):
-		r.log.Warn("the data plane did not stop after Shutdown")
+	closeIf(tln)
+	waitFor := 1
+	if tln != nil {
+		waitFor = 2
+	}
+	for range waitFor {
+		select {
+		case <-serveDone:
+		case <-time.After(5 * time.Second):
+			r.log.Warn("the data plane did not stop after Shutdown")
+		}
 	}
 	if ctrl != nil {
 		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -235,10 +272,16 @@ func (r *runner) reload(trigger string) (string, error) {
 	}
 	previous := r.cfg.Revision
 	r.cfg = cfg
+	select {
+	case r.resync <- struct{}{}:
+	default: // one pending re-sync covers this reload too
+	}
 	r.setLevel(cfg)
-	if cfg.Gateway.Listen != r.listen || cfg.Gateway.ControlListen != r.controlListen {
-		r.log.Warn("gateway.listen and gateway.control_listen need a restart; the new values were not applied",
+	logWarnings(r.log, cfg)
+	if cfg.Gateway.Listen != r.listen || cfg.Gateway.ControlListen != r.controlListen || cfg.Gateway.TLSListen != r.tlsListen {
+		r.log.Warn("gateway.listen, gateway.tls_listen and gateway.control_listen need a restart; the new values were not applied",
 			zap.String("listen", r.listen), zap.String("new_listen", cfg.Gateway.Listen),
+			zap.String("tls_listen", r.tlsListen), zap.String("new_tls_listen", cfg.Gateway.TLSListen),
 			zap.String("control_listen", r.controlListen), zap.String("new_control_listen", cfg.Gateway.ControlListen))
 	}
 	r.log.Info("config reloaded", append([]zap.Field{
@@ -246,6 +289,55 @@ func (r *runner) reload(trigger string) (string, error) {
 		zap.String("previous_revision", previous),
 	}, summary(cfg)...)...)
 	return cfg.Revision, nil
+}
+
+// syncCertWatchers watches the certificate files of the serving config
+// and stops watching the ones it no longer uses. Only the main loop calls
+// it (a watcher's own onChange could not close that watcher).
+func (r *runner) syncCertWatchers() {
+	r.mu.Lock()
+	files := r.cfg.TLSFiles()
+	debounce := r.cfg.Gateway.ReloadDebounce.Duration()
+	r.mu.Unlock()
+	for path, w := range r.certWatch {
+		if !slices.Contains(files, path) {
+			_ = w.Close()
+			delete(r.certWatch, path)
+		}
+	}
+	for _, path := range files {
+		if r.certWatch[path] != nil {
+			continue
+		}
+		w, err := configwatch.New(path, debounce, r.limits, func() { r.reload("certificate file") })
+		if err != nil {
+			r.log.Warn("cannot watch a certificate file; reload with SIGHUP or POST /v1/reload after changing it",
+				zap.String("file", path), zap.Error(err))
+			continue
+		}
+		r.certWatch[path] = w
+	}
+}
+
+func (r *runner) closeCertWatchers() {
+	for path, w := range r.certWatch {
+		_ = w.Close()
+		delete(r.certWatch, path)
+	}
+}
+
+// logWarnings logs what loading found worth a warning (a certificate close
+// to expiry, TLSv1.1 allowed).
+func logWarnings(log *zap.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn("config warning", zap.String("path", w.Path), zap.String("warning", w.Msg))
+	}
+}
+
+func closeIf(ln net.Listener) {
+	if ln != nil {
+		_ = ln.Close()
+	}
 }
 
 func (r *runner) setLevel(cfg *config.Config) {

@@ -34,6 +34,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitConfig
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", f.path, w.Error())
+	}
 	fmt.Fprintf(stdout, "ok: %s (revision %s, %d services, %d routes)\n",
 		f.path, cfg.Revision, len(cfg.Services), numRoutes(cfg))
 	return exitOK
