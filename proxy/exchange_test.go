@@ -181,7 +181,9 @@ func TestExtraBytesAfterResponseDoNotReachTheNextClient(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, "id=first", r.Body)
 			if act == "extra-late" {
-				time.Sleep(150 * time.Millisecond) // the injected bytes arrive while the connection is idle
+				// The injected bytes arrive while the connection is idle.
+				require.Eventually(t, func() bool { return b.LateExtrasSent() == 1 }, 5*time.Second, time.Millisecond)
+				time.Sleep(20 * time.Millisecond)
 			}
 			for i := range 3 {
 				id := fmt.Sprint("next", i)

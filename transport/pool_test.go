@@ -85,7 +85,11 @@ func TestConnectionWithStrayBytesIsNotReused(t *testing.T) {
 			resp, err := do(t, p, "GET", "first", act, opts())
 			require.NoError(t, err)
 			require.Equal(t, "id=first", string(resp.Body()))
-			time.Sleep(100 * time.Millisecond)
+			if act == "extra-late" {
+				// The injected bytes arrive while the connection is idle.
+				require.Eventually(t, func() bool { return b.LateExtrasSent() == 1 }, 5*time.Second, time.Millisecond)
+			}
+			time.Sleep(20 * time.Millisecond)
 			resp, err = do(t, p, "GET", "second", "", opts())
 			require.NoError(t, err)
 			require.Equal(t, "id=second", string(resp.Body()))

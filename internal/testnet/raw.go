@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +49,8 @@ type RawBackend struct {
 	wg       sync.WaitGroup
 	open     map[net.Conn]struct{}
 	done     chan struct{} // closed on cleanup: ends every sleep
+
+	lateExtras atomic.Int64 // extra-late injections written
 }
 
 // sleep waits d, or less when the backend is closing; false if closing.
@@ -185,6 +188,7 @@ func (b *RawBackend) respond(c net.Conn, req RawRequest, act string) bool {
 		if _, err = io.WriteString(c, okResp); err == nil {
 			b.sleep(50 * time.Millisecond)
 			_, err = io.WriteString(c, evil)
+			b.lateExtras.Add(1)
 		}
 	case "body":
 		_, err = io.WriteString(c, head("", len(body))+body)
@@ -312,6 +316,10 @@ func readChunkSize(br *bufio.Reader) (int64, error) {
 	}
 	return strconv.ParseInt(strings.TrimRight(line, "\r\n"), 16, 64)
 }
+
+// LateExtrasSent counts the unasked-for responses extra-late has written,
+// so that a test can wait for them instead of guessing a delay.
+func (b *RawBackend) LateExtrasSent() int64 { return b.lateExtras.Load() }
 
 // Received returns the requests parsed so far.
 func (b *RawBackend) Received() []RawRequest {
