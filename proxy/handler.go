@@ -372,7 +372,7 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	}
 	rs := s.routes[st.match.Route.Seq]
 	st.route = rs
-	if rs.r.Service.HTTPSRedirect && st.tlsConn == nil {
+	if rs.httpsRedirect && st.tlsConn == nil {
 		return g.redirectHTTPS(st)
 	}
 

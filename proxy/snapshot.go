@@ -61,7 +61,10 @@ type routeState struct {
 	up      *upstreamState
 	to      transport.Timeouts
 	chain   *plugin.Chain // the route's plugin steps
-	m       routeMetrics
+	// httpsRedirect is the service's https_redirect, copied here so that
+	// the request path reads it from the route it already holds.
+	httpsRedirect bool
+	m             routeMetrics
 }
 
 // Host header modes (pass_host).
@@ -217,7 +220,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		for ri := range svc.Routes {
 			r := rt.Route(seq)
 			seq++
-			rs := &routeState{r: r, service: svc.ID, id: r.ID, up: up}
+			rs := &routeState{r: r, service: svc.ID, id: r.ID, up: up, httpsRedirect: svc.HTTPSRedirect}
 			if up != nil {
 				rs.to = up.to
 			}
