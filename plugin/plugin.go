@@ -40,6 +40,8 @@ type Request struct {
 	// forwarding (key-auth's hide_credentials).
 	HideHeader []byte
 	HideQuery  []byte
+	// Challenge is the WWW-Authenticate value of a 401 (basic-auth's).
+	Challenge []byte
 
 	// Rate is what the X-RateLimit-* headers report.
 	Rate RateState
@@ -258,5 +260,6 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 			c.credQuery = append(c.credQuery, s.CredentialQuery())
 		}
 	}
+	c.request = groupAuthenticators(c.request)
 	return c, nil
 }

@@ -95,23 +95,14 @@ type keys map[uint64][]*credential
 
 func compileKeys(consumers []config.Consumer) keys {
 	k := keys{}
-	add := func(key, user, app string) {
-		c := &credential{key: []byte(key), username: []byte(user), app: []byte(app)}
-		h := xxhash.Sum64String(key)
+	plugin.EachCredential(consumers, Name, func(cr *Credential, user, app string) {
+		if cr.Key == "" {
+			return
+		}
+		c := &credential{key: []byte(cr.Key), username: []byte(user), app: []byte(app)}
+		h := xxhash.Sum64String(cr.Key)
 		k[h] = append(k[h], c)
-	}
-	for i := range consumers {
-		c := &consumers[i]
-		if cr := config.Plugin[Credential](c.Plugins, Name); cr != nil && cr.Key != "" {
-			add(cr.Key, c.Username, c.Username)
-		}
-		for j := range c.Credentials {
-			cred := &c.Credentials[j]
-			if cr := config.Plugin[Credential](cred.Plugins, Name); cr != nil && cr.Key != "" {
-				add(cr.Key, c.Username, cred.Name)
-			}
-		}
-	}
+	})
 	return k
 }
 
@@ -164,4 +155,10 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 		r.HideHeader, r.HideQuery = hideHeader, hideQuery
 	}
 	return config.RespNone
+}
+
+// HasCredential implements plugin.Authenticator: a key in the header or
+// the query argument.
+func (s *step) HasCredential(r *plugin.Request) bool {
+	return len(r.Ctx.Request.Header.PeekBytes(s.header)) > 0 || len(r.Ctx.QueryArgs().PeekBytes(s.query)) > 0
 }
