@@ -3,6 +3,7 @@
 package builtin
 
 import (
+	_ "gateway/plugin/basicauth"     // basic-auth
 	_ "gateway/plugin/iprestriction" // ip-restriction
 	_ "gateway/plugin/keyauth"       // key-auth
 	_ "gateway/plugin/limitcount"    // limit-count
