@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"net"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/crypto/bcrypt"
@@ -133,7 +135,8 @@ services:
 // TestZeroAllocationsWithPlugins runs every request through the plugin
 // pipeline: ip-restriction, key-auth, a throttle policy with all four
 // counters, limit-count on a template key, and a chash upstream; then
-// basic-auth (bcrypt, cached) grouped with key-auth.
+// basic-auth (bcrypt, cached) and jwt-auth (cached token), grouped with
+// key-auth.
 func TestZeroAllocationsWithPlugins(t *testing.T) {
 	b := leanBackend(t)
 	bobHash, err := bcrypt.GenerateFromPassword([]byte("bob-pw"), bcrypt.MinCost)
@@ -144,7 +147,7 @@ throttle_policies:
   - {id: p, api_call_limits: 100000000, user_call_limits: 100000000, app_call_limits: 100000000, ip_call_limits: 100000000, time_interval: 1, time_unit: HOUR}
 consumers:
   - {username: alice, credentials: [{name: mobile, plugins: {key-auth: {key: k-alice}}}]}
-  - {username: bob, credentials: [{name: web, plugins: {basic-auth: {username: bob, password: '`+string(bobHash)+`'}}}]}
+  - {username: bob, credentials: [{name: web, plugins: {basic-auth: {username: bob, password: '`+string(bobHash)+`'}}}, {name: api, plugins: {jwt-auth: {key: bob-jwt, secret: bob-secret}}}]}
 services:
   - id: svc
     path_prefix: /api
@@ -164,6 +167,7 @@ services:
     throttle_policy: p
     plugins:
       basic-auth: {hide_credentials: true}
+      jwt-auth: {}
       key-auth: {}
     upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
     routes: [{paths: ["/*"]}]
@@ -185,6 +189,18 @@ services:
 		r.Header.SetHost("api.example.com")
 		r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("bob:bob-pw")))
 	})
-	t.Logf("mallocs per proxied request with basic-auth (bcrypt, cached) and key-auth: %.3f", perReq)
+	t.Logf("mallocs per proxied request with basic-auth (bcrypt, cached) grouped with jwt-auth and key-auth: %.3f", perReq)
+	require.Less(t, perReq, 0.01)
+
+	// jwt-auth: after the first request, the cache of verified tokens.
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"key": "bob-jwt", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("bob-secret"))
+	require.NoError(t, err)
+	perReq = proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+		r.Header.SetMethod("GET")
+		r.SetRequestURI("/basic/x")
+		r.Header.SetHost("api.example.com")
+		r.Header.Set("Authorization", "Bearer "+tok)
+	})
+	t.Logf("mallocs per proxied request with jwt-auth (cached token): %.3f", perReq)
 	require.Less(t, perReq, 0.01)
 }

@@ -13,13 +13,46 @@ func basic(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
-// require401 checks a gateway 401 of the given error code that never
-// reached a backend.
-func require401(t *testing.T, r *fasthttp.Response, code string, b *backend, hits int64) {
+// authProbe sends requests through an authenticating gateway to one
+// backend and checks who the backend was told the consumer is, or that a
+// 401 never reached it.
+type authProbe struct {
+	t    *testing.T
+	tg   *testGateway
+	b    *backend
+	hits int64
+}
+
+// pass expects a 200 from the backend with consumer and app upstream, and
+// returns what the backend received.
+func (p *authProbe) pass(uri string, hdr map[string]string, consumer, app string) *fasthttp.Request {
+	p.t.Helper()
+	r := p.tg.do(p.t, "GET", uri, hdr, "")
+	require.Equal(p.t, 200, r.StatusCode(), string(r.Body()))
+	p.hits++
+	require.EqualValues(p.t, p.hits, p.b.hits.Load())
+	up := p.b.lastRequest()
+	require.Equal(p.t, consumer, string(up.Header.Peek("X-Consumer-Username")))
+	require.Equal(p.t, app, string(up.Header.Peek("X-Credential-Identifier")))
+	return up
+}
+
+// refused expects a gateway 401 of the given error code that never
+// reached the backend.
+func (p *authProbe) refused(t *testing.T, uri string, hdr map[string]string, code string) *fasthttp.Response {
 	t.Helper()
+	r := p.tg.do(t, "GET", uri, hdr, "")
 	require.Equal(t, 401, r.StatusCode(), string(r.Body()))
 	require.Contains(t, string(r.Body()), `"error_code":"`+code+`"`)
-	require.EqualValues(t, hits, b.hits.Load(), "the backend was not called")
+	require.EqualValues(t, p.hits, p.b.hits.Load(), "the backend was not called")
+	return r
+}
+
+func authz(v string) map[string]string {
+	if v == "" {
+		return nil
+	}
+	return map[string]string{"Authorization": v}
 }
 
 func TestBasicAuth(t *testing.T) {
@@ -45,24 +78,10 @@ consumers:
       - {name: hashed-app, plugins: {basic-auth: {username: bob-hashed, password: '`+string(hash)+`'}}}
       - {name: hashed-y, plugins: {basic-auth: {username: bob-y, password: '`+hashY+`'}}}
 `)
-	get := func(uri, auth string) *fasthttp.Response {
-		h := map[string]string{}
-		if auth != "" {
-			h["Authorization"] = auth
-		}
-		return tg.do(t, "GET", uri, h, "")
-	}
-	var hits int64
+	p := &authProbe{t: t, tg: tg, b: b}
 	pass := func(uri, auth, consumer, app string) *fasthttp.Request {
 		t.Helper()
-		r := get(uri, auth)
-		require.Equal(t, 200, r.StatusCode(), string(r.Body()))
-		hits++
-		require.EqualValues(t, hits, b.hits.Load())
-		up := b.lastRequest()
-		require.Equal(t, consumer, string(up.Header.Peek("X-Consumer-Username")))
-		require.Equal(t, app, string(up.Header.Peek("X-Credential-Identifier")))
-		return up
+		return p.pass(uri, authz(auth), consumer, app)
 	}
 
 	up := pass("/keep", basic("alice", "alice-pw"), "alice", "alice")
@@ -89,8 +108,7 @@ consumers:
 		{"another scheme", "Bearer abc", "APIG.0301"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := get("/keep", c.auth)
-			require401(t, r, c.code, b, hits)
+			r := p.refused(t, "/keep", authz(c.auth), c.code)
 			require.Equal(t, `Basic realm="gateway"`, string(r.Header.Peek("WWW-Authenticate")))
 		})
 	}
@@ -130,27 +148,19 @@ consumers:
   - {username: alice, plugins: {key-auth: {key: alice-key}}}
   - {username: bob, plugins: {basic-auth: {username: bob, password: bob-pw}}}
 `)
-	do := func(h map[string]string) *fasthttp.Response { return tg.do(t, "GET", "/x", h, "") }
-	r := do(map[string]string{"apikey": "alice-key"})
-	require.Equal(t, 200, r.StatusCode())
-	require.Equal(t, "alice", string(b.lastRequest().Header.Peek("X-Consumer-Username")))
-	r = do(map[string]string{"Authorization": basic("bob", "bob-pw")})
-	require.Equal(t, 200, r.StatusCode())
-	require.Equal(t, "bob", string(b.lastRequest().Header.Peek("X-Consumer-Username")))
-	r = do(map[string]string{"Authorization": basic("bob", "bob-pw"), "apikey": "wrong"})
-	require.Equal(t, 200, r.StatusCode(), "basic-auth found its credential first; key-auth did not run")
-	require.EqualValues(t, 3, b.hits.Load())
-
-	r = do(map[string]string{"Authorization": basic("bob", "wrong"), "apikey": "alice-key"})
-	require401(t, r, "APIG.0301", b, 3)
+	p := &authProbe{t: t, tg: tg, b: b}
+	p.pass("/x", map[string]string{"apikey": "alice-key"}, "alice", "alice")
+	p.pass("/x", authz(basic("bob", "bob-pw")), "bob", "bob")
+	p.pass("/x", map[string]string{"Authorization": basic("bob", "bob-pw"), "apikey": "wrong"}, "bob", "bob")
+	// basic-auth found its credential first and refuses it: final, key-auth
+	// does not run.
+	p.refused(t, "/x", map[string]string{"Authorization": basic("bob", "wrong"), "apikey": "alice-key"}, "APIG.0301")
 	// A scheme basic-auth does not read is not its credential: key-auth decides.
-	r = do(map[string]string{"Authorization": "Bearer x", "apikey": "alice-key"})
-	require.Equal(t, 200, r.StatusCode())
+	p.pass("/x", map[string]string{"Authorization": "Bearer x", "apikey": "alice-key"}, "alice", "alice")
 	// None finds its credential: AUTH_HEADER_MISSING, with basic-auth's
 	// challenge.
 	for _, h := range []map[string]string{nil, {"Authorization": "Bearer x"}, {"apikey": ""}} {
-		r = do(h)
-		require401(t, r, "APIG.0303", b, 4)
+		r := p.refused(t, "/x", h, "APIG.0303")
 		require.Equal(t, `Basic realm="gateway"`, string(r.Header.Peek("WWW-Authenticate")))
 	}
 }
