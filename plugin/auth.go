@@ -70,19 +70,45 @@ func groupAuthenticators(steps []RequestStep) []RequestStep {
 	return out
 }
 
+// Identity is who a credential authenticates: the consumer's username,
+// the app (credential) name and the consumer's labels.custom_id (nil
+// when it has none), prebuilt for the request path.
+type Identity struct {
+	Username []byte
+	App      []byte
+	CustomID []byte
+}
+
+// Set records the identity on r, for the steps after and the upstream
+// headers.
+func (id *Identity) Set(r *Request) {
+	r.Consumer, r.App, r.CustomID = id.Username, id.App, id.CustomID
+}
+
+// customIDLabel is the consumer label sent upstream as
+// X-Consumer-Custom-Id (APISIX).
+const customIDLabel = "custom_id"
+
 // EachCredential calls fn with the config of plugin name on every consumer
 // (APISIX shape: the app is the username) and every consumer credential
-// (API7 shape: the app is the credential's name) that has one.
-func EachCredential[T any](consumers []config.Consumer, name string, fn func(cr *T, username, app string)) {
+// (API7 shape: the app is the credential's name) that has one, and the
+// identity it authenticates.
+func EachCredential[T any](consumers []config.Consumer, name string, fn func(cr *T, id Identity)) {
 	for i := range consumers {
 		c := &consumers[i]
+		id := Identity{Username: []byte(c.Username)}
+		if v, ok := c.Labels[customIDLabel]; ok && v != "" {
+			id.CustomID = []byte(v)
+		}
 		if cr := config.Plugin[T](c.Plugins, name); cr != nil {
-			fn(cr, c.Username, c.Username)
+			id.App = id.Username
+			fn(cr, id)
 		}
 		for j := range c.Credentials {
 			cred := &c.Credentials[j]
 			if cr := config.Plugin[T](cred.Plugins, name); cr != nil {
-				fn(cr, c.Username, cred.Name)
+				id.App = []byte(cred.Name)
+				fn(cr, id)
 			}
 		}
 	}

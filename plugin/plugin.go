@@ -36,6 +36,7 @@ type Request struct {
 	// Set by authentication steps.
 	Consumer []byte // the consumer's username
 	App      []byte // the credential (app) name
+	CustomID []byte // the consumer's labels.custom_id, nil when unset
 	// HideHeader / HideQuery name a credential the proxy removes before
 	// forwarding (key-auth's hide_credentials).
 	HideHeader []byte

@@ -26,6 +26,7 @@ var (
 	hdrXRealIP            = []byte("X-Real-IP")
 	hdrConsumer           = []byte("X-Consumer-Username")
 	hdrCredential         = []byte("X-Credential-Identifier")
+	hdrCustomID           = []byte("X-Consumer-Custom-Id")
 	hdrWWWAuthenticate    = []byte("WWW-Authenticate")
 	hdrAllow              = []byte("Allow")
 	hdrRetryAfter         = []byte("Retry-After")

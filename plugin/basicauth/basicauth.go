@@ -79,8 +79,7 @@ const cacheSlots = 4
 
 // credential is one username of a consumer.
 type credential struct {
-	username []byte // the consumer's
-	app      []byte
+	id       plugin.Identity
 	password []byte // plain, or nil when hash is set
 	hash     []byte // bcrypt
 	// verified holds SHA-256 digests of passwords bcrypt accepted, so that
@@ -94,8 +93,8 @@ type users map[string]*credential
 
 func compileUsers(consumers []config.Consumer) users {
 	u := users{}
-	plugin.EachCredential(consumers, Name, func(cr *Credential, user, app string) {
-		c := &credential{username: []byte(user), app: []byte(app)}
+	plugin.EachCredential(consumers, Name, func(cr *Credential, id plugin.Identity) {
+		c := &credential{id: id}
 		if isBcrypt(cr.Password) {
 			c.hash = []byte(cr.Password)
 		} else {
@@ -210,7 +209,7 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 		return config.RespAuthFailure
 	}
 	r.Challenge = nil
-	r.Consumer, r.App = c.username, c.app
+	c.id.Set(r)
 	if s.hide {
 		r.HideHeader = hdrAuthorization
 	}

@@ -155,23 +155,22 @@ func (c *Credential) verifyKey() (any, *keyError) {
 
 // credential is one key of a consumer.
 type credential struct {
-	username []byte
-	app      []byte
-	alg      string
-	key      any
-	grace    int64 // seconds
+	id    plugin.Identity
+	alg   string
+	key   any
+	grace int64 // seconds
 }
 
 type keys map[string]*credential
 
 func compileKeys(consumers []config.Consumer) keys {
 	k := keys{}
-	plugin.EachCredential(consumers, Name, func(cr *Credential, user, app string) {
+	plugin.EachCredential(consumers, Name, func(cr *Credential, id plugin.Identity) {
 		key, err := cr.verifyKey()
 		if err != nil || key == nil {
 			return // refused at load
 		}
-		k[cr.Key] = &credential{username: []byte(user), app: []byte(app), alg: cr.Algorithm, key: key, grace: cr.LifetimeGracePeriod}
+		k[cr.Key] = &credential{id: id, alg: cr.Algorithm, key: key, grace: cr.LifetimeGracePeriod}
 	})
 	return k
 }
@@ -308,7 +307,7 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 			return config.RespAuthFailure
 		}
 	}
-	r.Consumer, r.App = c.username, c.app
+	c.id.Set(r)
 	if s.hide {
 		switch w {
 		case inHeader:

@@ -36,7 +36,7 @@ func request(tok string, now time.Time) *plugin.Request {
 }
 
 func TestCacheHitAllocatesNothingAndRespectsExp(t *testing.T) {
-	cred := &credential{username: []byte("alice"), app: []byte("alice"), alg: "HS256", key: []byte("s"), grace: 5}
+	cred := &credential{id: plugin.Identity{Username: []byte("alice"), App: []byte("alice")}, alg: "HS256", key: []byte("s"), grace: 5}
 	s := newStep(keys{"k": cred})
 	now := time.Unix(1_000_000, 0)
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"key": "k", "exp": now.Unix() + 10}).SignedString([]byte("s"))
@@ -111,7 +111,7 @@ func BenchmarkJWTVerifyMiss(b *testing.B) {
 		{"EdDSA", jwt.SigningMethodEdDSA, edKey, edPub},
 	} {
 		b.Run(c.alg, func(b *testing.B) {
-			s := newStep(keys{"k": {username: []byte("u"), alg: c.alg, key: c.verify}})
+			s := newStep(keys{"k": {id: plugin.Identity{Username: []byte("u")}, alg: c.alg, key: c.verify}})
 			now := time.Now()
 			tok, err := jwt.NewWithClaims(c.method, jwt.MapClaims{"key": "k", "exp": now.Unix() + 3600}).SignedString(c.sign)
 			require.NoError(b, err)
@@ -128,7 +128,7 @@ func BenchmarkJWTVerifyMiss(b *testing.B) {
 }
 
 func BenchmarkJWTCacheHit(b *testing.B) {
-	s := newStep(keys{"k": {username: []byte("u"), alg: "HS256", key: []byte("secret")}})
+	s := newStep(keys{"k": {id: plugin.Identity{Username: []byte("u")}, alg: "HS256", key: []byte("secret")}})
 	now := time.Now()
 	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"key": "k", "exp": now.Unix() + 3600}).SignedString([]byte("secret"))
 	r := request(tok, now)

@@ -83,9 +83,8 @@ func (c *Credential) Credential() (string, string) { return "key", c.Key }
 
 // credential is one key of a consumer: the consumer (user) and the app.
 type credential struct {
-	key      []byte
-	username []byte
-	app      []byte
+	key []byte
+	id  plugin.Identity
 }
 
 // keys finds credentials by key. Keys are looked up by their hash, then
@@ -95,11 +94,11 @@ type keys map[uint64][]*credential
 
 func compileKeys(consumers []config.Consumer) keys {
 	k := keys{}
-	plugin.EachCredential(consumers, Name, func(cr *Credential, user, app string) {
+	plugin.EachCredential(consumers, Name, func(cr *Credential, id plugin.Identity) {
 		if cr.Key == "" {
 			return
 		}
-		c := &credential{key: []byte(cr.Key), username: []byte(user), app: []byte(app)}
+		c := &credential{key: []byte(cr.Key), id: id}
 		h := xxhash.Sum64String(cr.Key)
 		k[h] = append(k[h], c)
 	})
@@ -150,7 +149,7 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	if c == nil {
 		return config.RespAuthFailure
 	}
-	r.Consumer, r.App = c.username, c.app
+	c.id.Set(r)
 	if s.hide {
 		r.HideHeader, r.HideQuery = hideHeader, hideQuery
 	}
