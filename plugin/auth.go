@@ -113,3 +113,11 @@ func EachCredential[T any](consumers []config.Consumer, name string, fn func(cr 
 		}
 	}
 }
+
+// Credentials returns what build makes of the consumers for plugin name
+// (its index of credentials), built once per snapshot and shared by every
+// route.
+func Credentials[K any](env *Env, name string, build func([]config.Consumer) K) K {
+	v, _ := env.Shared(name+":credentials", func() (any, error) { return build(env.Config.Consumers), nil })
+	return v.(K)
+}

@@ -147,11 +147,8 @@ type step struct {
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	c := conf.(*Config)
-	u, err := env.Shared("basic-auth:users", func() (any, error) { return compileUsers(env.Config.Consumers), nil })
-	if err != nil {
-		return nil, err
-	}
-	return &step{hide: c.HideCredentials, users: u.(users), dummy: credential{password: []byte("\x00")}}, nil
+	u := plugin.Credentials(env, Name, compileUsers)
+	return &step{hide: c.HideCredentials, users: u, dummy: credential{password: []byte("\x00")}}, nil
 }
 
 // HasCredential implements plugin.Authenticator: an Authorization header

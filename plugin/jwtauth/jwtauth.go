@@ -216,10 +216,7 @@ type step struct {
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	c := conf.(*Config)
-	k, err := env.Shared("jwt-auth:keys", func() (any, error) { return compileKeys(env.Config.Consumers), nil })
-	if err != nil {
-		return nil, err
-	}
+	k := plugin.Credentials(env, Name, compileKeys)
 	// One cache per key claim: the claim decides whose a token is.
 	ca, err := env.Shared("jwt-auth:cache:"+c.KeyClaimName, func() (any, error) { return &cache{}, nil })
 	if err != nil {
@@ -227,7 +224,7 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	}
 	return &step{
 		header: []byte(c.Header), query: []byte(c.Query), cookie: []byte(c.Cookie),
-		hide: c.HideCredentials, claim: c.KeyClaimName, keys: k.(keys), cache: ca.(*cache),
+		hide: c.HideCredentials, claim: c.KeyClaimName, keys: k, cache: ca.(*cache),
 		// Times are checked here with each credential's grace period.
 		parser: jwt.NewParser(jwt.WithValidMethods(algorithms), jwt.WithoutClaimsValidation()),
 	}, nil

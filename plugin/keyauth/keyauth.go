@@ -124,11 +124,8 @@ type step struct {
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	c := conf.(*Config)
-	k, err := env.Shared("key-auth:keys", func() (any, error) { return compileKeys(env.Config.Consumers), nil })
-	if err != nil {
-		return nil, err
-	}
-	return &step{header: []byte(c.Header), query: []byte(c.Query), hide: c.HideCredentials, keys: k.(keys)}, nil
+	k := plugin.Credentials(env, Name, compileKeys)
+	return &step{header: []byte(c.Header), query: []byte(c.Query), hide: c.HideCredentials, keys: k}, nil
 }
 
 // CredentialQuery is the query argument the key may come in; the access
