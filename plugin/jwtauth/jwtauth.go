@@ -278,6 +278,10 @@ func (s *step) find(r *plugin.Request) ([]byte, where) {
 	return nil, nowhere
 }
 
+// CredentialQuery implements plugin.QueryCredential: the access log masks
+// the token's query argument.
+func (s *step) CredentialQuery() string { return string(s.query) }
+
 // HasCredential implements plugin.Authenticator.
 func (s *step) HasCredential(r *plugin.Request) bool {
 	_, w := s.find(r)
