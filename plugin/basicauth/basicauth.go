@@ -187,10 +187,18 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	buf := r.Scratch[:n]
 	n, err := base64.StdEncoding.Decode(buf, enc)
 	if err != nil {
+		clear(buf)
 		r.Message = msgInvalid
 		return config.RespAuthFailure
 	}
-	user, pass, ok := bytes.Cut(buf[:n], []byte{':'})
+	t := s.authenticate(r, buf[:n])
+	clear(buf) // the password does not outlive the request in the pooled buffer
+	return t
+}
+
+// authenticate checks decoded `username:password` credentials.
+func (s *step) authenticate(r *plugin.Request, decoded []byte) config.ResponseType {
+	user, pass, ok := bytes.Cut(decoded, []byte{':'})
 	if !ok {
 		r.Message = msgInvalid
 		return config.RespAuthFailure
