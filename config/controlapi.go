@@ -13,20 +13,13 @@ const envPrefix = "$env://"
 // has no rate limit, so a short token could be guessed.
 const minTokenLen = 16
 
-// controlAPI resolves and checks gateway.control_api. The token's value is
+// controlAPI checks gateway.control_api. The token's value is
 // a secret: no message here prints it, only the key path and, for
 // `$env://NAME`, the variable's name.
 func (v *validator) controlAPI(path string, c *ControlAPI) {
+	// A `$env://NAME` token was resolved by the decoder, as every secret
+	// field is (secrets.go).
 	tp := field(path, "token")
-	if name, ok := strings.CutPrefix(c.Token, envPrefix); ok {
-		val, msg := lookupEnv(name)
-		if msg != "" {
-			v.add(tp, "%s", msg)
-			c.Token = ""
-			return
-		}
-		c.Token = val
-	}
 	if c.Token != "" {
 		switch {
 		case len(c.Token) < minTokenLen:

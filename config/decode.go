@@ -346,6 +346,11 @@ func (d *decoder) decodeSecret(in any, v reflect.Value) {
 		d.fail("expected a string, got %s%s; the value is not shown because it is a secret", kind(in), hint)
 		return
 	}
+	s, msg, ok := resolveSecret(s)
+	if !ok {
+		d.fail("%s", msg)
+		return
+	}
 	v.SetString(s)
 }
 

@@ -14,7 +14,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"route", withRoute("{paths: [/x], method: [GET]}"), "services[0].routes[0].method", []string{"unknown key"}},
 		{"checks", withUpstream("{nodes: [{host: a, port: 1}], checks: {active: {healthy: {succeses: 2}}}}"),
 			"services[0].upstream.checks.active.healthy.succeses", []string{"unknown key"}},
-		{"plugin", minimal + "global_plugins: {jwt-auth: {}}\n", "global_plugins.jwt-auth", []string{`unknown plugin "jwt-auth"`}},
+		{"plugin", minimal + "global_plugins: {opa: {}}\n", "global_plugins.opa", []string{`unknown plugin "opa"`}},
 		{"plugin config", minimal + "global_plugins: {limit-count: {count: 1, time_window: 1, burst: 2}}\n",
 			"global_plugins.limit-count.burst", []string{"unknown key"}},
 	})

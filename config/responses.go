@@ -17,6 +17,9 @@ const (
 	RespAuthMissing
 	RespAuthFailure
 	RespAccessDenied
+	// RespUnauthorized: an authenticated consumer or app that may not
+	// call the API (consumer-restriction; Huawei's app not bound to it).
+	RespUnauthorized
 	RespThrottled
 	RespBackendUnavailable
 	RespBackendTimeout
@@ -35,6 +38,7 @@ var responseNames = [NumResponseTypes]string{
 	RespAuthMissing:        "AUTH_HEADER_MISSING",
 	RespAuthFailure:        "AUTH_FAILURE",
 	RespAccessDenied:       "ACCESS_DENIED",
+	RespUnauthorized:       "UNAUTHORIZED",
 	RespThrottled:          "THROTTLED",
 	RespBackendUnavailable: "BACKEND_UNAVAILABLE",
 	RespBackendTimeout:     "BACKEND_TIMEOUT",

@@ -197,7 +197,10 @@ func (v *validator) routeVar(path string, x *Var, params []string) {
 	}
 	if ref, err := ParseVar(x.Name); err != nil {
 		v.add(path, "%v", err)
-	} else if x.Ref = ref; ref.Kind == VarPath && !slices.Contains(params, ref.Arg) {
+	} else if x.Ref = ref; ref.Kind == VarConsumerName {
+		// A rule that could never match (issue 16).
+		v.add(path, "consumer_name cannot be used in route vars: a route is chosen before authentication, so the consumer is not known yet; restrict consumers with the consumer-restriction plugin on the route instead")
+	} else if ref.Kind == VarPath && !slices.Contains(params, ref.Arg) {
 		v.add(path, "variable %q names no parameter of the route's paths", x.Name)
 	}
 	switch x.Op {

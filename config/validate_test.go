@@ -168,6 +168,7 @@ func TestValidateVars(t *testing.T) {
 		{"bad case-insensitive regex", route(`[uri, "~*", "[z-a]"]`), v, []string{`invalid regex "[z-a]"`}},
 		{"empty in", route(`[arg_a, in, []]`), v, []string{`"in" needs a non-empty list`}},
 		{"bad ipmatch", route(`[remote_addr, ipmatch, [10.0.0.1, 10.0.0.0/33]]`), v, []string{`got "10.0.0.0/33"`}},
+		{"consumer_name", route(`[consumer_name, "==", alice]`), v, []string{"consumer_name cannot be used in route vars", "consumer-restriction"}},
 		{"later var", route(`[uri, "==", /a], ["!", cookie_, has, x]`), "services[0].routes[0].vars[1]", []string{`unknown variable "cookie_"`}},
 	})
 
@@ -175,7 +176,7 @@ func TestValidateVars(t *testing.T) {
 	mustParse(t, route(`[uri, "==", /a], [request_uri, "~=", /b], [host, "~*", "^API\\."],
       [request_method, in, [GET, POST]], [remote_addr, ipmatch, [10.0.0.0/8, "2001:db8::/32", 127.0.0.1]],
       [scheme, "==", https], [server_port, ">", 1000], [server_port, ">=", 1], [server_port, "<", 9e9],
-      [server_port, "<=", 65535.5], [consumer_name, has, alice], [arg_page, "~~", "^[0-9]+$"],
+      [server_port, "<=", 65535.5], [arg_page, "~~", "^[0-9]+$"],
       [http_x_user, "==", bob], [cookie_session, "~=", ""], ["!", path_id, "==", "0"]`))
 }
 

@@ -36,10 +36,13 @@ type Request struct {
 	// Set by authentication steps.
 	Consumer []byte // the consumer's username
 	App      []byte // the credential (app) name
+	CustomID []byte // the consumer's labels.custom_id, nil when unset
 	// HideHeader / HideQuery name a credential the proxy removes before
 	// forwarding (key-auth's hide_credentials).
 	HideHeader []byte
 	HideQuery  []byte
+	// Challenge is the WWW-Authenticate value of a 401 (basic-auth's).
+	Challenge []byte
 
 	// Rate is what the X-RateLimit-* headers report.
 	Rate RateState
@@ -258,5 +261,6 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 			c.credQuery = append(c.credQuery, s.CredentialQuery())
 		}
 	}
+	c.request = groupAuthenticators(c.request)
 	return c, nil
 }

@@ -1,11 +1,16 @@
 package proxy
 
 import (
+	"encoding/base64"
 	"net"
+	"net/http"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/crypto/bcrypt"
 
 	"gateway/internal/race"
 	"gateway/internal/testheap"
@@ -130,15 +135,20 @@ services:
 
 // TestZeroAllocationsWithPlugins runs every request through the plugin
 // pipeline: ip-restriction, key-auth, a throttle policy with all four
-// counters, limit-count on a template key, and a chash upstream.
+// counters, limit-count on a template key, and a chash upstream; then
+// basic-auth (bcrypt, cached), jwt-auth (cached token) and hmac-auth,
+// grouped with key-auth on one route.
 func TestZeroAllocationsWithPlugins(t *testing.T) {
 	b := leanBackend(t)
+	bobHash, err := bcrypt.GenerateFromPassword([]byte("bob-pw"), bcrypt.MinCost)
+	require.NoError(t, err)
 	g := allocGateway(t, `
 gateway: {access_log: {enabled: false}}
 throttle_policies:
   - {id: p, api_call_limits: 100000000, user_call_limits: 100000000, app_call_limits: 100000000, ip_call_limits: 100000000, time_interval: 1, time_unit: HOUR}
 consumers:
   - {username: alice, credentials: [{name: mobile, plugins: {key-auth: {key: k-alice}}}]}
+  - {username: bob, credentials: [{name: web, plugins: {basic-auth: {username: bob, password: '`+string(bobHash)+`'}}}, {name: api, plugins: {jwt-auth: {key: bob-jwt, secret: bob-secret}}}, {name: signer, plugins: {hmac-auth: {key_id: bob-hmac, secret_key: bob-secret}}}]}
 services:
   - id: svc
     path_prefix: /api
@@ -153,6 +163,16 @@ services:
       keepalive_pool: {requests: 100000000}
       nodes: [{host: 127.0.0.1, port: `+b.port()+`}, {host: localhost, port: `+b.port()+`}]
     routes: [{paths: ["/*"]}]
+  - id: basic
+    path_prefix: /basic
+    throttle_policy: p
+    plugins:
+      basic-auth: {hide_credentials: true}
+      hmac-auth: {}
+      jwt-auth: {}
+      key-auth: {}
+    upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
+    routes: [{paths: ["/*"]}]
 `)
 	perReq := proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
 		r.Header.SetMethod("GET")
@@ -161,5 +181,41 @@ services:
 		r.Header.Set("apikey", "k-alice")
 	})
 	t.Logf("mallocs per proxied request with plugins: %.3f", perReq)
+	require.Less(t, perReq, 0.01)
+
+	// basic-auth with a bcrypt hash, behind key-auth on one route: after
+	// the first request, the verified-password cache answers.
+	perReq = proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+		r.Header.SetMethod("GET")
+		r.SetRequestURI("/basic/x")
+		r.Header.SetHost("api.example.com")
+		r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("bob:bob-pw")))
+	})
+	t.Logf("mallocs per proxied request with basic-auth (bcrypt, cached) grouped with hmac-auth, jwt-auth and key-auth: %.3f", perReq)
+	require.Less(t, perReq, 0.01)
+
+	// jwt-auth: after the first request, the cache of verified tokens.
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"key": "bob-jwt", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("bob-secret"))
+	require.NoError(t, err)
+	perReq = proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+		r.Header.SetMethod("GET")
+		r.SetRequestURI("/basic/x")
+		r.Header.SetHost("api.example.com")
+		r.Header.Set("Authorization", "Bearer "+tok)
+	})
+	t.Logf("mallocs per proxied request with jwt-auth (cached token): %.3f", perReq)
+	require.Less(t, perReq, 0.01)
+
+	// hmac-auth: every request computes its HMAC, from pooled hashes.
+	date := time.Now().UTC().Format(http.TimeFormat)
+	sig := hmacSign("bob-hmac", "bob-secret", "hmac-sha256", "GET", "/basic/x", []string{"@request-target", "date"}, map[string]string{"date": date})
+	perReq = proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+		r.Header.SetMethod("GET")
+		r.SetRequestURI("/basic/x")
+		r.Header.SetHost("api.example.com")
+		r.Header.Set("Date", date)
+		r.Header.Set("Authorization", sig)
+	})
+	t.Logf("mallocs per proxied request with hmac-auth: %.3f", perReq)
 	require.Less(t, perReq, 0.01)
 }

@@ -39,7 +39,7 @@ type edgeRules struct {
 
 func compileEdge(gw *config.Gateway) edgeRules {
 	e := edgeRules{maxHeaderCount: gw.MaxHeaderCount, underscores: gw.UnderscoresInHeaders}
-	for _, h := range [][]byte{hdrXFF, hdrXFProto, hdrXFHost, hdrXFPort, hdrXRealIP, hdrRequestID, hdrConsumer, hdrCredential} {
+	for _, h := range [][]byte{hdrXFF, hdrXFProto, hdrXFHost, hdrXFPort, hdrXRealIP, hdrRequestID, hdrConsumer, hdrCredential, hdrCustomID} {
 		e.guarded = append(e.guarded, bytes.ToLower(h))
 	}
 	if gw.RealIP.Header != "" {

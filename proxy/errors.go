@@ -23,6 +23,7 @@ const (
 	errAuthMissing        = config.RespAuthMissing
 	errAuthFailure        = config.RespAuthFailure
 	errAccessDenied       = config.RespAccessDenied
+	errUnauthorized       = config.RespUnauthorized
 	errThrottled          = config.RespThrottled
 	errBackendUnavailable = config.RespBackendUnavailable
 	errBackendTimeout     = config.RespBackendTimeout
@@ -47,6 +48,7 @@ var errDefs = [numErrTypes]errDef{
 	errAuthMissing:        {401, "APIG.0303", "No API key in the request"},
 	errAuthFailure:        {401, "APIG.0301", "Invalid API key"},
 	errAccessDenied:       {403, "APIG.0401", "Access denied"},
+	errUnauthorized:       {403, "APIG.0302", "The consumer is not authorized to access this API"},
 	errThrottled:          {429, "APIG.0308", "Request throttled"},
 	errBackendUnavailable: {502, "APIG.0202", "Backend unavailable"},
 	errBackendTimeout:     {504, "APIG.0203", "Backend timeout"},

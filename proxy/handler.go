@@ -27,6 +27,8 @@ var (
 	hdrXRealIP            = []byte("X-Real-IP")
 	hdrConsumer           = []byte("X-Consumer-Username")
 	hdrCredential         = []byte("X-Credential-Identifier")
+	hdrCustomID           = []byte("X-Consumer-Custom-Id")
+	hdrWWWAuthenticate    = []byte("WWW-Authenticate")
 	hdrAllow              = []byte("Allow")
 	hdrRetryAfter         = []byte("Retry-After")
 	hdrRateLimit          = []byte("X-RateLimit-Limit")
@@ -473,6 +475,9 @@ func (g *Gateway) fail(st *reqState) {
 	}
 	if st.errType == errMethodNotAllowed {
 		ctx.Response.Header.SetBytesKV(hdrAllow, allow)
+	}
+	if st.pr.Challenge != nil {
+		ctx.Response.Header.SetBytesKV(hdrWWWAuthenticate, st.pr.Challenge)
 	}
 	if st.pr.Status != 0 {
 		ctx.Response.SetStatusCode(st.pr.Status)

@@ -66,9 +66,13 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	// to claim a consumer on a route without key-auth.
 	h.DelBytes(hdrConsumer)
 	h.DelBytes(hdrCredential)
+	h.DelBytes(hdrCustomID)
 	if st.pr.Consumer != nil {
 		h.SetBytesKV(hdrConsumer, st.pr.Consumer)
 		h.SetBytesKV(hdrCredential, st.pr.App)
+		if st.pr.CustomID != nil {
+			h.SetBytesKV(hdrCustomID, st.pr.CustomID)
+		}
 	}
 	// The verified client certificate's CN, only from mTLS.
 	h.DelBytes(hdrClientCN)

@@ -3,8 +3,12 @@
 package builtin
 
 import (
-	_ "gateway/plugin/iprestriction" // ip-restriction
-	_ "gateway/plugin/keyauth"       // key-auth
-	_ "gateway/plugin/limitcount"    // limit-count
-	_ "gateway/plugin/throttle"      // throttle_policy
+	_ "gateway/plugin/basicauth"           // basic-auth
+	_ "gateway/plugin/consumerrestriction" // consumer-restriction
+	_ "gateway/plugin/hmacauth"            // hmac-auth
+	_ "gateway/plugin/iprestriction"       // ip-restriction
+	_ "gateway/plugin/jwtauth"             // jwt-auth
+	_ "gateway/plugin/keyauth"             // key-auth
+	_ "gateway/plugin/limitcount"          // limit-count
+	_ "gateway/plugin/throttle"            // throttle_policy
 )

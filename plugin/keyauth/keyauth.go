@@ -83,9 +83,8 @@ func (c *Credential) Credential() (string, string) { return "key", c.Key }
 
 // credential is one key of a consumer: the consumer (user) and the app.
 type credential struct {
-	key      []byte
-	username []byte
-	app      []byte
+	key []byte
+	id  plugin.Identity
 }
 
 // keys finds credentials by key. Keys are looked up by their hash, then
@@ -95,23 +94,14 @@ type keys map[uint64][]*credential
 
 func compileKeys(consumers []config.Consumer) keys {
 	k := keys{}
-	add := func(key, user, app string) {
-		c := &credential{key: []byte(key), username: []byte(user), app: []byte(app)}
-		h := xxhash.Sum64String(key)
+	plugin.EachCredential(consumers, Name, func(cr *Credential, id plugin.Identity) {
+		if cr.Key == "" {
+			return
+		}
+		c := &credential{key: []byte(cr.Key), id: id}
+		h := xxhash.Sum64String(cr.Key)
 		k[h] = append(k[h], c)
-	}
-	for i := range consumers {
-		c := &consumers[i]
-		if cr := config.Plugin[Credential](c.Plugins, Name); cr != nil && cr.Key != "" {
-			add(cr.Key, c.Username, c.Username)
-		}
-		for j := range c.Credentials {
-			cred := &c.Credentials[j]
-			if cr := config.Plugin[Credential](cred.Plugins, Name); cr != nil && cr.Key != "" {
-				add(cr.Key, c.Username, cred.Name)
-			}
-		}
-	}
+	})
 	return k
 }
 
@@ -134,11 +124,8 @@ type step struct {
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	c := conf.(*Config)
-	k, err := env.Shared("key-auth:keys", func() (any, error) { return compileKeys(env.Config.Consumers), nil })
-	if err != nil {
-		return nil, err
-	}
-	return &step{header: []byte(c.Header), query: []byte(c.Query), hide: c.HideCredentials, keys: k.(keys)}, nil
+	k := plugin.Credentials(env, Name, compileKeys)
+	return &step{header: []byte(c.Header), query: []byte(c.Query), hide: c.HideCredentials, keys: k}, nil
 }
 
 // CredentialQuery is the query argument the key may come in; the access
@@ -159,9 +146,15 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	if c == nil {
 		return config.RespAuthFailure
 	}
-	r.Consumer, r.App = c.username, c.app
+	c.id.Set(r)
 	if s.hide {
 		r.HideHeader, r.HideQuery = hideHeader, hideQuery
 	}
 	return config.RespNone
+}
+
+// HasCredential implements plugin.Authenticator: a key in the header or
+// the query argument.
+func (s *step) HasCredential(r *plugin.Request) bool {
+	return len(r.Ctx.Request.Header.PeekBytes(s.header)) > 0 || len(r.Ctx.QueryArgs().PeekBytes(s.query)) > 0
 }
