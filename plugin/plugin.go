@@ -52,6 +52,15 @@ type Request struct {
 	Body    []byte // replaces the response type's body
 	Message []byte // replaces the response type's error_msg
 
+	// Answer, set by a request step, is written instead of calling the
+	// upstream (see Answer).
+	Answer *Answer
+
+	// What the proxy saw of the upstream, for response steps.
+	Forwarded       bool                // the upstream was called
+	UpstreamFailure config.ResponseType // RespBackendTimeout / RespBackendUnavailable, or RespNone
+	UpstreamLatency time.Duration       // from the first attempt to the response head
+
 	// Scratch is a buffer a step may use for the length of its call.
 	Scratch []byte
 }

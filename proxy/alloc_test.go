@@ -219,3 +219,23 @@ services:
 	t.Logf("mallocs per proxied request with hmac-auth: %.3f", perReq)
 	require.Less(t, perReq, 0.01)
 }
+
+// TestZeroAllocationsPerMockedRequest: the mocking plugin's answer is
+// built at compile time and written without copying.
+func TestZeroAllocationsPerMockedRequest(t *testing.T) {
+	g := allocGateway(t, `
+gateway: {access_log: {enabled: false}}
+services:
+  - id: mock
+    plugins:
+      mocking: {response_status: 200, response_example: '{"mock":true}', response_headers: {X-Env: test}}
+    routes: [{paths: ["/*"]}]
+`)
+	perReq := proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+		r.Header.SetMethod("GET")
+		r.SetRequestURI("/anything")
+		r.Header.SetHost("api.example.com")
+	})
+	t.Logf("mallocs per mocked request: %.3f", perReq)
+	require.Less(t, perReq, 0.01)
+}

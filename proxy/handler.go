@@ -190,7 +190,7 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 		st, _ = ctx.UserValue(admittedKey).(*reqState)
 		if st != nil {
 			ctx.RemoveUserValue(admittedKey)
-			st.errType = g.forward(st, st.start)
+			st.errType = g.respond(st)
 			g.finish(st)
 			return
 		}
@@ -201,7 +201,7 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	st.errType = g.serve(st, st.start)
 	if st.errType == errNone && !st.redirected {
-		st.errType = g.forward(st, st.start)
+		st.errType = g.respond(st)
 	}
 	g.finish(st)
 }

@@ -211,7 +211,9 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 			upID = svc.ID
 		}
 		up, known := s.upstreams[upID]
-		if !known && len(svc.Routes) > 0 {
+		// Without upstream and upstream_id every route is mocked
+		// (validation): the routes have no upstream.
+		if !known && len(svc.Routes) > 0 && (svc.Upstream != nil || svc.UpstreamID != "") {
 			errs = append(errs, config.FieldError{
 				Path: "services[" + strconv.Itoa(si) + "].upstream_id",
 				Msg:  fmt.Sprintf("unknown upstream %q", upID),

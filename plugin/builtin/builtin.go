@@ -10,5 +10,6 @@ import (
 	_ "gateway/plugin/jwtauth"             // jwt-auth
 	_ "gateway/plugin/keyauth"             // key-auth
 	_ "gateway/plugin/limitcount"          // limit-count
+	_ "gateway/plugin/mocking"             // mocking
 	_ "gateway/plugin/throttle"            // throttle_policy
 )

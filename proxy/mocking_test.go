@@ -1,0 +1,91 @@
+package proxy
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMockingAnswersWithoutTheBackend(t *testing.T) {
+	b := startBackend(t, "real", nil)
+	tg := startGateway(t, `
+consumers: [{username: alice, credentials: [{name: c, plugins: {key-auth: {key: k-alice}}}]}]
+services:
+  - id: s
+    upstream: `+upstreamYAML(b)+`
+    routes:
+      - id: mocked
+        paths: [/mock]
+        plugins:
+          mocking:
+            response_status: 201
+            content_type: text/plain
+            response_example: "hello from the mock"
+            response_headers: {X-Env: staging, X-Other: "1"}
+      - id: auth
+        paths: [/auth]
+        plugins:
+          key-auth: {}
+          mocking: {response_example: '{"ok":1}', with_mock_header: false}
+      - id: real
+        paths: [/real]
+  - id: nobackend
+    hosts: [mock.example.com]
+    plugins: {mocking: {response_status: 418, response_example: teapot}}
+    routes: [{paths: ["/*"]}]
+`)
+	resp := tg.do(t, "POST", "/mock", nil, "some body")
+	require.Equal(t, 201, resp.StatusCode())
+	require.Equal(t, "hello from the mock", string(resp.Body()))
+	require.Equal(t, "text/plain", string(resp.Header.ContentType()))
+	require.Equal(t, "staging", string(resp.Header.Peek("X-Env")))
+	require.Equal(t, "1", string(resp.Header.Peek("X-Other")))
+	require.Equal(t, "gateway", string(resp.Header.Peek("X-Mock-By")))
+	require.NotEmpty(t, resp.Header.Peek("X-Request-Id"))
+
+	// Authentication still runs before the mock answers.
+	resp = tg.do(t, "GET", "/auth", nil, "")
+	require.Equal(t, 401, resp.StatusCode())
+	resp = tg.do(t, "GET", "/auth", map[string]string{"apikey": "k-alice"}, "")
+	require.Equal(t, 200, resp.StatusCode())
+	require.Equal(t, `{"ok":1}`, string(resp.Body()))
+	require.Equal(t, "application/json;charset=utf8", string(resp.Header.ContentType()))
+	require.Empty(t, resp.Header.Peek("X-Mock-By"))
+
+	// A service without an upstream, every route mocked.
+	resp = tg.do(t, "GET", "/x", map[string]string{"Host": "mock.example.com"}, "")
+	require.Equal(t, 418, resp.StatusCode())
+	require.Equal(t, "teapot", string(resp.Body()))
+
+	require.Zero(t, b.hits.Load(), "a mocked request must not reach the backend")
+	resp = tg.get(t, "/real")
+	require.Equal(t, 200, resp.StatusCode())
+	require.EqualValues(t, 1, b.hits.Load())
+}
+
+func TestMockingConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"no upstream, one route not mocked", `
+services:
+  - id: s
+    routes: [{paths: [/a], plugins: {mocking: {}}}, {paths: [/b]}]
+`, "unless every route has mocking"},
+		{"schema", `
+services:
+  - id: s
+    plugins: {mocking: {response_schema: {type: object}}}
+    routes: [{paths: [/a]}]
+`, "response_schema: is not supported yet"},
+		{"status", `
+services:
+  - id: s
+    plugins: {mocking: {response_status: 99}}
+    routes: [{paths: [/a]}]
+`, "response_status"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := mustParseErr(tc.yaml)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
