@@ -35,16 +35,22 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 	}
 	st.tried.Reset()
 	lastTimeout := false
-	for {
-		idx, failOpen := up.bal.Pick(&st.tried, hash)
-		if idx < 0 {
-			break
-		}
+	idx, failOpen := up.bal.Pick(&st.tried, hash)
+	for idx >= 0 {
 		g.noteFailOpen(up, failOpen)
 		st.tried.Add(idx)
 		err := g.attempt(st, up.nodes[idx])
 		if err == nil {
-			return errNone
+			if !up.retriesStatus(st.upstreamStatus) || !g.mayResend(st, false, deadline) {
+				return errNone
+			}
+			// retry_on_statuses: another node if one is left, else the
+			// client gets this node's answer.
+			if idx, failOpen = up.bal.Pick(&st.tried, hash); idx < 0 {
+				return errNone
+			}
+			ctx.Response.Reset() // closes a streamed body
+			continue
 		}
 		var cbe *clientBodyError
 		if errors.As(err, &cbe) {
@@ -58,6 +64,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		if !g.tryAgain(st, ae, deadline) {
 			break
 		}
+		idx, failOpen = up.bal.Pick(&st.tried, hash)
 	}
 	ctx.Response.Reset()
 	if st.xo.Body != nil {
@@ -140,12 +147,31 @@ func (g *Gateway) attempt(st *reqState, n *nodeState) error {
 // after any byte of the request was sent, only an idempotent request whose
 // body can be sent again whole; never past retries or retry_timeout.
 func (g *Gateway) tryAgain(st *reqState, ae *transport.AttemptError, deadline time.Time) bool {
+	return g.mayResend(st, ae.Phase == transport.PhaseConnect || ae.Stale, deadline)
+}
+
+// mayResend reports whether the request may go to another node: always
+// when notSent (nothing of it reached the node), else only an idempotent
+// request whose body can be sent again whole; never past retries or
+// retry_timeout. A status from a node (retry_on_statuses) is never proof
+// that the request was not processed: it is resent by the second rule only.
+func (g *Gateway) mayResend(st *reqState, notSent bool, deadline time.Time) bool {
 	o := &st.xo
-	retryable := ae.Phase == transport.PhaseConnect || ae.Stale || (isIdempotent(st.ctx.Method()) && o.ReplayableBody)
+	retryable := notSent || (isIdempotent(st.ctx.Method()) && o.ReplayableBody)
 	if o.Body != nil && st.reqBody.n > 0 {
 		retryable = false
 	}
 	return retryable && st.attempts <= st.route.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
+}
+
+// retriesStatus reports whether status is in retry_on_statuses.
+func (up *upstreamState) retriesStatus(status int) bool {
+	for _, s := range up.retryOn {
+		if s == status {
+			return true
+		}
+	}
+	return false
 }
 
 func isIdempotent(m []byte) bool {

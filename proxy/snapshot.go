@@ -83,6 +83,7 @@ type upstreamState struct {
 	key          plugin.Key
 	retries      int
 	retryTimeout time.Duration
+	retryOn      []int // retry_on_statuses
 	to           transport.Timeouts
 	passHost     int
 	upstreamHost []byte
@@ -265,6 +266,7 @@ func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, 
 		id:           id,
 		chash:        u.Type == config.CHash,
 		retryTimeout: u.RetryTimeout.Duration(),
+		retryOn:      u.RetryOnStatuses,
 		to:           toTimeouts(u.Timeout),
 		upstreamHost: []byte(u.UpstreamHost),
 	}
