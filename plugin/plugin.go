@@ -61,6 +61,9 @@ type Request struct {
 	UpstreamFailure config.ResponseType // RespBackendTimeout / RespBackendUnavailable, or RespNone
 	UpstreamLatency time.Duration       // from the first attempt to the response head
 
+	// Probe marks the request a circuit breaker let through half-open.
+	Probe bool
+
 	// Scratch is a buffer a step may use for the length of its call.
 	Scratch []byte
 }
@@ -131,6 +134,8 @@ type Env struct {
 	Limits *ratelimit.Store
 	// Throttled is gateway_throttled_total{policy,route,counter}.
 	Throttled *prometheus.CounterVec
+	// Long is the long-lived plugin state staged for this snapshot.
+	Long *LongStage
 
 	shared map[string]any
 }

@@ -221,11 +221,19 @@ services:
 }
 
 // TestZeroAllocationsPerMockedRequest: the mocking plugin's answer is
-// built at compile time and written without copying.
+// built at compile time and written without copying; a closed circuit
+// breaker counts outcomes without allocating.
 func TestZeroAllocationsPerMockedRequest(t *testing.T) {
+	b := leanBackend(t)
 	g := allocGateway(t, `
 gateway: {access_log: {enabled: false}}
 services:
+  - id: guarded
+    hosts: [guarded.example.com]
+    plugins:
+      breaker: {breaker_condition: {breaker_type: condition, breaker_mode: percentage, unhealthy_condition: "$context.statusCode >= 500", min_call_threshold: 1}}
+    upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
+    routes: [{paths: ["/*"]}]
   - id: mock
     plugins:
       mocking: {response_status: 200, response_example: '{"mock":true}', response_headers: {X-Env: test}}
@@ -237,5 +245,13 @@ services:
 		r.Header.SetHost("api.example.com")
 	})
 	t.Logf("mallocs per mocked request: %.3f", perReq)
+	require.Less(t, perReq, 0.01)
+
+	perReq = proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+		r.Header.SetMethod("GET")
+		r.SetRequestURI("/anything")
+		r.Header.SetHost("guarded.example.com")
+	})
+	t.Logf("mallocs per request through a closed breaker: %.3f", perReq)
 	require.Less(t, perReq, 0.01)
 }

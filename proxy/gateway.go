@@ -20,6 +20,7 @@ import (
 
 	"gateway/config"
 	"gateway/healthcheck"
+	"gateway/plugin"
 	_ "gateway/plugin/builtin" // every shipped plugin, known to the config loader
 	"gateway/ratelimit"
 	"gateway/tlsedge"
@@ -49,6 +50,7 @@ type Gateway struct {
 	metrics *metrics
 	health  *healthcheck.Manager
 	limits  *ratelimit.Store
+	long    *plugin.Long // plugin state kept across reloads (circuit breakers)
 	access  *accessLog
 	tls     *tlsedge.Store // client TLS: the certificates of the serving config
 	// tlsPort is ":port" of the TLS listener for https redirects, "" for
@@ -100,6 +102,7 @@ func New(opts Options) *Gateway {
 		reg:           reg,
 		metrics:       newMetrics(reg),
 		limits:        ratelimit.NewStore(),
+		long:          plugin.NewLong(reg, log),
 		pools:         map[string]*transport.Pool{},
 		nodes:         map[string]*nodeLong{},
 		upstreamsLong: map[string]*upstreamLong{},

@@ -152,6 +152,8 @@ type plan struct {
 	// limits is the throttle counter store staged for the plugins'
 	// compile steps: the gateway's counters, plus new ones only it holds.
 	limits *ratelimit.Store
+	// long is the plugins' long-lived state, staged likewise.
+	long *plugin.LongStage
 }
 
 type plannedUpstream struct {
@@ -182,7 +184,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		loadedAt:      time.Now(),
 		upstreams:     map[string]*upstreamState{},
 	}
-	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage()}
+	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage(), long: g.long.Stage()}
 
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
@@ -203,6 +205,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 	}
 
 	env := plugin.NewEnv(cfg, p.limits, g.metrics.throttled)
+	env.Long = p.long
 	s.routes = make([]*routeState, rt.NumRoutes())
 	seq := 0
 	for si := range cfg.Services {
@@ -384,6 +387,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	}
 	g.stateMu.Unlock()
 
+	p.long.Commit()
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
 
 	s.noRoute = g.metrics.forRoute("", "")

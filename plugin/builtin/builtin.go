@@ -3,7 +3,9 @@
 package builtin
 
 import (
+	_ "gateway/plugin/apibreaker"          // api-breaker (refused: not supported yet)
 	_ "gateway/plugin/basicauth"           // basic-auth
+	_ "gateway/plugin/breaker"             // breaker
 	_ "gateway/plugin/consumerrestriction" // consumer-restriction
 	_ "gateway/plugin/hmacauth"            // hmac-auth
 	_ "gateway/plugin/iprestriction"       // ip-restriction
