@@ -61,6 +61,9 @@ type Request struct {
 	UpstreamFailure config.ResponseType // RespBackendTimeout / RespBackendUnavailable, or RespNone
 	UpstreamLatency time.Duration       // from the first attempt to the response head
 
+	// Upstream, set by traffic-split, is the id of the top-level upstream
+	// to call instead of the route's own ("" keeps the route's).
+	Upstream string
 	// Probe marks the request a circuit breaker let through half-open.
 	Probe bool
 

@@ -220,14 +220,23 @@ services:
 	require.Less(t, perReq, 0.01)
 }
 
-// TestZeroAllocationsPerMockedRequest: the mocking plugin's answer is
+// TestZeroAllocationsResiliencePlugins: the mocking plugin's answer is
 // built at compile time and written without copying; a closed circuit
-// breaker counts outcomes without allocating.
-func TestZeroAllocationsPerMockedRequest(t *testing.T) {
+// breaker counts outcomes and traffic-split picks an upstream without
+// allocating.
+func TestZeroAllocationsResiliencePlugins(t *testing.T) {
 	b := leanBackend(t)
 	g := allocGateway(t, `
 gateway: {access_log: {enabled: false}}
+upstreams:
+  - {id: canary, keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
 services:
+  - id: split
+    hosts: [split.example.com]
+    plugins:
+      traffic-split: {rules: [{match: [{vars: [["http_x_canary", "==", "1"]]}], weighted_upstreams: [{upstream_id: canary}]}, {weighted_upstreams: [{upstream_id: canary, weight: 1}, {weight: 9}]}]}
+    upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
+    routes: [{paths: ["/*"]}]
   - id: guarded
     hosts: [guarded.example.com]
     plugins:
@@ -254,4 +263,14 @@ services:
 	})
 	t.Logf("mallocs per request through a closed breaker: %.3f", perReq)
 	require.Less(t, perReq, 0.01)
+	for _, canary := range []string{"0", "1"} {
+		perReq = proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+			r.Header.SetMethod("GET")
+			r.SetRequestURI("/anything")
+			r.Header.SetHost("split.example.com")
+			r.Header.Set("X-Canary", canary)
+		})
+		t.Logf("mallocs per request through traffic-split (X-Canary: %s): %.3f", canary, perReq)
+		require.Less(t, perReq, 0.01)
+	}
 }

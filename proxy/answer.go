@@ -4,7 +4,8 @@ import "time"
 
 // respond answers a request that passed every request step: with the
 // answer a step set (mocking, an open breaker's downgrade), or from the
-// upstream. It records for response steps what the upstream did.
+// upstream (the route's, or the one traffic-split chose). It records for
+// response steps what the upstream did.
 func (g *Gateway) respond(st *reqState) errType {
 	if a := st.pr.Answer; a != nil {
 		if st.ctx.Request.Header.ContentLength() != 0 {
@@ -15,7 +16,14 @@ func (g *Gateway) respond(st *reqState) errType {
 		a.Write(&st.ctx.Response)
 		return errNone
 	}
-	if st.route.up == nil {
+	st.up, st.to = st.route.up, st.route.to
+	if id := st.pr.Upstream; id != "" {
+		// traffic-split chose a top-level upstream (validated at load).
+		if up := st.snap.upstreams[id]; up != nil && up != st.up {
+			st.up, st.to = up, withRouteTimeout(up.to, st.route.r.Config.Timeout)
+		}
+	}
+	if st.up == nil {
 		// A route without an upstream is valid only with an answer.
 		return errBackendUnavailable
 	}

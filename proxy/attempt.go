@@ -19,7 +19,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 	if t := g.prepareRequest(st); t != errNone {
 		return t
 	}
-	ctx, up := st.ctx, st.route.up
+	ctx, up := st.ctx, st.up
 
 	var hash uint64
 	if up.chash {
@@ -82,7 +82,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 // health, the failure log). The error is a *clientBodyError (the client's)
 // or a *transport.AttemptError.
 func (g *Gateway) attempt(st *reqState, n *nodeState) error {
-	ctx, up, req, o := st.ctx, st.route.up, &st.upReq, &st.xo
+	ctx, up, req, o := st.ctx, st.up, &st.upReq, &st.xo
 	h := &req.Header
 	switch up.passHost {
 	case passHostNode:
@@ -161,7 +161,7 @@ func (g *Gateway) mayResend(st *reqState, notSent bool, deadline time.Time) bool
 	if o.Body != nil && st.reqBody.n > 0 {
 		retryable = false
 	}
-	return retryable && st.attempts <= st.route.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
+	return retryable && st.attempts <= st.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
 }
 
 // retriesStatus reports whether status is in retry_on_statuses.

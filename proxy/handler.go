@@ -54,6 +54,10 @@ type reqState struct {
 	ctx   *fasthttp.RequestCtx
 	snap  *snapshot
 	route *routeState
+	// up is the upstream called, and to its timeouts: the route's, or the
+	// one traffic-split chose (respond).
+	up *upstreamState
+	to transport.Timeouts
 
 	rreq  router.Request
 	match router.Match
@@ -104,7 +108,7 @@ func (st *reqState) reset() {
 	if cap(st.bodyBuf) > maxRetainedBody {
 		st.bodyBuf = nil // a rare large body does not pin its buffer in the pool
 	}
-	st.ctx, st.snap, st.route = nil, nil, nil
+	st.ctx, st.snap, st.route, st.up = nil, nil, nil, nil
 	st.rreq = router.Request{}
 	st.pr.Reset()
 	st.pr.Vars = st

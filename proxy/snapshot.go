@@ -119,6 +119,23 @@ type nodeLong struct {
 	suppressedFL atomic.Int64
 }
 
+// withRouteTimeout is an upstream's timeouts with those a route sets.
+func withRouteTimeout(to transport.Timeouts, t *config.RouteTimeout) transport.Timeouts {
+	if t == nil {
+		return to
+	}
+	if t.Connect > 0 {
+		to.Connect = t.Connect.Duration()
+	}
+	if t.Send > 0 {
+		to.Send = t.Send.Duration()
+	}
+	if t.Read > 0 {
+		to.Read = t.Read.Duration()
+	}
+	return to
+}
+
 func toTimeouts(t config.Timeout) transport.Timeouts {
 	return transport.Timeouts{Connect: t.Connect.Duration(), Send: t.Send.Duration(), Read: t.Read.Duration()}
 }
@@ -230,17 +247,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 			if up != nil {
 				rs.to = up.to
 			}
-			if t := r.Config.Timeout; t != nil {
-				if t.Connect > 0 {
-					rs.to.Connect = t.Connect.Duration()
-				}
-				if t.Send > 0 {
-					rs.to.Send = t.Send.Duration()
-				}
-				if t.Read > 0 {
-					rs.to.Read = t.Read.Duration()
-				}
-			}
+			rs.to = withRouteTimeout(rs.to, r.Config.Timeout)
 			chain, err := plugin.Build(env, r)
 			if err != nil {
 				errs = append(errs, config.FieldError{

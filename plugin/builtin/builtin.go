@@ -14,4 +14,5 @@ import (
 	_ "gateway/plugin/limitcount"          // limit-count
 	_ "gateway/plugin/mocking"             // mocking
 	_ "gateway/plugin/throttle"            // throttle_policy
+	_ "gateway/plugin/trafficsplit"        // traffic-split
 )
