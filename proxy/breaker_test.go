@@ -192,13 +192,73 @@ func TestBreakerConfigErrors(t *testing.T) {
 	}
 }
 
-func TestAPIBreakerRefused(t *testing.T) {
+func TestAPIBreaker(t *testing.T) {
+	var status atomic.Int64
+	status.Store(500)
+	b := startBackend(t, "b", func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(int(status.Load())) })
+	g := New(Options{})
+	require.NoError(t, g.Apply(mustParse(t, `
+gateway: {access_log: {enabled: false}}
+services:
+  - id: s
+    upstream: `+upstreamYAML(b)+`
+    routes:
+      - id: r
+        paths: ["/*"]
+        plugins:
+          api-breaker:
+            break_response_code: 502
+            break_response_body: broken
+            break_response_headers: [{key: X-Broken, value: "1"}]
+            max_breaker_sec: 3
+            unhealthy: {http_statuses: [500, 503], failures: 2}
+            healthy: {successes: 2}
+`)))
+	tg := serveGateway(t, g)
+	require.Equal(t, 500, tg.get(t, "/x").StatusCode())
+	require.Equal(t, 500, tg.get(t, "/x").StatusCode())
+	// Open for 2^1 s: the break response, the backend untouched.
+	resp := tg.get(t, "/x")
+	require.Equal(t, 502, resp.StatusCode())
+	require.Equal(t, "broken", string(resp.Body()))
+	require.Equal(t, "1", string(resp.Header.Peek("X-Broken")))
+	require.EqualValues(t, 2, b.hits.Load())
+	require.Contains(t, scrape(t, g), `gateway_breaker_state{route="r"} 1`)
+
+	// After the break every request goes through; two healthy ones close.
+	status.Store(200)
+	time.Sleep(2100 * time.Millisecond)
+	require.Equal(t, 200, tg.get(t, "/x").StatusCode())
+	require.Contains(t, scrape(t, g), `gateway_breaker_state{route="r"} 2`)
+	require.Equal(t, 200, tg.get(t, "/x").StatusCode())
+	require.EqualValues(t, 4, b.hits.Load())
+	m := scrape(t, g)
+	require.Contains(t, m, `gateway_breaker_state{route="r"} 0`)
+	require.Contains(t, m, `gateway_breaker_transitions_total{route="r",to="closed"} 1`)
+
+	// Counting restarted: one failure does not open it.
+	status.Store(503)
+	require.Equal(t, 503, tg.get(t, "/x").StatusCode())
+	require.Equal(t, 503, tg.get(t, "/x").StatusCode())
+	require.Equal(t, 502, tg.get(t, "/x").StatusCode())
+	require.EqualValues(t, 6, b.hits.Load())
+}
+
+func TestAPIBreakerConfigErrors(t *testing.T) {
 	_, err := mustParseErr(`
 services:
   - id: s
     upstream: {nodes: [{host: 127.0.0.1, port: 1}]}
-    plugins: {api-breaker: {break_response_code: 502, unhealthy: {http_statuses: [500], failures: 3}}}
+    plugins: {api-breaker: {unhealthy: {failures: 3}}}
     routes: [{paths: [/]}]
 `)
-	require.ErrorContains(t, err, `services[0].plugins.api-breaker: "api-breaker" is not supported yet`)
+	require.ErrorContains(t, err, "services[0].plugins.api-breaker.break_response_code")
+	_, err = mustParseErr(`
+services:
+  - id: s
+    upstream: {nodes: [{host: 127.0.0.1, port: 1}]}
+    plugins: {api-breaker: {break_response_code: 502, max_breaker_sec: 1}}
+    routes: [{paths: [/]}]
+`)
+	require.ErrorContains(t, err, "max_breaker_sec")
 }

@@ -35,7 +35,23 @@ type params struct {
 	percent    int64 // unhealthy_percentage (percentage)
 	window     int   // time_window, seconds
 	openFor    int64 // open_breaker_time, nanoseconds
+
+	// apisix: APISIX api-breaker's counting (recordAPISIX) instead of a
+	// window: open at every failures-th unhealthy response for 2^n
+	// seconds (at most openFor), then let every request through; close
+	// after successes healthy responses.
+	apisix    bool
+	successes int64
 }
+
+// outcome is how a response counts.
+type outcome uint8
+
+const (
+	outcomeOK      outcome = iota
+	outcomeFail            // unhealthy
+	outcomeNeutral         // neither (api-breaker: a status in no list)
+)
 
 type bucket struct{ sec, calls, fails int64 }
 
@@ -53,7 +69,10 @@ type engine struct {
 	mu       sync.Mutex
 	buckets  []bucket // one per second of the window, by sec % window
 	openedAt int64    // unix nanoseconds
+	openFor  int64    // of the current opening, nanoseconds
 	probeAt  int64    // unix nanoseconds of the probe let through; 0: none
+	// api-breaker's counters (params.apisix).
+	unhealthy, healthy int64
 }
 
 func newEngine(p params, label string, log *zap.Logger, state *prometheus.GaugeVec, trans *prometheus.CounterVec) *engine {
@@ -77,10 +96,13 @@ func (e *engine) admit(now int64) admission {
 	case closed:
 		return admitPass
 	case open:
-		if now-e.openedAt < e.p.openFor {
+		if now-e.openedAt < e.openFor {
 			return admitReject
 		}
-		e.transition(halfOpen, "open_breaker_time elapsed")
+		e.transition(halfOpen, "open time elapsed")
+	}
+	if e.p.apisix {
+		return admitPass // api-breaker lets every request through again
 	}
 	// Half-open: one probe at a time. A probe whose outcome never came
 	// (its client went away) is replaced after open_breaker_time.
@@ -112,7 +134,7 @@ func (e *engine) record(a admission, failed bool, now int64) {
 		}
 		e.probeAt = 0
 		if failed {
-			e.openedAt = now
+			e.openedAt, e.openFor = now, e.p.openFor
 			e.transition(open, "half-open probe failed")
 			return
 		}
@@ -145,8 +167,44 @@ func (e *engine) record(a admission, failed bool, now int64) {
 		trip = calls >= e.p.minCalls && fails*100 >= e.p.percent*calls
 	}
 	if trip {
-		e.openedAt = now
+		e.openedAt, e.openFor = now, e.p.openFor
 		e.transition(open, "unhealthy threshold reached")
+	}
+}
+
+// recordAPISIX counts a response as APISIX's api-breaker does: every
+// failures-th unhealthy response (since the last reset) opens the breaker
+// for 2^(unhealthy/failures) seconds, at most max_breaker_sec; once some
+// were unhealthy, successes healthy responses close it and reset the
+// counts.
+func (e *engine) recordAPISIX(o outcome, now int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch o {
+	case outcomeFail:
+		e.unhealthy, e.healthy = e.unhealthy+1, 0
+		if e.unhealthy%e.p.threshold != 0 {
+			return
+		}
+		d := e.p.openFor
+		if n := e.unhealthy / e.p.threshold; n < 31 && int64(time.Second)<<n < d {
+			d = int64(time.Second) << n
+		}
+		e.openedAt, e.openFor = now, d
+		if e.state.Load() != open {
+			e.transition(open, "unhealthy.failures reached")
+		}
+	case outcomeOK:
+		if e.unhealthy == 0 {
+			return
+		}
+		if e.healthy++; e.healthy < e.p.successes {
+			return
+		}
+		e.unhealthy, e.healthy = 0, 0
+		if e.state.Load() != closed {
+			e.transition(closed, "healthy.successes reached")
+		}
 	}
 }
 

@@ -3,7 +3,6 @@
 package builtin
 
 import (
-	_ "gateway/plugin/apibreaker"          // api-breaker (refused: not supported yet)
 	_ "gateway/plugin/basicauth"           // basic-auth
 	_ "gateway/plugin/breaker"             // breaker
 	_ "gateway/plugin/consumerrestriction" // consumer-restriction
