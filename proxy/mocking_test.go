@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -88,4 +89,17 @@ services:
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+func TestMockingDelay(t *testing.T) {
+	tg := startGateway(t, `
+services:
+  - id: s
+    plugins: {mocking: {delay: 0.3, response_example: late}}
+    routes: [{paths: ["/*"]}]
+`)
+	t0 := time.Now()
+	resp := tg.get(t, "/x")
+	require.GreaterOrEqual(t, time.Since(t0), 300*time.Millisecond, "the answer waits delay seconds")
+	require.Equal(t, "late", string(resp.Body()))
 }
