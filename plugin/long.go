@@ -67,6 +67,11 @@ func (s *LongStage) Get(key string, build func() any) any {
 	return v
 }
 
+// Committer is implemented by long-lived values with something to do
+// once the snapshot that asked for them is committed (publishing a
+// metric: a compile that fails must leave no trace).
+type Committer interface{ Committed() }
+
 // Commit makes the staged values the store's: what this compile did not
 // ask for is dropped.
 func (s *LongStage) Commit() {
@@ -76,6 +81,11 @@ func (s *LongStage) Commit() {
 	s.base.mu.Lock()
 	s.base.m = s.m
 	s.base.mu.Unlock()
+	for _, v := range s.m {
+		if c, ok := v.(Committer); ok {
+			c.Committed()
+		}
+	}
 }
 
 // Log is the gateway's logger.

@@ -262,3 +262,34 @@ services:
 `)
 	require.ErrorContains(t, err, "max_breaker_sec")
 }
+
+// TestBreakerFailedReloadKeepsMetric: a config that fails to compile
+// leaves the serving breaker's state metric as it was.
+func TestBreakerFailedReloadKeepsMetric(t *testing.T) {
+	b := startBackend(t, "err", func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) })
+	conf := func(threshold int, extra string) string {
+		return `
+gateway: {access_log: {enabled: false}}
+services:
+  - id: s
+    upstream: ` + upstreamYAML(b) + `
+    routes:
+      - id: r
+        paths: ["/*"]
+        plugins:
+          breaker: {breaker_condition: {breaker_type: condition, unhealthy_condition: "$context.statusCode == 503", unhealthy_threshold: ` + itoa(threshold) + `, time_window: 60, open_breaker_time: 60}}
+` + extra
+	}
+	g := New(Options{})
+	require.NoError(t, g.Apply(mustParse(t, conf(1, ""))))
+	tg := serveGateway(t, g)
+	require.Equal(t, 503, tg.get(t, "/x").StatusCode())
+	require.Contains(t, scrape(t, g), `gateway_breaker_state{route="r"} 1`)
+	// A changed breaker in a config whose traffic-split does not compile.
+	cfg, err := mustParseErr(conf(2, "") + `    plugins: {traffic-split: {rules: [{weighted_upstreams: [{upstream_id: nope}]}]}}
+`)
+	require.NoError(t, err)
+	require.Error(t, g.Apply(cfg))
+	require.Contains(t, scrape(t, g), `gateway_breaker_state{route="r"} 1`)
+	require.Contains(t, string(tg.get(t, "/x").Body()), "circuit breaker is open")
+}

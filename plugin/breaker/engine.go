@@ -61,8 +61,12 @@ type engine struct {
 	p     params
 	label string
 	log   *zap.Logger
-	gauge prometheus.Gauge
-	to    [3]prometheus.Counter // transitions, by the state entered
+	// Metric children, set by Committed (nil before: no transition can
+	// happen before the engine serves).
+	gauge    prometheus.Gauge
+	to       [3]prometheus.Counter // transitions, by the state entered
+	stateVec *prometheus.GaugeVec
+	transVec *prometheus.CounterVec
 
 	state atomic.Int32 // read without the lock on the closed path
 
@@ -76,13 +80,25 @@ type engine struct {
 }
 
 func newEngine(p params, label string, log *zap.Logger, state *prometheus.GaugeVec, trans *prometheus.CounterVec) *engine {
-	e := &engine{p: p, label: label, log: log, buckets: make([]bucket, p.window)}
-	e.gauge = state.WithLabelValues(label)
-	e.gauge.Set(closed)
-	for s, name := range stateNames {
-		e.to[s] = trans.WithLabelValues(label, name)
-	}
+	e := &engine{p: p, label: label, log: log, buckets: make([]bucket, p.window), stateVec: state, transVec: trans}
 	return e
+}
+
+// Committed implements plugin.Committer: the metric children are made
+// once a snapshot using the breaker is committed (a breaker made by a
+// compile that fails exports nothing, and a new breaker does not report
+// "closed" while the old one of its route still serves).
+func (e *engine) Committed() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gauge != nil {
+		return
+	}
+	for s, name := range stateNames {
+		e.to[s] = e.transVec.WithLabelValues(e.label, name)
+	}
+	e.gauge = e.stateVec.WithLabelValues(e.label)
+	e.gauge.Set(float64(e.state.Load()))
 }
 
 // admit decides for a request arriving at now (unix nanoseconds).

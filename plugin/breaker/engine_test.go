@@ -14,7 +14,9 @@ const sec = int64(time.Second)
 func testEngine(p params) *engine {
 	st := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "s"}, []string{"route"})
 	tr := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t"}, []string{"route", "to"})
-	return newEngine(p, "r", zap.NewNop(), st, tr)
+	e := newEngine(p, "r", zap.NewNop(), st, tr)
+	e.Committed()
+	return e
 }
 
 func TestCounterWindowForgetsOldFailures(t *testing.T) {
