@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/internal/testnet"
 )
 
 func TestMockingAnswersWithoutTheBackend(t *testing.T) {
@@ -102,4 +104,21 @@ services:
 	resp := tg.get(t, "/x")
 	require.GreaterOrEqual(t, time.Since(t0), 300*time.Millisecond, "the answer waits delay seconds")
 	require.Equal(t, "late", string(resp.Body()))
+}
+
+// TestMockingAnswersExpectContinue: a mocked route answers a request
+// that expects 100-continue at once, without inviting its body.
+func TestMockingAnswersExpectContinue(t *testing.T) {
+	tg := startGateway(t, `
+services:
+  - id: s
+    plugins: {mocking: {response_status: 202, response_example: mocked}}
+    routes: [{paths: ["/*"]}]
+`)
+	rc := testnet.DialRaw(t, tg.addr)
+	rc.Send("POST /up HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	r, err := rc.ReadResponse(false)
+	require.NoError(t, err)
+	require.Equal(t, 202, r.Status)
+	require.Equal(t, "mocked", r.Body)
 }
