@@ -66,6 +66,19 @@ services:
 	require.EqualValues(t, 1, b.hits.Load())
 }
 
+func TestMockingHuaweiSpelling(t *testing.T) {
+	tg := startGateway(t, `
+services:
+  - id: s
+    plugins: {mocking: {status_code: 203, result_content: huawei, headers: [{key: X-A, value: a}]}}
+    routes: [{paths: ["/*"]}]
+`)
+	resp := tg.get(t, "/x")
+	require.Equal(t, 203, resp.StatusCode())
+	require.Equal(t, "huawei", string(resp.Body()))
+	require.Equal(t, "a", string(resp.Header.Peek("X-A")))
+}
+
 func TestMockingConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"no upstream, one route not mocked", `
@@ -79,6 +92,12 @@ services:
     plugins: {mocking: {response_schema: {type: object}}}
     routes: [{paths: [/a]}]
 `, "response_schema: is not supported yet"},
+		{"both spellings", `
+services:
+  - id: s
+    plugins: {mocking: {response_status: 201, status_code: 202}}
+    routes: [{paths: [/a]}]
+`, "at most one of response_status and status_code"},
 		{"status", `
 services:
   - id: s

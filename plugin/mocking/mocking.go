@@ -35,6 +35,17 @@ type Config struct {
 	ResponseHeaders map[string]string         `json:"response_headers"`
 	WithMockHeader  bool                      `json:"with_mock_header"`
 	ResponseSchema  map[string]config.Ignored `json:"response_schema"`
+
+	// Huawei's MOCK backend spelling of the same answer.
+	StatusCode    int      `json:"status_code"`
+	ResultContent string   `json:"result_content"`
+	Headers       []Header `json:"headers"`
+}
+
+// Header is one header of Huawei's spelling.
+type Header struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // SetDefaults implements config.Defaulter.
@@ -57,6 +68,21 @@ func (c *Config) Validate(ch *config.Check) {
 	for name := range c.ResponseHeaders {
 		ch.Field("response_headers").HeaderName(name)
 	}
+	if c.StatusCode != 0 {
+		if c.ResponseStatus != 200 {
+			ch.Errorf("at most one of response_status and status_code")
+		}
+		ch.Field("status_code").IntRange(int64(c.StatusCode), 100, 599)
+	}
+	if c.ResultContent != "" && c.ResponseExample != "" {
+		ch.Errorf("at most one of response_example and result_content")
+	}
+	if len(c.Headers) > 0 && len(c.ResponseHeaders) > 0 {
+		ch.Errorf("at most one of response_headers and headers")
+	}
+	for i, h := range c.Headers {
+		ch.Field("headers").Index(i).Field("key").HeaderName(h.Key)
+	}
 	if c.ResponseSchema != nil {
 		ch.Field("response_schema").Errorf("is not supported yet (use response_example)")
 	}
@@ -70,8 +96,14 @@ func Compile(c *Config) *plugin.Answer {
 	a := &plugin.Answer{
 		Status:      c.ResponseStatus,
 		ContentType: []byte(c.ContentType),
-		Body:        []byte(c.ResponseExample),
+		Body:        []byte(c.ResponseExample + c.ResultContent), // at most one is set
 		Delay:       c.Delay.Duration(),
+	}
+	if c.StatusCode != 0 {
+		a.Status = c.StatusCode
+	}
+	for _, h := range c.Headers {
+		a.Headers = append(a.Headers, [2][]byte{[]byte(h.Key), []byte(h.Value)})
 	}
 	names := make([]string, 0, len(c.ResponseHeaders))
 	for n := range c.ResponseHeaders {
