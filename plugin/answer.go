@@ -35,3 +35,16 @@ func (a *Answer) Write(resp *fasthttp.Response) {
 	}
 	resp.SetBodyRaw(a.Body)
 }
+
+// HeaderKV is a header as Huawei's configs spell one: {key, value}.
+type HeaderKV struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// AddHeaders appends hs to the answer's headers.
+func (a *Answer) AddHeaders(hs []HeaderKV) {
+	for _, h := range hs {
+		a.Headers = append(a.Headers, [2][]byte{[]byte(h.Key), []byte(h.Value)})
+	}
+}

@@ -20,10 +20,10 @@ func init() {
 
 // APIConfig is api-breaker's config.
 type APIConfig struct {
-	BreakResponseCode    int      `json:"break_response_code"`
-	BreakResponseBody    string   `json:"break_response_body"`
-	BreakResponseHeaders []Header `json:"break_response_headers"`
-	MaxBreakerSec        int      `json:"max_breaker_sec"`
+	BreakResponseCode    int               `json:"break_response_code"`
+	BreakResponseBody    string            `json:"break_response_body"`
+	BreakResponseHeaders []plugin.HeaderKV `json:"break_response_headers"`
+	MaxBreakerSec        int               `json:"max_breaker_sec"`
 	Unhealthy            struct {
 		HTTPStatuses []int `json:"http_statuses"`
 		Failures     int   `json:"failures"`
@@ -87,9 +87,7 @@ func compileAPI(conf any, env *plugin.Env) (plugin.Step, error) {
 	}).(*engine)
 	s := &apiStep{e: e, unhealthy: c.Unhealthy.HTTPStatuses, healthy: c.Healthy.HTTPStatuses,
 		answer: &plugin.Answer{Status: c.BreakResponseCode, Body: []byte(c.BreakResponseBody)}}
-	for _, h := range c.BreakResponseHeaders {
-		s.answer.Headers = append(s.answer.Headers, [2][]byte{[]byte(h.Key), []byte(h.Value)})
-	}
+	s.answer.AddHeaders(c.BreakResponseHeaders)
 	return s, nil
 }
 

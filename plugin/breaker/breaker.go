@@ -50,16 +50,10 @@ type Condition struct {
 
 // Downgrade is downgrade_default: what an open breaker answers.
 type Downgrade struct {
-	Type          string   `json:"type"`
-	StatusCode    int      `json:"status_code"`
-	ResultContent string   `json:"result_content"`
-	Headers       []Header `json:"headers"`
-}
-
-// Header is one header of a mock downgrade response.
-type Header struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
+	Type          string            `json:"type"`
+	StatusCode    int               `json:"status_code"`
+	ResultContent string            `json:"result_content"`
+	Headers       []plugin.HeaderKV `json:"headers"`
 }
 
 // SetDefaults implements config.Defaulter: Huawei's sample values.
@@ -193,9 +187,7 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 		case "mock":
 			s.kind = downgradeMock
 			s.answer = &plugin.Answer{Status: d.StatusCode, Body: []byte(d.ResultContent)}
-			for _, h := range d.Headers {
-				s.answer.Headers = append(s.answer.Headers, [2][]byte{[]byte(h.Key), []byte(h.Value)})
-			}
+			s.answer.AddHeaders(d.Headers)
 		case "passthrough":
 			s.kind = downgradePass
 		}

@@ -37,15 +37,9 @@ type Config struct {
 	ResponseSchema  map[string]config.Ignored `json:"response_schema"`
 
 	// Huawei's MOCK backend spelling of the same answer.
-	StatusCode    int      `json:"status_code"`
-	ResultContent string   `json:"result_content"`
-	Headers       []Header `json:"headers"`
-}
-
-// Header is one header of Huawei's spelling.
-type Header struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
+	StatusCode    int               `json:"status_code"`
+	ResultContent string            `json:"result_content"`
+	Headers       []plugin.HeaderKV `json:"headers"`
 }
 
 // SetDefaults implements config.Defaulter.
@@ -102,9 +96,7 @@ func Compile(c *Config) *plugin.Answer {
 	if c.StatusCode != 0 {
 		a.Status = c.StatusCode
 	}
-	for _, h := range c.Headers {
-		a.Headers = append(a.Headers, [2][]byte{[]byte(h.Key), []byte(h.Value)})
-	}
+	a.AddHeaders(c.Headers)
 	names := make([]string, 0, len(c.ResponseHeaders))
 	for n := range c.ResponseHeaders {
 		names = append(names, n)
