@@ -197,6 +197,9 @@ func (g *Gateway) clientBodyFailed(st *reqState) errType {
 	if ce := g.log.Check(zapcore.DebugLevel, "request body failed"); ce != nil {
 		ce.Write(zap.ByteString("request_id", st.reqID), zap.Error(st.reqBody.err.err))
 	}
+	if st.reqBody.err.msg != nil {
+		st.pr.Message = st.reqBody.err.msg
+	}
 	return st.reqBody.err.kind
 }
 
