@@ -97,7 +97,9 @@ type Gateway struct {
 	ReloadDebounce  Seconds   `json:"reload_debounce"`
 	ShutdownTimeout Seconds   `json:"shutdown_timeout"`
 
-	StreamListen NotSupported `json:"stream_listen"` // TCP stream routes (issue 15)
+	// Websocket: upgraded connections (README "WebSocket").
+	Websocket    GatewayWebsocket `json:"websocket"`
+	StreamListen NotSupported     `json:"stream_listen"` // TCP stream routes (issue 15)
 
 	// MaxResponseHeaderSize bounds an upstream response header; a larger
 	// one fails the attempt ("response header too large").
@@ -172,6 +174,7 @@ type Route struct {
 	ThrottlePolicy  string            `json:"throttle_policy"`
 	Timeout         *RouteTimeout     `json:"timeout"`
 	EnableWebsocket bool              `json:"enable_websocket"`
+	Websocket       *RouteWebsocket   `json:"websocket"`
 	ServiceID       string            `json:"service_id"`
 
 	CreatedAt Ignored `json:"created_at"`

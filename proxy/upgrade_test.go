@@ -1,0 +1,423 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // RFC 6455 names SHA-1 for the accept key
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/binary"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"gateway/internal/testnet"
+)
+
+// A minimal RFC 6455 client and echo server, enough to drive real
+// WebSocket traffic through the gateway: the opening handshake, masked
+// client frames, unmasked server frames, close frames.
+
+const (
+	wsOpText   = 1
+	wsOpBinary = 2
+	wsOpClose  = 8
+)
+
+func wsAccept(key []byte) string {
+	h := sha1.New() //nolint:gosec // RFC 6455
+	h.Write(key)
+	h.Write([]byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// wsWriteFrame writes one final frame, masked when mask (a client's).
+func wsWriteFrame(w io.Writer, op byte, payload []byte, mask bool) error {
+	var hdr []byte
+	hdr = append(hdr, 0x80|op)
+	mbit := byte(0)
+	if mask {
+		mbit = 0x80
+	}
+	switch n := len(payload); {
+	case n < 126:
+		hdr = append(hdr, mbit|byte(n))
+	case n <= 0xffff:
+		hdr = append(hdr, mbit|126)
+		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
+	default:
+		hdr = append(hdr, mbit|127)
+		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
+	}
+	p := payload
+	if mask {
+		var key [4]byte
+		_, _ = rand.Read(key[:])
+		hdr = append(hdr, key[:]...)
+		p = make([]byte, len(payload))
+		for i := range payload {
+			p[i] = payload[i] ^ key[i%4]
+		}
+	}
+	_, err := w.Write(append(hdr, p...))
+	return err
+}
+
+// wsReadFrame reads one frame, unmasking it if it is masked.
+func wsReadFrame(r *bufio.Reader) (op byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err = io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	op = h[0] & 0x0f
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err = io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err = io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	var key [4]byte
+	masked := h[1]&0x80 != 0
+	if masked {
+		if _, err = io.ReadFull(r, key[:]); err != nil {
+			return 0, nil, err
+		}
+	}
+	payload = make([]byte, n)
+	if _, err = io.ReadFull(r, payload); err != nil {
+		return 0, nil, err
+	}
+	if masked {
+		for i := range payload {
+			payload[i] ^= key[i%4]
+		}
+	}
+	return op, payload, nil
+}
+
+// wsEcho is a backend handler that upgrades WebSocket requests and echoes
+// messages; after closeAfter messages (0: never) it closes the connection.
+// A request that does not ask to upgrade gets 200 "plain".
+func wsEcho(closeAfter int) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		h := &ctx.Request.Header
+		if !h.ConnectionUpgrade() || !strings.EqualFold(string(h.Peek("Upgrade")), "websocket") {
+			ctx.SetBodyString("plain")
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+		ctx.Response.Header.Set("Upgrade", "websocket")
+		ctx.Response.Header.Set("Connection", "Upgrade")
+		ctx.Response.Header.Set("Sec-WebSocket-Accept", wsAccept(h.Peek("Sec-WebSocket-Key")))
+		ctx.Hijack(func(c net.Conn) {
+			br := bufio.NewReader(c)
+			for i := 0; closeAfter == 0 || i < closeAfter; i++ {
+				op, p, err := wsReadFrame(br)
+				if err != nil {
+					return
+				}
+				if err := wsWriteFrame(c, op, p, false); err != nil || op == wsOpClose {
+					return
+				}
+			}
+		})
+	}
+}
+
+// wsClient is one client WebSocket connection.
+type wsClient struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+const wsKey = "dGhlIHNhbXBsZSBub25jZQ=="
+
+// wsDial sends a WebSocket opening handshake to the gateway and returns
+// the response; the client is nil unless the response is a 101.
+func wsDial(t *testing.T, addr, path string, extra ...string) (*wsClient, *fasthttp.Response) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	return wsHandshake(t, c, path, extra...)
+}
+
+// wsHandshake is wsDial on a connection already made (TLS).
+func wsHandshake(t *testing.T, c net.Conn, path string, extra ...string) (*wsClient, *fasthttp.Response) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // a guard against a hang, not a measure
+	req := "GET " + path + " HTTP/1.1\r\nHost: ws.test\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + wsKey + "\r\n"
+	for _, h := range extra {
+		req += h + "\r\n"
+	}
+	_, err := c.Write([]byte(req + "\r\n"))
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	resp := &fasthttp.Response{}
+	require.NoError(t, resp.Header.Read(br))
+	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		require.NoError(t, resp.ReadBody(br, 0))
+		c.Close()
+		return nil, resp
+	}
+	t.Cleanup(func() { c.Close() })
+	return &wsClient{c: c, br: br}, resp
+}
+
+func (w *wsClient) send(t *testing.T, op byte, p []byte) {
+	t.Helper()
+	require.NoError(t, wsWriteFrame(w.c, op, p, true))
+}
+
+func (w *wsClient) echo(t *testing.T, op byte, p []byte) {
+	t.Helper()
+	w.send(t, op, p)
+	gotOp, got, err := wsReadFrame(w.br)
+	require.NoError(t, err)
+	require.Equal(t, op, gotOp)
+	require.True(t, bytes.Equal(p, got), "echoed payload differs (%d bytes sent, %d back)", len(p), len(got))
+}
+
+// readEOF reads until the connection ends and returns the error that
+// ended it.
+func (w *wsClient) readEOF() error {
+	_, err := io.Copy(io.Discard, w.br)
+	if err == nil {
+		return io.EOF
+	}
+	return err
+}
+
+func wsGatewayYAML(b *backend, route string) string {
+	return `
+services:
+  - id: chat
+    path_prefix: /
+    strip_path_prefix: false
+    upstream: ` + upstreamYAML(b) + `
+    routes:
+      - ` + route + `
+`
+}
+
+func TestWebsocketEchoThroughGateway(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(0))
+	tg := startGateway(t, wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true}`))
+
+	w, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.NotNil(t, w, "status %d: %s", resp.StatusCode(), resp.Body())
+	require.Equal(t, wsAccept([]byte(wsKey)), string(resp.Header.Peek("Sec-WebSocket-Accept")))
+	require.True(t, resp.Header.ConnectionUpgrade(), "Connection: %q", resp.Header.Peek("Connection"))
+	require.Equal(t, "websocket", string(resp.Header.Peek("Upgrade")))
+
+	// The node was asked to upgrade.
+	last := b.lastRequest()
+	require.True(t, last.Header.ConnectionUpgrade())
+	require.Equal(t, "websocket", string(last.Header.Peek("Upgrade")))
+
+	w.echo(t, wsOpText, []byte("hello"))
+	big := make([]byte, 1<<20)
+	_, _ = rand.Read(big)
+	w.echo(t, wsOpBinary, big)
+	w.echo(t, wsOpText, []byte("after the big one"))
+
+	require.Contains(t, scrape(t, tg.g), `gateway_websocket_connections_active{route="ws",service="chat"} 1`)
+	require.Contains(t, scrape(t, tg.g), `gateway_websocket_connections_total{result="upgraded",route="ws",service="chat"} 1`)
+
+	// A close handshake: the node answers and closes, so does the gateway.
+	w.echo(t, wsOpClose, []byte{0x03, 0xe8})
+	require.ErrorIs(t, w.readEOF(), io.EOF)
+	w.c.Close() // the node's end reached the client as a half-close; the client closes too
+	require.Eventually(t, func() bool { return tg.g.tunnels.open() == 0 }, 10*time.Second, 5*time.Millisecond)
+	m := scrape(t, tg.g)
+	require.Contains(t, m, `gateway_websocket_connections_active{route="ws",service="chat"} 0`)
+	// Bytes of the tunnel count in gateway_http_bytes_total.
+	require.Greater(t, counterValue(t, tg.g.metrics.bytes.WithLabelValues("chat", "in")), float64(1<<20))
+	require.Greater(t, counterValue(t, tg.g.metrics.bytes.WithLabelValues("chat", "out")), float64(1<<20))
+}
+
+func TestWebsocketKeyAuthRefusesUpgradeWithoutKey(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(0))
+	tg := startGateway(t, `
+consumers: [{username: alice, plugins: {key-auth: {key: alice-key}}}]
+`+wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true, plugins: {key-auth: {}}}`))
+
+	w, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.Nil(t, w)
+	require.Equal(t, fasthttp.StatusUnauthorized, resp.StatusCode())
+	require.Zero(t, b.hits.Load(), "a refused upgrade must not reach the node")
+
+	w, resp = wsDial(t, tg.addr, "/ws/chat", "apikey: alice-key")
+	require.NotNil(t, w, "status %d", resp.StatusCode())
+	w.echo(t, wsOpText, []byte("authorised"))
+}
+
+func TestWebsocketRouteWithoutEnableStripsUpgrade(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(0))
+	tg := startGateway(t, wsGatewayYAML(b, `{id: plain, paths: ["/ws/*"]}`))
+
+	w, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.Nil(t, w)
+	require.Equal(t, 200, resp.StatusCode())
+	require.Equal(t, "plain", string(resp.Body()))
+	last := b.lastRequest()
+	require.Empty(t, last.Header.Peek("Upgrade"))
+	require.False(t, last.Header.ConnectionUpgrade())
+}
+
+func TestWebsocketNodeRefusingUpgradeIsRelayed(t *testing.T) {
+	b := startBackend(t, "ws", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetStatusCode(fasthttp.StatusForbidden)
+		ctx.SetBodyString("no websocket for you")
+	})
+	tg := startGateway(t, wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true}`))
+
+	w, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.Nil(t, w)
+	require.Equal(t, fasthttp.StatusForbidden, resp.StatusCode())
+	require.Equal(t, "no websocket for you", string(resp.Body()))
+	require.Contains(t, scrape(t, tg.g), `gateway_websocket_connections_total{result="refused",route="ws",service="chat"} 1`)
+}
+
+func TestWebsocketBackendCloseClosesClient(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(1))
+	tg := startGateway(t, wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true}`))
+
+	w, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.NotNil(t, w, "status %d", resp.StatusCode())
+	w.echo(t, wsOpText, []byte("one and done"))
+	// The node closed after its echo: the client reads the end (a
+	// half-close: the client may still send) and then closes.
+	require.ErrorIs(t, w.readEOF(), io.EOF)
+	w.send(t, wsOpText, []byte("still allowed to write"))
+	w.c.Close()
+	require.Eventually(t, func() bool { return tg.g.tunnels.open() == 0 }, 10*time.Second, 5*time.Millisecond)
+}
+
+func TestWebsocketIdleTimeoutCloses(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(0))
+	tg := startGateway(t, wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true, websocket: {idle_timeout: 0.2}}`))
+
+	w, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.NotNil(t, w, "status %d", resp.StatusCode())
+	w.echo(t, wsOpText, []byte("then silence"))
+	// Nothing either way: the gateway closes the tunnel.
+	require.ErrorIs(t, w.readEOF(), io.EOF)
+	require.Eventually(t, func() bool { return tg.g.tunnels.open() == 0 }, 10*time.Second, 5*time.Millisecond)
+}
+
+func TestWebsocketRetriesConnectFailure(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(0))
+	dead := testnet.DeadAddr(t)
+	host, port, _ := net.SplitHostPort(dead)
+	tg := startGateway(t, `
+services:
+  - id: chat
+    upstream: {nodes: [{host: `+host+`, port: `+port+`}, `+strings.TrimSuffix(strings.TrimPrefix(upstreamYAML(b), "{nodes: ["), "]}")+`]}
+    routes:
+      - {id: ws, paths: ["/ws/*"], enable_websocket: true}
+`)
+	for range 4 {
+		w, resp := wsDial(t, tg.addr, "/ws/chat")
+		require.NotNil(t, w, "status %d", resp.StatusCode())
+		w.echo(t, wsOpText, []byte("via the live node"))
+	}
+	require.Contains(t, scrape(t, tg.g), `gateway_upstream_attempts_total{node="`+dead+`",result="connect_error",upstream="chat"}`,
+		"the dead node was tried and the upgrade retried on the live one")
+}
+
+func TestWebsocketShutdownClosesTunnels(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(0))
+	g := New(Options{})
+	require.NoError(t, g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\n"+
+		wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true}`))))
+	ln := testnet.Listen(t)
+	served := make(chan struct{})
+	go func() { _ = g.Serve(ln); close(served) }()
+	addr := ln.Addr().String()
+
+	var clients []*wsClient
+	for range 3 {
+		w, resp := wsDial(t, addr, "/ws/chat")
+		require.NotNil(t, w, "status %d", resp.StatusCode())
+		w.echo(t, wsOpText, []byte("open"))
+		clients = append(clients, w)
+	}
+	require.Equal(t, 3, g.tunnels.open())
+
+	// The tunnels outlive the drain period: Shutdown closes them.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = g.Shutdown(ctx)
+	<-served
+	g.Close()
+	require.Zero(t, g.tunnels.open())
+	for _, w := range clients {
+		require.ErrorIs(t, w.readEOF(), io.EOF)
+	}
+	// Shutdown returned after every tunnel goroutine did.
+	require.NotContains(t, goroutines(), "proxy.(*tunnel)")
+
+	// No new upgrade after shutdown.
+	_, err := net.Dial("tcp", addr)
+	require.Error(t, err)
+}
+
+func goroutines() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
+func TestWebsocketOverTLSListener(t *testing.T) {
+	f := newTLSFixture(t)
+	b := startBackend(t, "ws", wsEcho(1))
+	tg := startTLSGateway(t, f.yaml(t, b, `
+  - id: chat
+    upstream_id: u
+    routes:
+      - {id: ws, paths: ["/ws/*"], enable_websocket: true}`))
+	c, err := tls.Dial("tcp", tg.tlsAddr, &tls.Config{ServerName: "www.example.com", RootCAs: f.srv.Pool()})
+	require.NoError(t, err)
+	w, resp := wsHandshake(t, c, "/ws/chat")
+	require.NotNil(t, w, "status %d: %s", resp.StatusCode(), resp.Body())
+	w.echo(t, wsOpText, []byte("over wss"))
+	// The node closed after one echo: it reaches the TLS client as its end.
+	require.ErrorIs(t, w.readEOF(), io.EOF)
+	w.c.Close()
+	require.Eventually(t, func() bool { return tg.g.tunnels.open() == 0 }, 10*time.Second, 5*time.Millisecond)
+}
+
+func TestWebsocketSurvivesReload(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(0))
+	tg := startGateway(t, wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true}`))
+	w, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.NotNil(t, w, "status %d", resp.StatusCode())
+	w.echo(t, wsOpText, []byte("before"))
+
+	// The route is gone from the new config: the open tunnel goes on, a
+	// new upgrade finds no route.
+	require.NoError(t, tg.g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\n"+
+		wsGatewayYAML(b, `{id: other, paths: ["/other"]}`))))
+	w.echo(t, wsOpText, []byte("after the reload"))
+	w2, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.Nil(t, w2)
+	require.Equal(t, 404, resp.StatusCode())
+	w.echo(t, wsOpText, []byte("still"))
+}
