@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 
 	"gateway/config"
 	"gateway/transport"
@@ -97,6 +99,10 @@ func (g *Gateway) upgraded(st *reqState) errType {
 	}
 	ws.upgraded.Inc()
 	ctx := st.ctx
+	if g.access.enabled() {
+		t.access, t.log = g.access, newTunnelLog(st)
+		st.tunneled = true
+	}
 	// The node's Upgrade and Connection were removed as hop-by-hop.
 	ctx.Response.Header.SetBytesKV(strConnection, strUpgradeToken)
 	ctx.Response.Header.SetBytesKV(hdrUpgrade, up.Protocol)
@@ -198,6 +204,10 @@ type tunnel struct {
 	ws   *wsRoute
 	m    *routeMetrics
 
+	access  *accessLog
+	log     *tunnelLog // nil when the access log is off
+	in, out atomic.Int64
+
 	mu     sync.Mutex
 	client net.Conn // set when run starts
 	closed bool
@@ -221,20 +231,19 @@ func (t *tunnel) run(c net.Conn) {
 	defer t.ws.active.Dec()
 	t.last.Store(time.Now().UnixNano())
 
-	var in, out int64
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		out = t.pipe(c, t.up, func() bool { return closeWrite(c) })
+		t.out.Store(t.pipe(c, t.up, func() bool { return closeWrite(c) }))
 	}()
-	in = t.pipe(t.up, c, t.up.CloseWrite)
+	t.in.Store(t.pipe(t.up, c, t.up.CloseWrite))
 	wg.Wait()
 	t.close()
-	if in > 0 {
+	if in := t.in.Load(); in > 0 {
 		t.m.bytesIn.Add(float64(in))
 	}
-	if out > 0 {
+	if out := t.out.Load(); out > 0 {
 		t.m.bytesOut.Add(float64(out))
 	}
 }
@@ -323,7 +332,80 @@ func (t *tunnel) abort() {
 	}
 }
 
-func (t *tunnel) leave() { t.once.Do(func() { t.set.remove(t) }) }
+// leave takes the tunnel out of its set, once, and writes its access log
+// line.
+func (t *tunnel) leave() {
+	t.once.Do(func() {
+		if t.log != nil {
+			t.access.logTunnel(t.log, t.in.Load(), t.out.Load())
+		}
+		t.set.remove(t)
+	})
+}
+
+// tunnelLog is what the access log line of an upgrade needs from its
+// request, copied when the 101 is relayed: the request's buffers are
+// reused long before the tunnel ends.
+type tunnelLog struct {
+	start                                                            time.Time
+	requestID, clientIP, method, host, uri, service, route, consumer string
+	upstreamAddr                                                     string
+	bytesIn                                                          int
+	upstreamDur                                                      time.Duration
+	attempts                                                         int
+}
+
+func newTunnelLog(st *reqState) *tunnelLog {
+	ctx := st.ctx
+	uri := ctx.RequestURI()
+	if names := st.snap.maskQuery; len(names) > 0 {
+		uri = maskQueryArgs(nil, uri, names)
+	}
+	return &tunnelLog{
+		start:        st.start,
+		requestID:    string(st.reqID),
+		clientIP:     string(st.clientIPB),
+		method:       string(ctx.Method()),
+		host:         string(ctx.Host()),
+		uri:          string(uri),
+		service:      st.route.service,
+		route:        st.route.id,
+		consumer:     string(st.pr.Consumer),
+		upstreamAddr: st.upstreamAddr,
+		bytesIn:      max(ctx.Request.Header.ContentLength(), 0),
+		upstreamDur:  st.upstreamDur,
+		attempts:     st.attempts,
+	}
+}
+
+// logTunnel writes an upgrade's access log line when its tunnel ends:
+// status 101, the bytes copied each way (after the request's own body),
+// and the time from the request to the end of the tunnel.
+func (a *accessLog) logTunnel(l *tunnelLog, in, out int64) {
+	s := a.sink.Load()
+	if s == nil {
+		return
+	}
+	s.log.Info("",
+		zap.String("request_id", l.requestID),
+		zap.String("client_ip", l.clientIP),
+		zap.String("method", l.method),
+		zap.String("host", l.host),
+		zap.String("uri", l.uri),
+		zap.Int("status", fasthttp.StatusSwitchingProtocols),
+		zap.Int64("bytes_in", int64(l.bytesIn)+in),
+		zap.Int64("bytes_out", out),
+		zap.Float64("duration_ms", float64(time.Since(l.start).Microseconds())/1000),
+		zap.String("service", l.service),
+		zap.String("route", l.route),
+		zap.String("consumer", l.consumer),
+		zap.String("upstream_addr", l.upstreamAddr),
+		zap.Int("upstream_status", fasthttp.StatusSwitchingProtocols),
+		zap.Float64("upstream_duration_ms", float64(l.upstreamDur.Microseconds())/1000),
+		zap.Int("attempts", l.attempts),
+		zap.String("error_type", ""),
+	)
+}
 
 // closeConn closes a hijacked connection: fasthttp's wrapper does not
 // close on Close, its connection does.

@@ -9,8 +9,11 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -420,4 +423,37 @@ func TestWebsocketSurvivesReload(t *testing.T) {
 	require.Nil(t, w2)
 	require.Equal(t, 404, resp.StatusCode())
 	w.echo(t, wsOpText, []byte("still"))
+}
+
+func TestWebsocketAccessLogLineWhenTheTunnelEnds(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(0))
+	path := filepath.Join(t.TempDir(), "access.log")
+	tg := startGateway(t, "gateway: {access_log: {enabled: true, path: "+path+"}}\n"+
+		wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true}`))
+	w, resp := wsDial(t, tg.addr, "/ws/chat?room=1", "X-Request-Id: ws-1")
+	require.NotNil(t, w, "status %d", resp.StatusCode())
+	w.echo(t, wsOpText, []byte("0123456789"))
+	w.echo(t, wsOpClose, []byte{0x03, 0xe8})
+	require.ErrorIs(t, w.readEOF(), io.EOF)
+	w.c.Close()
+	require.Eventually(t, func() bool { return tg.g.tunnels.open() == 0 }, 10*time.Second, 5*time.Millisecond)
+	tg.g.Close() // flushes the buffered log
+
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	require.Len(t, lines, 1, "one line per upgrade, when it ends: %s", data)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &m))
+	require.Equal(t, "ws-1", m["request_id"])
+	require.Equal(t, "/ws/chat?room=1", m["uri"])
+	require.EqualValues(t, 101, m["status"])
+	require.EqualValues(t, 101, m["upstream_status"])
+	require.Equal(t, "ws", m["route"])
+	require.Equal(t, b.addr, m["upstream_addr"])
+	// Client frames are masked (4-byte key): 2+4+10 and 2+4+2 bytes in;
+	// the node's unmasked echoes 2+10 and 2+2 out.
+	require.EqualValues(t, 24, m["bytes_in"])
+	require.EqualValues(t, 16, m["bytes_out"])
+	require.Contains(t, m, "duration_ms")
 }
