@@ -457,3 +457,33 @@ func TestWebsocketAccessLogLineWhenTheTunnelEnds(t *testing.T) {
 	require.EqualValues(t, 16, m["bytes_out"])
 	require.Contains(t, m, "duration_ms")
 }
+
+// Issue 15: 1,000 WebSocket connections held through 20 reloads, none
+// dropped: each echoes after every reload.
+func TestWebsocketManyConnectionsThroughReloads(t *testing.T) {
+	conns, reloads := 1000, 20
+	if testing.Short() {
+		conns, reloads = 100, 5
+	}
+	b := startBackend(t, "ws", wsEcho(0))
+	yaml := func(rev int) string {
+		return "revision: r" + itoa(rev) + "\ngateway: {access_log: {enabled: false}}\n" +
+			wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true}`)
+	}
+	tg := startGateway(t, yaml(0))
+	clients := make([]*wsClient, conns)
+	for i := range clients {
+		w, resp := wsDial(t, tg.addr, "/ws/chat")
+		require.NotNil(t, w, "connection %d: status %d", i, resp.StatusCode())
+		clients[i] = w
+	}
+	require.Equal(t, conns, tg.g.tunnels.open())
+	for r := 1; r <= reloads; r++ {
+		require.NoError(t, tg.g.Apply(mustParse(t, yaml(r))))
+		msg := []byte("reload " + itoa(r))
+		for _, w := range clients {
+			w.echo(t, wsOpText, msg)
+		}
+	}
+	require.Equal(t, conns, tg.g.tunnels.open(), "no tunnel dropped")
+}
