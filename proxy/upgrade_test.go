@@ -5,10 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha1" //nolint:gosec // RFC 6455 names SHA-1 for the accept key
 	"crypto/tls"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net"
@@ -23,97 +20,26 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"gateway/internal/testnet"
+	"gateway/internal/wsframe"
 )
 
-// A minimal RFC 6455 client and echo server, enough to drive real
-// WebSocket traffic through the gateway: the opening handshake, masked
-// client frames, unmasked server frames, close frames.
+// Real WebSocket traffic through the gateway, with the frame codec of
+// internal/wsframe: the opening handshake, masked client frames, unmasked
+// node frames, close frames.
 
 const (
-	wsOpText   = 1
-	wsOpBinary = 2
-	wsOpClose  = 8
+	wsOpText   = wsframe.OpText
+	wsOpBinary = wsframe.OpBinary
+	wsOpClose  = wsframe.OpClose
 )
 
-func wsAccept(key []byte) string {
-	h := sha1.New() //nolint:gosec // RFC 6455
-	h.Write(key)
-	h.Write([]byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
-}
+func wsAccept(key []byte) string { return wsframe.Accept(key) }
 
-// wsWriteFrame writes one final frame, masked when mask (a client's).
 func wsWriteFrame(w io.Writer, op byte, payload []byte, mask bool) error {
-	var hdr []byte
-	hdr = append(hdr, 0x80|op)
-	mbit := byte(0)
-	if mask {
-		mbit = 0x80
-	}
-	switch n := len(payload); {
-	case n < 126:
-		hdr = append(hdr, mbit|byte(n))
-	case n <= 0xffff:
-		hdr = append(hdr, mbit|126)
-		hdr = binary.BigEndian.AppendUint16(hdr, uint16(n))
-	default:
-		hdr = append(hdr, mbit|127)
-		hdr = binary.BigEndian.AppendUint64(hdr, uint64(n))
-	}
-	p := payload
-	if mask {
-		var key [4]byte
-		_, _ = rand.Read(key[:])
-		hdr = append(hdr, key[:]...)
-		p = make([]byte, len(payload))
-		for i := range payload {
-			p[i] = payload[i] ^ key[i%4]
-		}
-	}
-	_, err := w.Write(append(hdr, p...))
-	return err
+	return wsframe.Write(w, op, payload, mask)
 }
 
-// wsReadFrame reads one frame, unmasking it if it is masked.
-func wsReadFrame(r *bufio.Reader) (op byte, payload []byte, err error) {
-	var h [2]byte
-	if _, err = io.ReadFull(r, h[:]); err != nil {
-		return 0, nil, err
-	}
-	op = h[0] & 0x0f
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err = io.ReadFull(r, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err = io.ReadFull(r, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	var key [4]byte
-	masked := h[1]&0x80 != 0
-	if masked {
-		if _, err = io.ReadFull(r, key[:]); err != nil {
-			return 0, nil, err
-		}
-	}
-	payload = make([]byte, n)
-	if _, err = io.ReadFull(r, payload); err != nil {
-		return 0, nil, err
-	}
-	if masked {
-		for i := range payload {
-			payload[i] ^= key[i%4]
-		}
-	}
-	return op, payload, nil
-}
+func wsReadFrame(r *bufio.Reader) (byte, []byte, error) { return wsframe.Read(r, 0) }
 
 // wsEcho is a backend handler that upgrades WebSocket requests and echoes
 // messages; after closeAfter messages (0: never) it closes the connection.
