@@ -348,6 +348,11 @@ func (g *Gateway) Ready() bool { return g.ready.Load() && !g.closing.Load() }
 // and flushes the access log. Call it after Shutdown.
 func (g *Gateway) Close() {
 	g.closed.Do(func() {
+		// Tunnels are closed by Shutdown; any left (Close without
+		// Shutdown) are closed now.
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		g.tunnels.shutdown(done)
 		close(g.stop)
 		g.janitorW.Wait()
 		g.health.Close()

@@ -301,8 +301,11 @@ func TestWebsocketShutdownClosesTunnels(t *testing.T) {
 	for _, w := range clients {
 		require.ErrorIs(t, w.readEOF(), io.EOF)
 	}
-	// Shutdown returned after every tunnel goroutine did.
-	require.NotContains(t, goroutines(), "proxy.(*tunnel)")
+	// Shutdown returned once every tunnel left its set; their goroutines
+	// (fasthttp's hijack goroutine and the copy it joins) then return
+	// promptly. A leaked one would stay forever.
+	require.Eventually(t, func() bool { return !strings.Contains(goroutines(), "proxy.(*tunnel)") },
+		10*time.Second, 10*time.Millisecond, "a tunnel goroutine outlived Shutdown")
 
 	// No new upgrade after shutdown.
 	_, err := net.Dial("tcp", addr)
@@ -412,4 +415,20 @@ func TestWebsocketManyConnectionsThroughReloads(t *testing.T) {
 		}
 	}
 	require.Equal(t, conns, tg.g.tunnels.open(), "no tunnel dropped")
+}
+
+// Throttling counts the upgrade request: with a limit of one, the second
+// upgrade is refused (limit-count's rejected_code, 503 by default) and
+// never reaches the node, while the first tunnel goes on.
+func TestWebsocketUpgradeCountsAgainstLimit(t *testing.T) {
+	b := startBackend(t, "ws", wsEcho(0))
+	tg := startGateway(t, wsGatewayYAML(b,
+		`{id: ws, paths: ["/ws/*"], enable_websocket: true, plugins: {limit-count: {count: 1, time_window: 3600, key_type: constant, key: x}}}`))
+	w, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.NotNil(t, w, "status %d", resp.StatusCode())
+	w2, resp := wsDial(t, tg.addr, "/ws/chat")
+	require.Nil(t, w2)
+	require.Equal(t, fasthttp.StatusServiceUnavailable, resp.StatusCode())
+	require.EqualValues(t, 1, b.hits.Load())
+	w.echo(t, wsOpText, []byte("the first tunnel is not throttled per message"))
 }
