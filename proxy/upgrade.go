@@ -109,7 +109,8 @@ func (g *Gateway) upgraded(st *reqState) errType {
 	if cc := clientConnOf(ctx); cc != nil {
 		// fasthttp does not hijack a connection it closes instead (a
 		// failed write of the 101, a shutdown under way); the tunnel is
-		// then aborted when the connection closes (Gateway.connState).
+		// then aborted when the connection closes (abortPending, from the
+		// server's ConnState hook).
 		cc.pending.Store(t)
 	}
 	ctx.Hijack(t.run)

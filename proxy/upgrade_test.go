@@ -274,13 +274,7 @@ services:
 
 func TestWebsocketShutdownClosesTunnels(t *testing.T) {
 	b := startBackend(t, "ws", wsEcho(0))
-	g := New(Options{})
-	require.NoError(t, g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\n"+
-		wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true}`))))
-	ln := testnet.Listen(t)
-	served := make(chan struct{})
-	go func() { _ = g.Serve(ln); close(served) }()
-	addr := ln.Addr().String()
+	g, addr, served := serveWSGateway(t, b)
 
 	var clients []*wsClient
 	for range 3 {
@@ -431,4 +425,82 @@ func TestWebsocketUpgradeCountsAgainstLimit(t *testing.T) {
 	require.Equal(t, fasthttp.StatusServiceUnavailable, resp.StatusCode())
 	require.EqualValues(t, 1, b.hits.Load())
 	w.echo(t, wsOpText, []byte("the first tunnel is not throttled per message"))
+}
+
+// An upgrade the node answers while the gateway shuts down: fasthttp
+// writes the 101 with Connection: close and closes the client connection
+// instead of hijacking it. The tunnel must not be left holding the node's
+// connection: the connection's close aborts it, the node sees its end, and
+// Shutdown (with a context that never ends) returns.
+func TestWebsocketUpgradeAnsweredDuringShutdownIsAborted(t *testing.T) {
+	release := make(chan struct{})
+	nodeDone := make(chan struct{})
+	b := startBackend(t, "ws", func(ctx *fasthttp.RequestCtx) {
+		<-release
+		ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+		ctx.Response.Header.Set("Upgrade", "websocket")
+		ctx.Response.Header.Set("Connection", "Upgrade")
+		ctx.Response.Header.Set("Sec-WebSocket-Accept", wsAccept(ctx.Request.Header.Peek("Sec-WebSocket-Key")))
+		ctx.Hijack(func(c net.Conn) {
+			_, _ = io.Copy(io.Discard, c) // until the gateway closes its side
+			close(nodeDone)
+		})
+	})
+	g, addr, served := serveWSGateway(t, b)
+
+	type result struct {
+		w    *wsClient
+		resp *fasthttp.Response
+	}
+	dialed := make(chan result, 1)
+	go func() {
+		w, resp := wsDial(t, addr, "/ws/chat")
+		dialed <- result{w, resp}
+	}()
+	require.Eventually(t, func() bool { return b.hits.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+
+	shut := make(chan struct{})
+	go func() { _ = g.Shutdown(context.Background()); close(shut) }()
+	// The listener is closed once shutdown has begun.
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 10*time.Second, 5*time.Millisecond)
+	close(release)
+
+	r := <-dialed
+	if r.w != nil {
+		// Written as a 101, but not hijacked: the connection ends.
+		require.True(t, r.resp.ConnectionClose(), "a 101 written during shutdown carries Connection: close")
+		require.ErrorIs(t, r.w.readEOF(), io.EOF)
+	}
+	select {
+	case <-nodeDone:
+	case <-time.After(20 * time.Second): // a hang guard, not a measure
+		t.Fatal("the node's connection of an aborted upgrade was never closed")
+	}
+	select {
+	case <-shut:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Shutdown waits for a tunnel that will never run")
+	}
+	<-served
+	g.Close()
+	require.Zero(t, g.tunnels.open())
+}
+
+// serveWSGateway serves a ws route in front of b for a test that shuts the
+// gateway down itself: served is closed when Serve returns.
+func serveWSGateway(t *testing.T, b *backend) (g *Gateway, addr string, served chan struct{}) {
+	t.Helper()
+	g = New(Options{})
+	require.NoError(t, g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\n"+
+		wsGatewayYAML(b, `{id: ws, paths: ["/ws/*"], enable_websocket: true}`))))
+	ln := testnet.Listen(t)
+	served = make(chan struct{})
+	go func() { _ = g.Serve(ln); close(served) }()
+	return g, ln.Addr().String(), served
 }
