@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -186,6 +187,9 @@ type clientConn struct {
 	tls  *tlsedge.Conn // nil on the plain-HTTP listener
 	eof  bool
 	tail [4]byte // the last bytes read, newest last
+	// pending is the tunnel of an upgrade answered on this connection,
+	// aborted if fasthttp closes the connection instead of hijacking it.
+	pending atomic.Pointer[tunnel]
 }
 
 func (c *clientConn) Read(b []byte) (int, error) {
