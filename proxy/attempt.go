@@ -19,6 +19,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 	if t := g.prepareRequest(st); t != errNone {
 		return t
 	}
+	g.prepareUpgrade(st)
 	ctx, up := st.ctx, st.up
 
 	var hash uint64
@@ -41,7 +42,10 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		st.tried.Add(idx)
 		err := g.attempt(st, up.nodes[idx])
 		if err == nil {
-			if !up.retriesStatus(st.upstreamStatus) || !g.mayResend(st, false, deadline) {
+			if st.xo.Upgrade {
+				return g.upgraded(st)
+			}
+			if !up.retriesStatus(st.upstreamStatus) || !g.mayResendAfterStatus(st, deadline) {
 				return errNone
 			}
 			// retry_on_statuses: another node if one is left, else the
@@ -147,21 +151,31 @@ func (g *Gateway) attempt(st *reqState, n *nodeState) error {
 // after any byte of the request was sent, only an idempotent request whose
 // body can be sent again whole; never past retries or retry_timeout.
 func (g *Gateway) tryAgain(st *reqState, ae *transport.AttemptError, deadline time.Time) bool {
-	return g.mayResend(st, ae.Phase == transport.PhaseConnect || ae.Stale, deadline)
+	o := &st.xo
+	retryable := ae.Phase == transport.PhaseConnect || ae.Stale || (isIdempotent(st.ctx.Method()) && o.ReplayableBody)
+	if (o.Body != nil && st.reqBody.n > 0) || (o.Upgrade && ae.Phase != transport.PhaseConnect) {
+		retryable = false // an upgrade is retried on connect failures only
+	}
+	return retryable && g.retryBudget(st, deadline)
 }
 
-// mayResend reports whether the request may go to another node: always
-// when notSent (nothing of it reached the node), else only an idempotent
-// request whose body can be sent again whole; never past retries or
-// retry_timeout. A status from a node (retry_on_statuses) is never proof
-// that the request was not processed: it is resent by the second rule only.
-func (g *Gateway) mayResend(st *reqState, notSent bool, deadline time.Time) bool {
+// mayResendAfterStatus reports whether a node's answer whose status is in
+// retry_on_statuses may be followed by an attempt on another node. A
+// status (502 and 503 included) is no proof that the request was not
+// processed, so only by the rule for a request that was sent: an
+// idempotent method whose body can be sent again whole (never an upgrade).
+func (g *Gateway) mayResendAfterStatus(st *reqState, deadline time.Time) bool {
 	o := &st.xo
-	retryable := notSent || (isIdempotent(st.ctx.Method()) && o.ReplayableBody)
-	if o.Body != nil && st.reqBody.n > 0 {
-		retryable = false
+	if !isIdempotent(st.ctx.Method()) || !o.ReplayableBody || o.Upgrade || (o.Body != nil && st.reqBody.n > 0) {
+		return false
 	}
-	return retryable && st.attempts <= st.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
+	return g.retryBudget(st, deadline)
+}
+
+// retryBudget reports whether retries and retry_timeout allow another
+// attempt.
+func (g *Gateway) retryBudget(st *reqState, deadline time.Time) bool {
+	return st.attempts <= st.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
 }
 
 // retriesStatus reports whether status is in retry_on_statuses.
@@ -222,6 +236,9 @@ func (g *Gateway) clientBodyFailed(st *reqState) errType {
 	}
 	if ce := g.log.Check(zapcore.DebugLevel, "request body failed"); ce != nil {
 		ce.Write(zap.ByteString("request_id", st.reqID), zap.Error(st.reqBody.err.err))
+	}
+	if st.reqBody.err.msg != nil {
+		st.pr.Message = st.reqBody.err.msg
 	}
 	return st.reqBody.err.kind
 }
