@@ -159,6 +159,11 @@ type Env struct {
 	Throttled *prometheus.CounterVec
 	// Long is the long-lived plugin state staged for this snapshot.
 	Long *LongStage
+	// AddUpstream compiles an upstream a plugin carries inline
+	// (traffic-split) under id, as if it were a top-level one: its own
+	// balancer, pools and health checks. The same id twice is compiled
+	// once. Set by the proxy; nil where no proxy compiles (an error then).
+	AddUpstream func(id string, u *config.Upstream) error
 
 	shared map[string]any
 }

@@ -224,6 +224,21 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 
 	env := plugin.NewEnv(cfg, p.limits, g.metrics.throttled)
 	env.Long = p.long
+	env.AddUpstream = func(id string, u *config.Upstream) error {
+		if _, done := s.upstreams[id]; done {
+			return nil
+		}
+		var uerrs config.Errors
+		us := g.compileUpstream(p, id, id, u, &uerrs)
+		if len(uerrs) > 0 {
+			return uerrs
+		}
+		s.upstreams[id] = us
+		if u.Checks != nil && u.Checks.Active != nil {
+			p.checked = append(p.checked, healthcheck.Upstream{ID: id, Config: u})
+		}
+		return nil
+	}
 	s.routes = make([]*routeState, rt.NumRoutes())
 	seq := 0
 	for si := range cfg.Services {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -77,13 +78,59 @@ services:
 	require.EqualValues(t, 1, main.hits.Load())
 }
 
+// TestTrafficSplitInlineUpstream: an upstream written inline in a rule is
+// compiled like a top-level one (its own balancer over its nodes), once
+// for every route that carries the same one, and kept across a reload.
+func TestTrafficSplitInlineUpstream(t *testing.T) {
+	stable := startBackend(t, "stable", nil)
+	c1 := startBackend(t, "c1", nil)
+	c2 := startBackend(t, "c2", nil)
+	yaml := `
+services:
+  - id: s
+    upstream: ` + upstreamYAML(stable) + `
+    plugins:
+      traffic-split:
+        rules:
+          - weighted_upstreams: [{upstream: ` + upstreamYAML(c1, c2) + `, weight: 1}, {weight: 1}]
+    routes: [{id: a, paths: ["/a"]}, {id: b, paths: ["/b"]}]
+`
+	tg := startGateway(t, yaml)
+	for range 20 {
+		require.Equal(t, 200, tg.get(t, "/a").StatusCode())
+		require.Equal(t, 200, tg.get(t, "/b").StatusCode())
+	}
+	// Half the requests went to the inline upstream, whose round robin
+	// alternates its two nodes.
+	require.EqualValues(t, 20, stable.hits.Load())
+	require.EqualValues(t, 10, c1.hits.Load())
+	require.EqualValues(t, 10, c2.hits.Load())
+	inline := 0
+	for id := range tg.g.snap.Load().upstreams {
+		if strings.HasPrefix(id, "traffic-split/") {
+			inline++
+		}
+	}
+	require.Equal(t, 1, inline, "the same inline upstream on two routes is one upstream")
+
+	// A reload that keeps it keeps its pools: no new connection to c1.
+	conns := c1.conns.Load()
+	require.NoError(t, tg.g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\n"+yaml)))
+	for range 4 {
+		require.Equal(t, 200, tg.get(t, "/a").StatusCode())
+	}
+	require.Equal(t, conns, c1.conns.Load())
+}
+
 func TestTrafficSplitConfigErrors(t *testing.T) {
 	svc := func(plugin string) string {
 		return "services: [{id: s, upstream: {nodes: [{host: 127.0.0.1, port: 1}]}, routes: [{paths: [/]}], plugins: {traffic-split: " + plugin + "}}]\n"
 	}
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"unknown upstream", svc(`{rules: [{weighted_upstreams: [{upstream_id: nope}]}]}`), `unknown upstream "nope"`},
-		{"inline", svc(`{rules: [{weighted_upstreams: [{upstream: {nodes: []}}]}]}`), "inline upstream is not supported yet"},
+		{"inline without nodes", svc(`{rules: [{weighted_upstreams: [{upstream: {nodes: []}}]}]}`), "traffic-split.rules[0].weighted_upstreams[0].upstream.nodes"},
+		{"inline and id", svc(`{rules: [{weighted_upstreams: [{upstream_id: x, upstream: {nodes: [{host: a, port: 1}]}}]}]}`), "exclusive"},
+		{"inline bad port", svc(`{rules: [{weighted_upstreams: [{upstream: {nodes: [{host: a, port: 0}]}}]}]}`), "upstream.nodes[0].port"},
 		{"no rules", svc(`{rules: []}`), "rules: must have 1..20 rules"},
 		{"zero weights", svc(`{rules: [{weighted_upstreams: [{weight: 0}]}]}`), "at least one weight"},
 		{"bad var", svc(`{rules: [{match: [{vars: [["nope_x", "==", "1"]]}], weighted_upstreams: [{}]}]}`), "traffic-split.rules[0].match[0].vars[0]"},

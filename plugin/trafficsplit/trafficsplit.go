@@ -6,8 +6,12 @@
 package trafficsplit
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
+
+	"github.com/cespare/xxhash/v2"
 
 	"gateway/config"
 	"gateway/plugin"
@@ -42,11 +46,12 @@ type Match struct {
 }
 
 // Weighted is one upstream of a rule: upstream_id names a top-level
-// upstream; neither upstream_id nor upstream is the route's own upstream.
+// upstream, upstream is one written inline; neither is the route's own
+// upstream.
 type Weighted struct {
-	UpstreamID string                    `json:"upstream_id"`
-	Upstream   map[string]config.Ignored `json:"upstream"`
-	Weight     *int                      `json:"weight"` // default 1
+	UpstreamID string           `json:"upstream_id"`
+	Upstream   *config.Upstream `json:"upstream"`
+	Weight     *int             `json:"weight"` // default 1
 }
 
 // Limits of the config.
@@ -79,7 +84,10 @@ func (c *Config) Validate(ch *config.Check) {
 		total := 0
 		for j, w := range r.WeightedUpstreams {
 			if w.Upstream != nil {
-				wc.Index(j).Field("upstream").Errorf("an inline upstream is not supported yet (use upstream_id)")
+				if w.UpstreamID != "" {
+					wc.Index(j).Errorf("upstream_id and upstream are exclusive, got both")
+				}
+				wc.Index(j).Field("upstream").Upstream(w.Upstream)
 			}
 			if w.Weight != nil {
 				wc.Index(j).Field("weight").IntRange(int64(*w.Weight), 0, MaxWeight)
@@ -148,11 +156,28 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 			if w.UpstreamID != "" && !known[w.UpstreamID] {
 				return nil, fmt.Errorf("rules[%d].weighted_upstreams[%d].upstream_id: unknown upstream %q", i, j, w.UpstreamID)
 			}
+			id := w.UpstreamID
+			if w.Upstream != nil {
+				// Named by its content: the same inline upstream on several
+				// routes is one upstream, and a reload that keeps it keeps
+				// its pools, health and balancer state's identity.
+				sum, err := json.Marshal(w.Upstream)
+				if err != nil {
+					return nil, err
+				}
+				id = "traffic-split/" + strconv.FormatUint(xxhash.Sum64(sum), 16)
+				if env.AddUpstream == nil {
+					return nil, fmt.Errorf("rules[%d].weighted_upstreams[%d].upstream: inline upstreams need the proxy", i, j)
+				}
+				if err := env.AddUpstream(id, w.Upstream); err != nil {
+					return nil, fmt.Errorf("rules[%d].weighted_upstreams[%d].upstream: %w", i, j, err)
+				}
+			}
 			wt := defaultWeight
 			if w.Weight != nil {
 				wt = *w.Weight
 			}
-			r.ids = append(r.ids, w.UpstreamID)
+			r.ids = append(r.ids, id)
 			r.wrr.weight = append(r.wrr.weight, wt)
 			r.wrr.total += wt
 		}
