@@ -52,6 +52,22 @@ type Request struct {
 	Body    []byte // replaces the response type's body
 	Message []byte // replaces the response type's error_msg
 
+	// Answered is set by a step that wrote the whole response itself in
+	// Ctx.Response (cors answering a preflight): the chain stops, nothing
+	// is forwarded, and no gateway error is written.
+	Answered bool
+
+	// Set by proxy-rewrite, read when the upstream request is built.
+	// UpstreamURI replaces the upstream path (after strip-prefix); the
+	// client's query is appended to it (after '&' when it has a '?' of its
+	// own) unless UpstreamURIRaw, which sends it exactly as it is.
+	UpstreamURI    []byte
+	UpstreamURIRaw bool
+	// UpstreamHost replaces the Host header the upstream's pass_host gives.
+	UpstreamHost []byte
+	// UpstreamMethod replaces the request method upstream.
+	UpstreamMethod []byte
+
 	// Scratch is a buffer a step may use for the length of its call.
 	Scratch []byte
 }
@@ -180,10 +196,11 @@ func (c *Chain) CredentialQueries() []string { return c.credQuery }
 func (c *Chain) Names() []string { return c.names }
 
 // OnRequest runs the request steps; the first that stops the request
-// decides its answer.
+// decides its answer, and one that answered it itself (r.Answered) stops
+// the chain with config.RespNone.
 func (c *Chain) OnRequest(r *Request) config.ResponseType {
 	for _, s := range c.request {
-		if t := s.OnRequest(r); t != config.RespNone {
+		if t := s.OnRequest(r); t != config.RespNone || r.Answered {
 			return t
 		}
 	}
