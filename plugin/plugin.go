@@ -57,12 +57,16 @@ type Request struct {
 	// is forwarded, and no gateway error is written.
 	Answered bool
 
+	// Path is the upstream path the route gives (after strip_path_prefix).
+	Path []byte
+
 	// Set by proxy-rewrite, read when the upstream request is built.
 	// UpstreamURI replaces the upstream path (after strip-prefix); the
 	// client's query is appended to it (after '&' when it has a '?' of its
 	// own) unless UpstreamURIRaw, which sends it exactly as it is.
 	UpstreamURI    []byte
 	UpstreamURIRaw bool
+	URIBuf         []byte // what UpstreamURI is rendered into, kept across requests
 	// UpstreamHost replaces the Host header the upstream's pass_host gives.
 	UpstreamHost []byte
 	// UpstreamMethod replaces the request method upstream.
@@ -74,8 +78,8 @@ type Request struct {
 
 // Reset clears r for the next request, keeping its buffers.
 func (r *Request) Reset() {
-	scratch := r.Scratch[:0]
-	*r = Request{Scratch: scratch}
+	scratch, uriBuf := r.Scratch[:0], r.URIBuf[:0]
+	*r = Request{Scratch: scratch, URIBuf: uriBuf}
 }
 
 // Step is one plugin's compiled form on one route. It implements

@@ -379,6 +379,7 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	}
 
 	st.pr.Ctx, st.pr.Now, st.pr.ClientIP, st.pr.ClientIPB = ctx, now, st.clientIP, st.clientIPB
+	st.pr.Path = st.match.UpstreamPath
 	if t := rs.chain.OnRequest(&st.pr); t != errNone {
 		return t
 	}

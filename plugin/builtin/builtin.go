@@ -11,5 +11,6 @@ import (
 	_ "gateway/plugin/jwtauth"             // jwt-auth
 	_ "gateway/plugin/keyauth"             // key-auth
 	_ "gateway/plugin/limitcount"          // limit-count
+	_ "gateway/plugin/proxyrewrite"        // proxy-rewrite
 	_ "gateway/plugin/throttle"            // throttle_policy
 )
