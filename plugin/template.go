@@ -63,6 +63,16 @@ func NewTemplate(t config.KeyTemplate) Template {
 	return tp
 }
 
+// HasCaptures reports whether the template reads regex captures.
+func (t *Template) HasCaptures() bool {
+	for i := range t.parts {
+		if t.parts[i].capture > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Append renders the template; variables come from src, captures from
 // subject at the indices of match (regexp's FindSubmatchIndex; nil when
 // nothing matched, and captures render empty).

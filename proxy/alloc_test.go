@@ -246,6 +246,10 @@ services:
       - paths: ["/re/*"]
         plugins:
           proxy-rewrite: {regex_uri: ["^/re/v1/.*$", "/v2"]}
+      - paths: ["/resp/*"]
+        plugins:
+          set_resp_headers: {response_headers: [{name: X-O, value: o}, {name: Content-Type, value: "text/x", action: append}, {name: X-S, value: s, action: skip}, {name: X-A, value: a, action: add}, {name: X-D, action: delete}]}
+          response-rewrite: {status_code: 200, headers: {set: {X-Set: "v-$arg_v"}, add: {X-Add: "a"}, remove: [X-Remove]}}
       - paths: ["/cap/*"]
         plugins:
           proxy-rewrite: {regex_uri: ["^/cap/([a-z]+)/([0-9]+)$", "/$1s/$2"]}
@@ -270,6 +274,10 @@ services:
 			r.Header.SetMethod("GET")
 			r.SetRequestURI("/rw/tpl/42?x=abc")
 			r.Header.Set("X-Drop", "1")
+		}},
+		{"set_resp_headers (every action) and response-rewrite", func(r *fasthttp.Request) {
+			r.Header.SetMethod("GET")
+			r.SetRequestURI("/rw/resp/x?v=1")
 		}},
 		{"proxy-rewrite, regex_uri without captures", func(r *fasthttp.Request) {
 			r.Header.SetMethod("GET")

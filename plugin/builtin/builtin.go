@@ -12,5 +12,6 @@ import (
 	_ "gateway/plugin/keyauth"             // key-auth
 	_ "gateway/plugin/limitcount"          // limit-count
 	_ "gateway/plugin/proxyrewrite"        // proxy-rewrite
+	_ "gateway/plugin/respheaders"         // set_resp_headers, response-rewrite
 	_ "gateway/plugin/throttle"            // throttle_policy
 )

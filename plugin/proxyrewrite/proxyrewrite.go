@@ -5,7 +5,6 @@
 package proxyrewrite
 
 import (
-	"maps"
 	"net"
 	"regexp"
 	"slices"
@@ -29,19 +28,12 @@ func init() {
 
 // Config is the plugin's config.
 type Config struct {
-	URI                     string   `json:"uri"`
-	RegexURI                []string `json:"regex_uri"` // pattern, replacement, pattern, replacement...
-	Host                    string   `json:"host"`
-	Method                  string   `json:"method"`
-	Headers                 *Headers `json:"headers"`
-	UseRealRequestURIUnsafe bool     `json:"use_real_request_uri_unsafe"`
-}
-
-// Headers are the header actions, run in APISIX's order: add, remove, set.
-type Headers struct {
-	Set    map[string]string `json:"set"`
-	Add    map[string]string `json:"add"`
-	Remove []string          `json:"remove"`
+	URI                     string                `json:"uri"`
+	RegexURI                []string              `json:"regex_uri"` // pattern, replacement, pattern, replacement...
+	Host                    string                `json:"host"`
+	Method                  string                `json:"method"`
+	Headers                 *plugin.HeaderActions `json:"headers"`
+	UseRealRequestURIUnsafe bool                  `json:"use_real_request_uri_unsafe"`
 }
 
 // methods are APISIX's, but HEAD: a HEAD upstream would leave a GET
@@ -92,24 +84,8 @@ func (c *Config) Validate(ch *config.Check) {
 	if c.Method != "" {
 		ch.Field("method").OneOf(c.Method, methods...)
 	}
-	if h := c.Headers; h != nil {
-		caps := c.captures()
-		for _, part := range []struct {
-			key string
-			m   map[string]string
-		}{{"set", h.Set}, {"add", h.Add}} {
-			for name, v := range part.m {
-				f := ch.Field("headers").Field(part.key).Field(name)
-				checkHeaderName(f, name)
-				if _, err := config.ParseValueTemplate(v, caps); err != nil {
-					f.Errorf("%v", err)
-				}
-				checkValueChars(f, v)
-			}
-		}
-		for i, name := range h.Remove {
-			checkHeaderName(ch.Field("headers").Field("remove").Index(i), name)
-		}
+	if c.Headers != nil {
+		c.Headers.Check(ch.Field("headers"), c.captures(), checkHeaderName)
 	}
 }
 
@@ -154,18 +130,13 @@ type regexRule struct {
 	noCaptures  bool // Match, not FindSubmatchIndex: no allocation
 }
 
-type header struct {
-	name  []byte
-	value plugin.Template
-}
-
 type step struct {
 	uri        *plugin.Template
 	regex      []regexRule
 	rawURI     bool
 	host       []byte
 	method     []byte
-	add, set   []header
+	add, set   []plugin.HeaderAction
 	remove     [][]byte
 	capsNeeded bool // a header value reads a capture
 }
@@ -205,29 +176,12 @@ func compile(conf any, _ *plugin.Env) (plugin.Step, error) {
 		s.method = []byte(c.Method)
 	}
 	if h := c.Headers; h != nil {
-		caps := c.captures()
-		build := func(m map[string]string) ([]header, error) {
-			var out []header
-			for _, name := range slices.Sorted(maps.Keys(m)) {
-				t, err := config.ParseValueTemplate(m[name], caps)
-				if err != nil {
-					return nil, err
-				}
-				for _, p := range t.Parts {
-					if p.Capture > 0 {
-						s.capsNeeded = true
-					}
-				}
-				out = append(out, header{name: []byte(name), value: plugin.NewTemplate(t)})
-			}
-			return out, nil
-		}
 		var err error
-		if s.add, err = build(h.Add); err != nil {
+		if s.set, s.add, err = h.Compile(c.captures()); err != nil {
 			return nil, err
 		}
-		if s.set, err = build(h.Set); err != nil {
-			return nil, err
+		for _, a := range append(slices.Clone(s.set), s.add...) {
+			s.capsNeeded = s.capsNeeded || a.Value.HasCaptures()
 		}
 		for _, name := range h.Remove {
 			s.remove = append(s.remove, []byte(name))
@@ -281,17 +235,17 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	buf := r.Scratch
 	for i := range s.add {
 		hd := &s.add[i]
-		buf = hd.value.Append(buf[:0], r.Vars, subject, match, plugin.EscapeHeader)
-		h.AddBytesKV(hd.name, buf)
+		buf = hd.Value.Append(buf[:0], r.Vars, subject, match, plugin.EscapeHeader)
+		h.AddBytesKV(hd.Name, buf)
 	}
 	for _, name := range s.remove {
 		h.DelBytes(name)
 	}
 	for i := range s.set {
 		hd := &s.set[i]
-		buf = hd.value.Append(buf[:0], r.Vars, subject, match, plugin.EscapeHeader)
-		h.DelBytes(hd.name) // Set alone replaces only the first of several lines
-		h.SetBytesKV(hd.name, buf)
+		buf = hd.Value.Append(buf[:0], r.Vars, subject, match, plugin.EscapeHeader)
+		h.DelBytes(hd.Name) // Set alone replaces only the first of several lines
+		h.SetBytesKV(hd.Name, buf)
 	}
 	r.Scratch = buf
 	return config.RespNone
