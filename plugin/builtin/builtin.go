@@ -6,6 +6,7 @@ import (
 	_ "gateway/plugin/basicauth"           // basic-auth
 	_ "gateway/plugin/consumerrestriction" // consumer-restriction
 	_ "gateway/plugin/cors"                // cors
+	_ "gateway/plugin/gzip"                // gzip
 	_ "gateway/plugin/hmacauth"            // hmac-auth
 	_ "gateway/plugin/iprestriction"       // ip-restriction
 	_ "gateway/plugin/jwtauth"             // jwt-auth
