@@ -53,6 +53,8 @@ type Config struct {
 	Certificates     []Certificate              `json:"certificates"`
 	CACertificates   []CACertificate            `json:"ca_certificates"`
 	SNIs             []SNI                      `json:"snis"`
+	// Environments are Huawei API environments (environments.go).
+	Environments []Environment `json:"environments"`
 
 	// Source is the file the config came from ("" for built-in configs).
 	Source string `json:"-"`
@@ -73,6 +75,8 @@ type Gateway struct {
 	ClientIdleTimeout  Seconds    `json:"client_idle_timeout"`
 	MaxConnections     int        `json:"max_connections"`
 	RealIP             RealIP     `json:"real_ip"`
+	// Environment names the environment whose variables replace #name#.
+	Environment string `json:"environment"`
 
 	// Edge hardening (README "Security").
 	ClientHeaderTimeout  Seconds `json:"client_header_timeout"`  // time to receive a request's headers
