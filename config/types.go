@@ -169,6 +169,8 @@ type Route struct {
 	Timeout         *RouteTimeout     `json:"timeout"`
 	EnableWebsocket bool              `json:"enable_websocket"`
 	ServiceID       string            `json:"service_id"`
+	// ReqParams are Huawei request parameters (params.go).
+	ReqParams []ReqParam `json:"req_params"`
 
 	CreatedAt Ignored `json:"created_at"`
 	UpdatedAt Ignored `json:"updated_at"`

@@ -177,6 +177,11 @@ func (e *Env) Shared(key string, build func() (any, error)) (any, error) {
 // plugins: its config is the *config.ThrottlePolicy it names.
 const ThrottlePolicyPlugin = "throttle-policy"
 
+// ReqParamsPlugin is the name under which a route's req_params (a route
+// key, not a plugins entry) joins the route's plugins: its config is the
+// []config.ReqParam.
+const ReqParamsPlugin = "req_params"
+
 // QueryCredential is implemented by steps that read a credential from a
 // query argument (key-auth's `query`): the access log masks that
 // argument's value.
@@ -245,6 +250,9 @@ func Effective(cfg *config.Config, r *router.Route) (map[string]any, error) {
 		if out[ThrottlePolicyPlugin] == nil {
 			return nil, fmt.Errorf("throttle policy %q not found", policyID)
 		}
+	}
+	if len(r.Config.ReqParams) > 0 {
+		out[ReqParamsPlugin] = r.Config.ReqParams
 	}
 	return out, nil
 }

@@ -250,6 +250,12 @@ services:
         plugins:
           set_resp_headers: {response_headers: [{name: X-O, value: o}, {name: Content-Type, value: "text/x", action: append}, {name: X-S, value: s, action: skip}, {name: X-A, value: a, action: add}, {name: X-D, action: delete}]}
           response-rewrite: {status_code: 200, headers: {set: {X-Set: "v-$arg_v"}, add: {X-Add: "a"}, remove: [X-Remove]}}
+      - paths: ["/params/{id}"]
+        req_params:
+          - {name: id, type: NUMBER, location: PATH, valid_enable: 1, min_num: 1}
+          - {name: page, type: NUMBER, location: QUERY, required: 1, valid_enable: 1, max_num: 100}
+          - {name: state, type: STRING, location: QUERY, valid_enable: 1, enumerations: "open,closed"}
+          - {name: X-Tenant, type: STRING, location: HEADER, required: 1, valid_enable: 1, max_size: 8}
       - paths: ["/cap/*"]
         plugins:
           proxy-rewrite: {regex_uri: ["^/cap/([a-z]+)/([0-9]+)$", "/$1s/$2"]}
@@ -278,6 +284,11 @@ services:
 		{"set_resp_headers (every action) and response-rewrite", func(r *fasthttp.Request) {
 			r.Header.SetMethod("GET")
 			r.SetRequestURI("/rw/resp/x?v=1")
+		}},
+		{"req_params (path, query, header; validated)", func(r *fasthttp.Request) {
+			r.Header.SetMethod("GET")
+			r.SetRequestURI("/rw/params/42?page=3&state=open")
+			r.Header.Set("X-Tenant", "acme")
 		}},
 		{"proxy-rewrite, regex_uri without captures", func(r *fasthttp.Request) {
 			r.Header.SetMethod("GET")

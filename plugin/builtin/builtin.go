@@ -13,6 +13,7 @@ import (
 	_ "gateway/plugin/keyauth"             // key-auth
 	_ "gateway/plugin/limitcount"          // limit-count
 	_ "gateway/plugin/proxyrewrite"        // proxy-rewrite
+	_ "gateway/plugin/reqparams"           // req_params (a route key)
 	_ "gateway/plugin/respheaders"         // set_resp_headers, response-rewrite
 	_ "gateway/plugin/throttle"            // throttle_policy
 )
