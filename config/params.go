@@ -134,3 +134,57 @@ func ParseNumber(b []byte) (int64, bool) {
 	}
 	return n, true
 }
+
+// BackendParam is a Huawei API backend parameter: a value added to the
+// forwarded request, from a request parameter (REQUEST: value names one
+// of the route's req_params), a constant, or the gateway (SYSTEM: value
+// is one of SystemParams).
+type BackendParam struct {
+	ID         string  `json:"id"`
+	Name       string  `json:"name"`
+	Location   string  `json:"location"` // QUERY or HEADER (PATH: not supported yet)
+	Origin     string  `json:"origin"`   // REQUEST, CONSTANT or SYSTEM
+	Value      string  `json:"value"`
+	Remark     string  `json:"remark"`
+	ReqParamID Ignored `json:"req_param_id"`
+}
+
+// SystemParams are the SYSTEM values of backend parameters.
+var SystemParams = []string{"$context.requestId", "$context.sourceIp", "$context.apiName", "$context.appId", "$context.appName", "$context.requestTime"}
+
+func (v *validator) backendParams(path string, bps []BackendParam, reqs []ReqParam) {
+	for i := range bps {
+		p := &bps[i]
+		pp := indexPath(path, i)
+		if !validParamNameHuawei(p.Name) {
+			v.add(field(pp, "name"), "must be 1 to 32 letters, digits, '-', '_' and '.', starting with a letter, got %q", p.Name)
+		}
+		switch p.Location {
+		case "PATH":
+			v.add(field(pp, "location"), "PATH is not supported yet (set the backend path with proxy-rewrite's uri and {param})")
+		case "HEADER":
+			if !validHeaderName(p.Name) {
+				v.add(field(pp, "name"), "invalid header name %q", p.Name)
+			}
+		default:
+			v.oneOf(field(pp, "location"), p.Location, "QUERY", "HEADER")
+		}
+		switch p.Origin {
+		case "REQUEST":
+			if !slices.ContainsFunc(reqs, func(r ReqParam) bool { return r.Name == p.Value }) {
+				v.add(field(pp, "value"), "REQUEST origin names a parameter of req_params, %q is not one", p.Value)
+			}
+		case "SYSTEM":
+			v.oneOf(field(pp, "value"), p.Value, SystemParams...)
+		case "CONSTANT":
+			for _, c := range []byte(p.Value) {
+				if (c < 0x20 && c != '\t') || c == 0x7f {
+					v.add(field(pp, "value"), "must not contain control characters")
+					break
+				}
+			}
+		default:
+			v.oneOf(field(pp, "origin"), p.Origin, "REQUEST", "CONSTANT", "SYSTEM")
+		}
+	}
+}

@@ -171,6 +171,8 @@ type Route struct {
 	ServiceID       string            `json:"service_id"`
 	// ReqParams are Huawei request parameters (params.go).
 	ReqParams []ReqParam `json:"req_params"`
+	// BackendParams are Huawei backend parameters (params.go).
+	BackendParams []BackendParam `json:"backend_params"`
 
 	CreatedAt Ignored `json:"created_at"`
 	UpdatedAt Ignored `json:"updated_at"`

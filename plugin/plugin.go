@@ -67,6 +67,11 @@ type Request struct {
 	UpstreamURI    []byte
 	UpstreamURIRaw bool
 	URIBuf         []byte // what UpstreamURI is rendered into, kept across requests
+	// ExtraQuery is appended to the upstream query (backend_params),
+	// encoded, without a leading '&'; kept across requests.
+	ExtraQuery []byte
+	// RequestID is the request's X-Request-Id.
+	RequestID []byte
 	// UpstreamHost replaces the Host header the upstream's pass_host gives.
 	UpstreamHost []byte
 	// UpstreamMethod replaces the request method upstream.
@@ -78,8 +83,8 @@ type Request struct {
 
 // Reset clears r for the next request, keeping its buffers.
 func (r *Request) Reset() {
-	scratch, uriBuf := r.Scratch[:0], r.URIBuf[:0]
-	*r = Request{Scratch: scratch, URIBuf: uriBuf}
+	scratch, uriBuf, extra := r.Scratch[:0], r.URIBuf[:0], r.ExtraQuery[:0]
+	*r = Request{Scratch: scratch, URIBuf: uriBuf, ExtraQuery: extra}
 }
 
 // Step is one plugin's compiled form on one route. It implements
@@ -182,6 +187,10 @@ const ThrottlePolicyPlugin = "throttle-policy"
 // []config.ReqParam.
 const ReqParamsPlugin = "req_params"
 
+// BackendParamsPlugin is the same for a route's backend_params: its config
+// is the *config.Route (the parameters and the req_params they read).
+const BackendParamsPlugin = "backend_params"
+
 // QueryCredential is implemented by steps that read a credential from a
 // query argument (key-auth's `query`): the access log masks that
 // argument's value.
@@ -253,6 +262,9 @@ func Effective(cfg *config.Config, r *router.Route) (map[string]any, error) {
 	}
 	if len(r.Config.ReqParams) > 0 {
 		out[ReqParamsPlugin] = r.Config.ReqParams
+	}
+	if len(r.Config.BackendParams) > 0 {
+		out[BackendParamsPlugin] = r.Config
 	}
 	return out, nil
 }

@@ -256,6 +256,13 @@ services:
           - {name: page, type: NUMBER, location: QUERY, required: 1, valid_enable: 1, max_num: 100}
           - {name: state, type: STRING, location: QUERY, valid_enable: 1, enumerations: "open,closed"}
           - {name: X-Tenant, type: STRING, location: HEADER, required: 1, valid_enable: 1, max_size: 8}
+        backend_params:
+          - {name: X-Order-Id, location: HEADER, origin: REQUEST, value: id}
+          - {name: p, location: QUERY, origin: REQUEST, value: page}
+          - {name: channel, location: QUERY, origin: CONSTANT, value: "web shop"}
+          - {name: X-Req-Id, location: HEADER, origin: SYSTEM, value: $context.requestId}
+          - {name: X-Src, location: HEADER, origin: SYSTEM, value: $context.sourceIp}
+          - {name: X-Time, location: HEADER, origin: SYSTEM, value: $context.requestTime}
       - paths: ["/cap/*"]
         plugins:
           proxy-rewrite: {regex_uri: ["^/cap/([a-z]+)/([0-9]+)$", "/$1s/$2"]}
@@ -285,7 +292,7 @@ services:
 			r.Header.SetMethod("GET")
 			r.SetRequestURI("/rw/resp/x?v=1")
 		}},
-		{"req_params (path, query, header; validated)", func(r *fasthttp.Request) {
+		{"req_params (path, query, header; validated) and backend_params", func(r *fasthttp.Request) {
 			r.Header.SetMethod("GET")
 			r.SetRequestURI("/rw/params/42?page=3&state=open")
 			r.Header.Set("X-Tenant", "acme")

@@ -57,10 +57,4 @@ services: [{id: s, upstream: {nodes: [{host: a, port: 1}]}, routes: [{paths: [/]
 		_, err := mustParseErr(tc.yaml)
 		require.ErrorContains(t, err, tc.want)
 	}
-	// Huawei's backend parameters are not built: refused.
-	for _, key := range []string{"backend_params"} {
-		_, err := mustParseErr(`
-services: [{id: s, upstream: {nodes: [{host: a, port: 1}]}, routes: [{paths: [/], ` + key + `: [{name: id, location: QUERY}]}]}]`)
-		require.ErrorContains(t, err, "services[0].routes[0]."+key+": unknown key")
-	}
 }

@@ -44,6 +44,14 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 			st.uriBuf = append(st.uriBuf, q...)
 		}
 	}
+	if len(st.pr.ExtraQuery) > 0 { // backend_params
+		if bytes.IndexByte(st.uriBuf, '?') >= 0 {
+			st.uriBuf = append(st.uriBuf, '&')
+		} else {
+			st.uriBuf = append(st.uriBuf, '?')
+		}
+		st.uriBuf = append(st.uriBuf, st.pr.ExtraQuery...)
+	}
 	req.Header.SetRequestURIBytes(st.uriBuf)
 	isHead := ctx.IsHead()
 	if st.pr.UpstreamMethod != nil {

@@ -72,15 +72,7 @@ func compile(conf any, _ *plugin.Env) (plugin.Step, error) {
 func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	for i := range s.params {
 		p := &s.params[i]
-		var v []byte
-		switch p.loc {
-		case locPath:
-			v = r.Vars.Var(router.VarPath, p.name)
-		case locQuery:
-			v = r.Ctx.QueryArgs().PeekBytes(p.name)
-		default:
-			v = r.Ctx.Request.Header.PeekBytes(p.name)
-		}
+		v := lookup(r, p.loc, p.name)
 		if len(v) == 0 {
 			if p.required {
 				r.Message = p.msgMissing
@@ -94,6 +86,17 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 		}
 	}
 	return config.RespNone
+}
+
+// lookup reads a request parameter where it is.
+func lookup(r *plugin.Request, loc byte, name []byte) []byte {
+	switch loc {
+	case locPath:
+		return r.Vars.Var(router.VarPath, name)
+	case locQuery:
+		return r.Ctx.QueryArgs().PeekBytes(name)
+	}
+	return r.Ctx.Request.Header.PeekBytes(name)
 }
 
 func (p *param) valid(v []byte) bool {
