@@ -53,8 +53,10 @@ func (v *validator) services() {
 			if !v.upstreams[s.UpstreamID] {
 				v.add(field(path, "upstream_id"), "unknown upstream %q", s.UpstreamID)
 			}
+		case v.allMocked(s):
+			// Every route is answered by mocking: no upstream is called.
 		default:
-			v.add(path, "exactly one of upstream and upstream_id is required, got neither")
+			v.add(path, "exactly one of upstream and upstream_id is required (unless every route has mocking), got neither")
 		}
 		v.plugins(field(path, "plugins"), s.Plugins)
 		v.policyRef(field(path, "throttle_policy"), s.ThrottlePolicy)
@@ -187,6 +189,7 @@ func (v *validator) route(path string, s *Service, r *Route) {
 		v.nonNegative(field(tp, "send"), r.Timeout.Send)
 		v.nonNegative(field(tp, "read"), r.Timeout.Read)
 	}
+	v.routeWebsocket(path, r)
 	if r.ServiceID != "" && r.ServiceID != s.ID {
 		v.add(field(path, "service_id"), "must be the enclosing service's id %q, got %q", s.ID, r.ServiceID)
 	}

@@ -44,6 +44,13 @@ type Request struct {
 	// Challenge is the WWW-Authenticate value of a 401 (basic-auth's).
 	Challenge []byte
 
+	// BodyCheck, when a step sets it, sees the request body as the proxy
+	// reads it and decides at its end whether it may go on (hmac-auth's
+	// validate_request_body). A body that fails it never reaches a node
+	// whole: a buffered one is refused before any node is tried, a
+	// streamed one is cut before its last bytes.
+	BodyCheck BodyCheck
+
 	// Rate is what the X-RateLimit-* headers report.
 	Rate RateState
 
@@ -51,6 +58,21 @@ type Request struct {
 	Status  int    // replaces the response type's status
 	Body    []byte // replaces the response type's body
 	Message []byte // replaces the response type's error_msg
+
+	// Answer, set by a request step, is written instead of calling the
+	// upstream (see Answer).
+	Answer *Answer
+
+	// What the proxy saw of the upstream, for response steps.
+	Forwarded       bool                // the upstream was called
+	UpstreamFailure config.ResponseType // RespBackendTimeout / RespBackendUnavailable, or RespNone
+	UpstreamLatency time.Duration       // from the first attempt to the response head
+
+	// Upstream, set by traffic-split, is the id of the top-level upstream
+	// to call instead of the route's own ("" keeps the route's).
+	Upstream string
+	// Probe marks the request a circuit breaker let through half-open.
+	Probe bool
 
 	// Answered is set by a step that wrote the whole response itself in
 	// Ctx.Response (cors answering a preflight): the chain stops, nothing
@@ -83,8 +105,21 @@ type Request struct {
 
 // Reset clears r for the next request, keeping its buffers.
 func (r *Request) Reset() {
+	if r.BodyCheck != nil {
+		r.BodyCheck.Release()
+	}
 	scratch, uriBuf, extra := r.Scratch[:0], r.URIBuf[:0], r.ExtraQuery[:0]
 	*r = Request{Scratch: scratch, URIBuf: uriBuf, ExtraQuery: extra}
+}
+
+// BodyCheck verifies a request body as it passes.
+type BodyCheck interface {
+	Write(p []byte) // the next bytes of the body
+	Verify() bool   // at the end of the body: may it go on?
+	Release()       // the request is over
+	// Refusal is the gateway response for a body that fails, and its
+	// error_msg.
+	Refusal() (config.ResponseType, []byte)
 }
 
 // Step is one plugin's compiled form on one route. It implements
@@ -147,6 +182,8 @@ type Env struct {
 	Limits *ratelimit.Store
 	// Throttled is gateway_throttled_total{policy,route,counter}.
 	Throttled *prometheus.CounterVec
+	// Long is the long-lived plugin state staged for this snapshot.
+	Long *LongStage
 
 	shared map[string]any
 }

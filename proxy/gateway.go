@@ -20,6 +20,7 @@ import (
 
 	"gateway/config"
 	"gateway/healthcheck"
+	"gateway/plugin"
 	_ "gateway/plugin/builtin" // every shipped plugin, known to the config loader
 	"gateway/ratelimit"
 	"gateway/tlsedge"
@@ -49,6 +50,7 @@ type Gateway struct {
 	metrics *metrics
 	health  *healthcheck.Manager
 	limits  *ratelimit.Store
+	long    *plugin.Long // plugin state kept across reloads (circuit breakers)
 	access  *accessLog
 	tls     *tlsedge.Store // client TLS: the certificates of the serving config
 	// tlsPort is ":port" of the TLS listener for https redirects, "" for
@@ -72,6 +74,8 @@ type Gateway struct {
 
 	reloadMu   sync.Mutex
 	lastReload reloadStatus
+
+	tunnels *tunnelSet // upgraded connections (upgrade.go)
 
 	stop     chan struct{}
 	janitorW sync.WaitGroup
@@ -100,12 +104,14 @@ func New(opts Options) *Gateway {
 		reg:           reg,
 		metrics:       newMetrics(reg),
 		limits:        ratelimit.NewStore(),
+		long:          plugin.NewLong(reg, log),
 		pools:         map[string]*transport.Pool{},
 		nodes:         map[string]*nodeLong{},
 		upstreamsLong: map[string]*upstreamLong{},
 		access:        &accessLog{},
 		tls:           tlsedge.NewStore(reg),
 		stop:          make(chan struct{}),
+		tunnels:       newTunnelSet(reg),
 	}
 	g.health = healthcheck.NewManager(log, func(upstream, node string, healthy bool) {
 		v := 0.0
@@ -301,11 +307,14 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 		// the read buffer).
 		ReduceMemoryUsage: true,
 		CloseOnShutdown:   true,
-		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+		ConnState: func(c net.Conn, st fasthttp.ConnState) {
 			switch st {
 			case fasthttp.StateNew:
 				g.metrics.connections.Inc()
-			case fasthttp.StateClosed, fasthttp.StateHijacked:
+			case fasthttp.StateClosed:
+				g.metrics.connections.Dec()
+				abortPending(c)
+			case fasthttp.StateHijacked:
 				g.metrics.connections.Dec()
 			}
 		},
@@ -318,7 +327,8 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 
 // Shutdown stops accepting, lets in-flight requests finish (closing
 // keep-alive connections after their current request) and returns when all
-// are done or ctx ends.
+// are done or ctx ends. Upgraded (WebSocket) connections get until ctx ends
+// to finish; those left are then closed.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.closing.Store(true)
 	g.ready.Store(false)
@@ -328,7 +338,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
-	return srv.ShutdownWithContext(ctx)
+	err := srv.ShutdownWithContext(ctx)
+	g.tunnels.shutdown(ctx)
+	return err
 }
 
 // Ready reports whether a config is serving and the gateway is not shutting
@@ -339,6 +351,11 @@ func (g *Gateway) Ready() bool { return g.ready.Load() && !g.closing.Load() }
 // and flushes the access log. Call it after Shutdown.
 func (g *Gateway) Close() {
 	g.closed.Do(func() {
+		// Tunnels are closed by Shutdown; any left (Close without
+		// Shutdown) are closed now.
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		g.tunnels.shutdown(done)
 		close(g.stop)
 		g.janitorW.Wait()
 		g.health.Close()

@@ -54,6 +54,10 @@ type reqState struct {
 	ctx   *fasthttp.RequestCtx
 	snap  *snapshot
 	route *routeState
+	// up is the upstream called, and to its timeouts: the route's, or the
+	// one traffic-split chose (respond).
+	up *upstreamState
+	to transport.Timeouts
 
 	rreq  router.Request
 	match router.Match
@@ -78,6 +82,7 @@ type reqState struct {
 	scheme     []byte        // strHTTP or strHTTPS, by listener
 	tlsConn    *tlsedge.Conn // the client's TLS connection; nil on plain HTTP
 	redirected bool          // answered by the gateway: an https redirect or a plugin's own response (serve)
+	tunneled   bool          // upgraded: the tunnel writes the access log line when it ends
 	keyBuf     []byte
 	uriBuf     []byte
 	hdrBuf     []byte
@@ -104,14 +109,14 @@ func (st *reqState) reset() {
 	if cap(st.bodyBuf) > maxRetainedBody {
 		st.bodyBuf = nil // a rare large body does not pin its buffer in the pool
 	}
-	st.ctx, st.snap, st.route = nil, nil, nil
+	st.ctx, st.snap, st.route, st.up = nil, nil, nil, nil
 	st.rreq = router.Request{}
 	st.pr.Reset()
 	st.pr.Vars = st
 	st.pr.Status, st.attempts, st.upstreamStatus, st.upstreamDur, st.bytesOut = 0, 0, 0, 0, 0
 	st.upstreamAddr = ""
 	st.errType = errNone
-	st.tlsConn, st.redirected = nil, false
+	st.tlsConn, st.redirected, st.tunneled = nil, false, false
 }
 
 // Var implements router.VarSource over the request being served.
@@ -190,7 +195,7 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 		st, _ = ctx.UserValue(admittedKey).(*reqState)
 		if st != nil {
 			ctx.RemoveUserValue(admittedKey)
-			st.errType = g.forward(st, st.start)
+			st.errType = g.respond(st)
 			g.finish(st)
 			return
 		}
@@ -201,7 +206,7 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	st.errType = g.serve(st, st.start)
 	if st.errType == errNone && !st.redirected {
-		st.errType = g.forward(st, st.start)
+		st.errType = g.respond(st)
 	}
 	g.finish(st)
 }
@@ -218,8 +223,12 @@ func (g *Gateway) ExpectHandler(ctx *fasthttp.RequestCtx) int {
 	}
 	st.errType = g.serve(st, st.start)
 	if st.errType == errNone && !st.redirected {
-		ctx.SetUserValue(admittedKey, st)
-		return fasthttp.StatusContinue
+		if st.pr.Answer == nil {
+			ctx.SetUserValue(admittedKey, st)
+			return fasthttp.StatusContinue
+		}
+		// A mock or a breaker's downgrade answers without the body.
+		st.errType = g.respond(st)
 	}
 	g.finish(st)
 	return ctx.Response.StatusCode()
@@ -312,7 +321,7 @@ func (g *Gateway) finish(st *reqState) {
 			rm.bytesOut.Add(float64(st.bytesOut))
 		}
 	}
-	if g.access.enabled() {
+	if g.access.enabled() && !st.tunneled {
 		g.access.log(st, code, elapsed)
 	}
 	st.reset()

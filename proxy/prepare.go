@@ -12,7 +12,7 @@ import (
 // streamed through), with the attempt options in st.xo. It returns the
 // client's error when its body could not be read.
 func (g *Gateway) prepareRequest(st *reqState) errType {
-	ctx, rs := st.ctx, st.route
+	ctx := st.ctx
 	req := &st.upReq
 
 	ctx.Request.Header.CopyTo(&req.Header)
@@ -118,13 +118,22 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	// repeated and a client that fails mid-body never reaches a node; large
 	// and chunked ones stream through once.
 	o := &st.xo
-	*o = transport.Options{To: rs.to, IsHead: isHead, MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
-	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx)}
+	*o = transport.Options{To: st.to, IsHead: isHead, MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
+	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx), check: st.pr.BodyCheck}
 	switch cl := ctx.Request.Header.ContentLength(); {
 	case cl == 0 || cl == -2:
+		if !st.reqBody.verify() {
+			return g.clientBodyFailed(st)
+		}
 	case cl > 0 && cl <= transport.StreamThreshold && st.reqBody.inner == nil:
 		// The whole body is already in memory (a server without
 		// StreamRequestBody, as in-process tests run the handler).
+		if st.reqBody.check != nil {
+			st.reqBody.check.Write(ctx.Request.Body())
+			if !st.reqBody.verify() {
+				return g.clientBodyFailed(st)
+			}
+		}
 		req.SetBodyRaw(ctx.Request.Body())
 	case cl > 0 && cl <= transport.StreamThreshold:
 		st.reqBody.cl = int64(cl)

@@ -65,6 +65,7 @@ type routeState struct {
 	// the request path reads it from the route it already holds.
 	httpsRedirect bool
 	m             routeMetrics
+	ws            *wsRoute // nil unless enable_websocket (upgrade.go)
 }
 
 // Host header modes (pass_host).
@@ -83,6 +84,7 @@ type upstreamState struct {
 	key          plugin.Key
 	retries      int
 	retryTimeout time.Duration
+	retryOn      []int // retry_on_statuses
 	to           transport.Timeouts
 	passHost     int
 	upstreamHost []byte
@@ -118,6 +120,23 @@ type nodeLong struct {
 	suppressedFL atomic.Int64
 }
 
+// withRouteTimeout is an upstream's timeouts with those a route sets.
+func withRouteTimeout(to transport.Timeouts, t *config.RouteTimeout) transport.Timeouts {
+	if t == nil {
+		return to
+	}
+	if t.Connect > 0 {
+		to.Connect = t.Connect.Duration()
+	}
+	if t.Send > 0 {
+		to.Send = t.Send.Duration()
+	}
+	if t.Read > 0 {
+		to.Read = t.Read.Duration()
+	}
+	return to
+}
+
 func toTimeouts(t config.Timeout) transport.Timeouts {
 	return transport.Timeouts{Connect: t.Connect.Duration(), Send: t.Send.Duration(), Read: t.Read.Duration()}
 }
@@ -151,6 +170,8 @@ type plan struct {
 	// limits is the throttle counter store staged for the plugins'
 	// compile steps: the gateway's counters, plus new ones only it holds.
 	limits *ratelimit.Store
+	// long is the plugins' long-lived state, staged likewise.
+	long *plugin.LongStage
 }
 
 type plannedUpstream struct {
@@ -181,7 +202,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		loadedAt:      time.Now(),
 		upstreams:     map[string]*upstreamState{},
 	}
-	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage()}
+	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage(), long: g.long.Stage()}
 
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
@@ -202,6 +223,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 	}
 
 	env := plugin.NewEnv(cfg, p.limits, g.metrics.throttled)
+	env.Long = p.long
 	s.routes = make([]*routeState, rt.NumRoutes())
 	seq := 0
 	for si := range cfg.Services {
@@ -211,7 +233,9 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 			upID = svc.ID
 		}
 		up, known := s.upstreams[upID]
-		if !known && len(svc.Routes) > 0 {
+		// Without upstream and upstream_id every route is mocked
+		// (validation): the routes have no upstream.
+		if !known && len(svc.Routes) > 0 && (svc.Upstream != nil || svc.UpstreamID != "") {
 			errs = append(errs, config.FieldError{
 				Path: "services[" + strconv.Itoa(si) + "].upstream_id",
 				Msg:  fmt.Sprintf("unknown upstream %q", upID),
@@ -224,17 +248,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 			if up != nil {
 				rs.to = up.to
 			}
-			if t := r.Config.Timeout; t != nil {
-				if t.Connect > 0 {
-					rs.to.Connect = t.Connect.Duration()
-				}
-				if t.Send > 0 {
-					rs.to.Send = t.Send.Duration()
-				}
-				if t.Read > 0 {
-					rs.to.Read = t.Read.Duration()
-				}
-			}
+			rs.to = withRouteTimeout(rs.to, r.Config.Timeout)
 			chain, err := plugin.Build(env, r)
 			if err != nil {
 				errs = append(errs, config.FieldError{
@@ -247,6 +261,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				}
 			}
 			rs.chain = chain
+			rs.ws = g.compileWebsocket(&cfg.Gateway, svc.ID, r.Config)
 			s.routes[r.Seq] = rs
 		}
 	}
@@ -263,6 +278,7 @@ func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, 
 		id:           id,
 		chash:        u.Type == config.CHash,
 		retryTimeout: u.RetryTimeout.Duration(),
+		retryOn:      u.RetryOnStatuses,
 		to:           toTimeouts(u.Timeout),
 		upstreamHost: []byte(u.UpstreamHost),
 	}
@@ -380,6 +396,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	}
 	g.stateMu.Unlock()
 
+	p.long.Commit()
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
 
 	s.noRoute = g.metrics.forRoute("", "")

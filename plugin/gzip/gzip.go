@@ -6,8 +6,8 @@ package gzip
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
-	"sync"
 
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/valyala/fasthttp"
@@ -72,19 +72,45 @@ type step struct {
 	all       bool
 	types     [][]byte // lower case
 	minLength int
-	writers   *sync.Pool // *kgzip.Writer of this level
+	writers   *writerPool
 }
 
-// One pool per level, shared by every route.
-var writerPools [10]sync.Pool
+// writerPool keeps gzip writers of one level. It is a bounded free list
+// rather than a sync.Pool: a GC empties a sync.Pool, and a new writer
+// costs about a megabyte of compressor state, so under a busy heap a
+// sync.Pool would rebuild writers all the time.
+type writerPool struct {
+	level int
+	free  chan *kgzip.Writer
+}
+
+func (p *writerPool) get() *kgzip.Writer {
+	select {
+	case w := <-p.free:
+		return w
+	default:
+		w, _ := kgzip.NewWriterLevel(nil, p.level)
+		return w
+	}
+}
+
+func (p *writerPool) put(w *kgzip.Writer) {
+	select {
+	case p.free <- w:
+	default: // full: let it go
+	}
+}
+
+// One pool per level, shared by every route; as many writers as requests
+// compress at once, up to a bound.
+var writerPools [10]writerPool
 
 func init() {
+	n := 4 * runtime.GOMAXPROCS(0)
 	for level := range writerPools {
-		writerPools[level].New = func() any {
-			w, _ := kgzip.NewWriterLevel(nil, level)
-			return w
-		}
+		writerPools[level] = writerPool{level: level, free: make(chan *kgzip.Writer, n)}
 	}
+	outFree = make(chan *out, n)
 }
 
 func compile(conf any, _ *plugin.Env) (plugin.Step, error) {
@@ -108,10 +134,10 @@ func (o *out) Write(p []byte) (int, error) {
 }
 
 // gzip sets o.b to body gzipped by a writer of pool.
-func (o *out) gzip(body []byte, pool *sync.Pool) error {
+func (o *out) gzip(body []byte, pool *writerPool) error {
 	o.b = o.b[:0]
-	w := pool.Get().(*kgzip.Writer)
-	defer pool.Put(w)
+	w := pool.get()
+	defer pool.put(w)
 	w.Reset(o)
 	if _, err := w.Write(body); err != nil {
 		return err
@@ -119,9 +145,26 @@ func (o *out) gzip(body []byte, pool *sync.Pool) error {
 	return w.Close()
 }
 
-var outPool = sync.Pool{New: func() any { return &out{} }}
+// outFree keeps output buffers (bounded, as writerPool).
+var outFree chan *out
 
-// maxPooledOut is the largest buffer put back in outPool.
+func getOut() *out {
+	select {
+	case o := <-outFree:
+		return o
+	default:
+		return &out{}
+	}
+}
+
+func putOut(o *out) {
+	select {
+	case outFree <- o:
+	default:
+	}
+}
+
+// maxPooledOut is the largest buffer kept in outFree.
 const maxPooledOut = 1 << 20
 
 // OnResponse gzips the body when everything allows it.
@@ -142,7 +185,7 @@ func (s *step) OnResponse(r *plugin.Request) {
 	if len(body) < s.minLength || !acceptsGzip(ctx.Request.Header.PeekBytes(hdrAcceptEncoding)) {
 		return
 	}
-	o := outPool.Get().(*out)
+	o := getOut()
 	if err := o.gzip(body, s.writers); err == nil {
 		resp.SetBody(o.b) // copies into the response's own buffer
 		resp.Header.SetBytesKV(hdrContentEncoding, strGzip)
@@ -154,7 +197,7 @@ func (s *step) OnResponse(r *plugin.Request) {
 		}
 	}
 	if cap(o.b) <= maxPooledOut {
-		outPool.Put(o)
+		putOut(o)
 	}
 }
 
