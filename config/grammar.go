@@ -113,6 +113,9 @@ type KeyPart struct {
 	IsVar bool
 	Lit   string
 	Var   VarRef
+	// Capture is a regex capture ($1..$9) of a value template
+	// (ParseValueTemplate); 0 otherwise.
+	Capture int
 }
 
 // VarKey is the template of one variable.
@@ -150,6 +153,68 @@ func ParseKeyTemplate(t string) (KeyTemplate, error) {
 	}
 	if !slices.ContainsFunc(k.Parts, func(p KeyPart) bool { return p.IsVar }) {
 		return KeyTemplate{}, errors.New("must contain at least one $variable")
+	}
+	return k, nil
+}
+
+// ParseValueTemplate parses a rewritten value (proxy-rewrite's uri, a
+// regex_uri replacement, a header value): literal text, `$name` variables
+// of routing.md, `{name}` path parameters (read as $path_name) and, when
+// captures > 0, `$1`..`$9` regex captures up to captures. A '$' not
+// followed by a letter, digit or '_' is literal; unlike a key, a value
+// needs no variable.
+func ParseValueTemplate(t string, captures int) (KeyTemplate, error) {
+	var k KeyTemplate
+	lit := func(s string) {
+		if n := len(k.Parts); n > 0 && !k.Parts[n-1].IsVar && k.Parts[n-1].Capture == 0 {
+			k.Parts[n-1].Lit += s
+			return
+		}
+		k.Parts = append(k.Parts, KeyPart{Lit: s})
+	}
+	for len(t) > 0 {
+		i := strings.IndexAny(t, "${")
+		if i < 0 {
+			lit(t)
+			break
+		}
+		if i > 0 {
+			lit(t[:i])
+			t = t[i:]
+		}
+		if t[0] == '{' {
+			j := strings.IndexByte(t, '}')
+			if j < 0 || !validParamName(t[1:j]) {
+				return KeyTemplate{}, errors.New("a '{' must start a {parameter} (letters, digits and '_')")
+			}
+			k.Parts = append(k.Parts, KeyPart{IsVar: true, Var: VarRef{Kind: VarPath, Arg: t[1:j]}})
+			t = t[j+1:]
+			continue
+		}
+		if len(t) > 1 && t[1] >= '0' && t[1] <= '9' {
+			n := int(t[1] - '0')
+			if n == 0 || n > captures {
+				return KeyTemplate{}, fmt.Errorf("$%d is not a capture of regex_uri (it has %d)", n, captures)
+			}
+			k.Parts = append(k.Parts, KeyPart{Capture: n})
+			t = t[2:]
+			continue
+		}
+		j := 1
+		for j < len(t) && isWordByte(t[j]) {
+			j++
+		}
+		if j == 1 {
+			lit("$")
+			t = t[1:]
+			continue
+		}
+		r, err := ParseVar(t[1:j])
+		if err != nil {
+			return KeyTemplate{}, fmt.Errorf("unknown variable %q", t[:j])
+		}
+		k.Parts = append(k.Parts, KeyPart{IsVar: true, Var: r})
+		t = t[j:]
 	}
 	return k, nil
 }

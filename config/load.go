@@ -74,6 +74,7 @@ func Parse(data []byte, name string) (*Config, error) {
 		}
 		return nil, errs
 	}
+	errs = append(errs, substituteEnvironment(root)...)
 	cfg := &Config{Source: name}
 	d := decoder{errs: errs}
 	d.decode(root, reflect.ValueOf(cfg).Elem())

@@ -104,6 +104,10 @@ func (c *Check) Index(i int) *Check { return &Check{v: c.v, path: indexPath(c.pa
 // Errorf reports a problem at this path; %q arguments are clipped.
 func (c *Check) Errorf(format string, args ...any) { c.v.add(c.path, format, args...) }
 
+// Warnf reports a problem at this path that does not stop the config from
+// loading (Config.Warnings; validate prints them).
+func (c *Check) Warnf(format string, args ...any) { c.v.warn(c.path, format, args...) }
+
 // IntRange reports n outside lo..hi.
 func (c *Check) IntRange(n, lo, hi int64) { c.v.intRange(c.path, n, lo, hi) }
 

@@ -59,6 +59,8 @@ type Config struct {
 	CACertificates   []CACertificate            `json:"ca_certificates"`
 	SNIs             []SNI                      `json:"snis"`
 	StreamRoutes     NotSupported               `json:"stream_routes"` // TCP stream routes (issue 15)
+	// Environments are Huawei API environments (environments.go).
+	Environments []Environment `json:"environments"`
 
 	// Source is the file the config came from ("" for built-in configs).
 	Source string `json:"-"`
@@ -79,6 +81,8 @@ type Gateway struct {
 	ClientIdleTimeout  Seconds    `json:"client_idle_timeout"`
 	MaxConnections     int        `json:"max_connections"`
 	RealIP             RealIP     `json:"real_ip"`
+	// Environment names the environment whose variables replace #name#.
+	Environment string `json:"environment"`
 
 	// Edge hardening (README "Security").
 	ClientHeaderTimeout  Seconds `json:"client_header_timeout"`  // time to receive a request's headers
@@ -176,6 +180,10 @@ type Route struct {
 	EnableWebsocket bool              `json:"enable_websocket"`
 	Websocket       *RouteWebsocket   `json:"websocket"`
 	ServiceID       string            `json:"service_id"`
+	// ReqParams are Huawei request parameters (params.go).
+	ReqParams []ReqParam `json:"req_params"`
+	// BackendParams are Huawei backend parameters (params.go).
+	BackendParams []BackendParam `json:"backend_params"`
 
 	CreatedAt Ignored `json:"created_at"`
 	UpdatedAt Ignored `json:"updated_at"`

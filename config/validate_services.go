@@ -178,6 +178,8 @@ func (v *validator) route(path string, s *Service, r *Route) {
 	for i := range r.Vars {
 		v.routeVar(indexPath(field(path, "vars"), i), &r.Vars[i], params)
 	}
+	v.reqParams(field(path, "req_params"), r.ReqParams, params)
+	v.backendParams(field(path, "backend_params"), r.BackendParams, r.ReqParams)
 	v.plugins(field(path, "plugins"), r.Plugins)
 	v.policyRef(field(path, "throttle_policy"), r.ThrottlePolicy)
 	if r.Timeout != nil {

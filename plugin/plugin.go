@@ -74,6 +74,31 @@ type Request struct {
 	// Probe marks the request a circuit breaker let through half-open.
 	Probe bool
 
+	// Answered is set by a step that wrote the whole response itself in
+	// Ctx.Response (cors answering a preflight): the chain stops, nothing
+	// is forwarded, and no gateway error is written.
+	Answered bool
+
+	// Path is the upstream path the route gives (after strip_path_prefix).
+	Path []byte
+
+	// Set by proxy-rewrite, read when the upstream request is built.
+	// UpstreamURI replaces the upstream path (after strip-prefix); the
+	// client's query is appended to it (after '&' when it has a '?' of its
+	// own) unless UpstreamURIRaw, which sends it exactly as it is.
+	UpstreamURI    []byte
+	UpstreamURIRaw bool
+	URIBuf         []byte // what UpstreamURI is rendered into, kept across requests
+	// ExtraQuery is appended to the upstream query (backend_params),
+	// encoded, without a leading '&'; kept across requests.
+	ExtraQuery []byte
+	// RequestID is the request's X-Request-Id.
+	RequestID []byte
+	// UpstreamHost replaces the Host header the upstream's pass_host gives.
+	UpstreamHost []byte
+	// UpstreamMethod replaces the request method upstream.
+	UpstreamMethod []byte
+
 	// Scratch is a buffer a step may use for the length of its call.
 	Scratch []byte
 }
@@ -83,8 +108,8 @@ func (r *Request) Reset() {
 	if r.BodyCheck != nil {
 		r.BodyCheck.Release()
 	}
-	scratch := r.Scratch[:0]
-	*r = Request{Scratch: scratch}
+	scratch, uriBuf, extra := r.Scratch[:0], r.URIBuf[:0], r.ExtraQuery[:0]
+	*r = Request{Scratch: scratch, URIBuf: uriBuf, ExtraQuery: extra}
 }
 
 // BodyCheck verifies a request body as it passes.
@@ -199,6 +224,15 @@ func (e *Env) Shared(key string, build func() (any, error)) (any, error) {
 // plugins: its config is the *config.ThrottlePolicy it names.
 const ThrottlePolicyPlugin = "throttle-policy"
 
+// ReqParamsPlugin is the name under which a route's req_params (a route
+// key, not a plugins entry) joins the route's plugins: its config is the
+// []config.ReqParam.
+const ReqParamsPlugin = "req_params"
+
+// BackendParamsPlugin is the same for a route's backend_params: its config
+// is the *config.Route (the parameters and the req_params they read).
+const BackendParamsPlugin = "backend_params"
+
 // QueryCredential is implemented by steps that read a credential from a
 // query argument (key-auth's `query`): the access log masks that
 // argument's value.
@@ -222,10 +256,11 @@ func (c *Chain) CredentialQueries() []string { return c.credQuery }
 func (c *Chain) Names() []string { return c.names }
 
 // OnRequest runs the request steps; the first that stops the request
-// decides its answer.
+// decides its answer, and one that answered it itself (r.Answered) stops
+// the chain with config.RespNone.
 func (c *Chain) OnRequest(r *Request) config.ResponseType {
 	for _, s := range c.request {
-		if t := s.OnRequest(r); t != config.RespNone {
+		if t := s.OnRequest(r); t != config.RespNone || r.Answered {
 			return t
 		}
 	}
@@ -266,6 +301,12 @@ func Effective(cfg *config.Config, r *router.Route) (map[string]any, error) {
 		if out[ThrottlePolicyPlugin] == nil {
 			return nil, fmt.Errorf("throttle policy %q not found", policyID)
 		}
+	}
+	if len(r.Config.ReqParams) > 0 {
+		out[ReqParamsPlugin] = r.Config.ReqParams
+	}
+	if len(r.Config.BackendParams) > 0 {
+		out[BackendParamsPlugin] = r.Config
 	}
 	return out, nil
 }

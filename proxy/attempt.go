@@ -88,10 +88,12 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 func (g *Gateway) attempt(st *reqState, n *nodeState) error {
 	ctx, up, req, o := st.ctx, st.up, &st.upReq, &st.xo
 	h := &req.Header
-	switch up.passHost {
-	case passHostNode:
+	switch {
+	case st.pr.UpstreamHost != nil: // proxy-rewrite's host
+		h.SetHostBytes(st.pr.UpstreamHost)
+	case up.passHost == passHostNode:
 		h.SetHostBytes(n.hostPort)
-	case passHostRewrite:
+	case up.passHost == passHostRewrite:
 		h.SetHostBytes(up.upstreamHost)
 	default:
 		if len(h.Host()) == 0 {

@@ -81,7 +81,7 @@ type reqState struct {
 	portB      []byte
 	scheme     []byte        // strHTTP or strHTTPS, by listener
 	tlsConn    *tlsedge.Conn // the client's TLS connection; nil on plain HTTP
-	redirected bool          // answered with an https redirect (serve)
+	redirected bool          // answered by the gateway: an https redirect or a plugin's own response (serve)
 	tunneled   bool          // upgraded: the tunnel writes the access log line when it ends
 	keyBuf     []byte
 	uriBuf     []byte
@@ -388,8 +388,12 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	}
 
 	st.pr.Ctx, st.pr.Now, st.pr.ClientIP, st.pr.ClientIPB = ctx, now, st.clientIP, st.clientIPB
+	st.pr.Path, st.pr.RequestID = st.match.UpstreamPath, st.reqID
 	if t := rs.chain.OnRequest(&st.pr); t != errNone {
 		return t
+	}
+	if st.pr.Answered {
+		st.redirected = true // a step wrote the response: nothing is forwarded
 	}
 	return errNone
 }

@@ -1,6 +1,10 @@
 package proxy
 
-import "gateway/transport"
+import (
+	"bytes"
+
+	"gateway/transport"
+)
 
 // prepareRequest builds the upstream request in st.upReq from the client's:
 // headers without hop-by-hop ones, the forwarding and identity headers the
@@ -18,21 +22,42 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	}
 	req.Header.ResetConnectionClose()
 
-	// Path and query: the normalised (and maybe stripped) path, the query
-	// as it came.
-	st.uriBuf = append(st.uriBuf[:0], st.match.UpstreamPath...)
-	if q := ctx.URI().QueryString(); len(q) > 0 {
-		st.uriBuf = append(st.uriBuf, '?')
+	// Path and query: the normalised (and maybe stripped) path, or
+	// proxy-rewrite's (after which the query goes with '&' if it has a
+	// query of its own), the query as it came.
+	path, sep := st.match.UpstreamPath, byte('?')
+	if st.pr.UpstreamURI != nil {
+		path = st.pr.UpstreamURI
+		if bytes.IndexByte(path, '?') >= 0 {
+			sep = '&'
+		}
+	}
+	st.uriBuf = append(st.uriBuf[:0], path...)
+	if q := ctx.URI().QueryString(); len(q) > 0 && !st.pr.UpstreamURIRaw {
+		st.uriBuf = append(st.uriBuf, sep)
 		if st.pr.HideQuery != nil {
 			st.uriBuf = appendQueryWithout(st.uriBuf, ctx.QueryArgs(), st.pr.HideQuery)
-			if st.uriBuf[len(st.uriBuf)-1] == '?' {
+			if st.uriBuf[len(st.uriBuf)-1] == sep {
 				st.uriBuf = st.uriBuf[:len(st.uriBuf)-1]
 			}
 		} else {
 			st.uriBuf = append(st.uriBuf, q...)
 		}
 	}
+	if len(st.pr.ExtraQuery) > 0 { // backend_params
+		if bytes.IndexByte(st.uriBuf, '?') >= 0 {
+			st.uriBuf = append(st.uriBuf, '&')
+		} else {
+			st.uriBuf = append(st.uriBuf, '?')
+		}
+		st.uriBuf = append(st.uriBuf, st.pr.ExtraQuery...)
+	}
 	req.Header.SetRequestURIBytes(st.uriBuf)
+	isHead := ctx.IsHead()
+	if st.pr.UpstreamMethod != nil {
+		req.Header.SetMethodBytes(st.pr.UpstreamMethod)
+		isHead = false // proxy-rewrite never sets HEAD
+	}
 
 	// Forwarding headers. A trusted peer's X-Forwarded-Proto/Host/Port are
 	// kept (it terminated the client connection); anyone else's are replaced.
@@ -93,7 +118,7 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	// repeated and a client that fails mid-body never reaches a node; large
 	// and chunked ones stream through once.
 	o := &st.xo
-	*o = transport.Options{To: st.to, IsHead: ctx.IsHead(), MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
+	*o = transport.Options{To: st.to, IsHead: isHead, MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
 	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx), check: st.pr.BodyCheck}
 	switch cl := ctx.Request.Header.ContentLength(); {
 	case cl == 0 || cl == -2:

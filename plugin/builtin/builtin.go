@@ -6,12 +6,17 @@ import (
 	_ "gateway/plugin/basicauth"           // basic-auth
 	_ "gateway/plugin/breaker"             // breaker
 	_ "gateway/plugin/consumerrestriction" // consumer-restriction
+	_ "gateway/plugin/cors"                // cors
+	_ "gateway/plugin/gzip"                // gzip
 	_ "gateway/plugin/hmacauth"            // hmac-auth
 	_ "gateway/plugin/iprestriction"       // ip-restriction
 	_ "gateway/plugin/jwtauth"             // jwt-auth
 	_ "gateway/plugin/keyauth"             // key-auth
 	_ "gateway/plugin/limitcount"          // limit-count
 	_ "gateway/plugin/mocking"             // mocking
+	_ "gateway/plugin/proxyrewrite"        // proxy-rewrite
+	_ "gateway/plugin/reqparams"           // req_params (a route key)
+	_ "gateway/plugin/respheaders"         // set_resp_headers, response-rewrite
 	_ "gateway/plugin/throttle"            // throttle_policy
 	_ "gateway/plugin/trafficsplit"        // traffic-split
 )
