@@ -47,6 +47,7 @@ type Config struct {
 	Services         []Service                  `json:"services"`
 	Upstreams        []Upstream                 `json:"upstreams"`
 	ThrottlePolicies []ThrottlePolicy           `json:"throttle_policies"`
+	Redis            []Redis                    `json:"redis"` // types_redis.go
 	Consumers        []Consumer                 `json:"consumers"`
 	GatewayResponses map[string]GatewayResponse `json:"gateway_responses"`
 	GlobalPlugins    Plugins                    `json:"global_plugins"`
@@ -328,6 +329,11 @@ type ThrottlePolicy struct {
 	Type           int       `json:"type"`      // 1: per route, 2: shared
 	Window         string    `json:"window"`    // fixed, sliding
 	Specials       []Special `json:"specials"`
+	// Cluster counting in Redis (types_redis.go).
+	ThrottleStrategy string `json:"throttle_strategy"` // local (default), cluster
+	RedisID          string `json:"redis_id"`
+	AllowDegradation bool   `json:"allow_degradation"` // default true
+	ClusterBatch     int64  `json:"cluster_batch"`     // not supported yet: must be 0
 }
 
 // Special replaces the app or user limit of a policy for one object.

@@ -36,6 +36,24 @@ type Config struct {
 	WindowType           string `json:"window_type"` // fixed, sliding
 	Group                string `json:"group"`
 
+	// Where the counters live (APISIX's policy): local, or redis (the
+	// top-level redis entry redis_id names, shared by every gateway).
+	Policy           string `json:"policy"`
+	RedisID          string `json:"redis_id,omitempty"`
+	AllowDegradation bool   `json:"allow_degradation"`
+	// APISIX's inline connection keys: not supported, the connection is
+	// defined once under the top-level redis list (redis_id).
+	RedisHost         string   `json:"redis_host,omitempty"`
+	RedisPort         int      `json:"redis_port,omitempty"`
+	RedisUsername     string   `json:"redis_username,omitempty"`
+	RedisPassword     string   `json:"redis_password,omitempty" secret:"true"`
+	RedisDatabase     int      `json:"redis_database,omitempty"`
+	RedisTimeout      int      `json:"redis_timeout,omitempty"`
+	RedisSSL          bool     `json:"redis_ssl,omitempty"`
+	RedisSSLVerify    bool     `json:"redis_ssl_verify,omitempty"`
+	RedisClusterNodes []string `json:"redis_cluster_nodes,omitempty"`
+	RedisClusterName  string   `json:"redis_cluster_name,omitempty"`
+
 	// key is Key parsed as KeyType says, kept by Validate at load.
 	key config.KeyTemplate
 }
@@ -47,6 +65,8 @@ func (c *Config) SetDefaults() {
 	c.RejectedCode = 503
 	c.ShowLimitQuotaHeader = true
 	c.WindowType = "fixed"
+	c.Policy = "local"
+	c.AllowDegradation = true
 }
 
 // Validate implements config.Validating.
@@ -64,6 +84,31 @@ func (c *Config) Validate(ch *config.Check) {
 	}
 	ch.Field("rejected_code").IntRange(int64(c.RejectedCode), 200, 599)
 	ch.Field("window_type").OneOf(c.WindowType, "fixed", "sliding")
+	ch.Field("policy").OneOf(c.Policy, "local", "redis", "redis-cluster")
+	switch c.Policy {
+	case "redis":
+		ch.Field("redis_id").RedisRef(c.RedisID)
+		ch.Field("policy").Errorf(`"redis" is not supported yet for limit-count (throttle policies have throttle_strategy: cluster)`)
+	case "redis-cluster":
+		ch.Field("policy").Errorf(`"redis-cluster" is not supported yet: Redis Cluster connections are not supported`)
+	default:
+		if c.RedisID != "" {
+			ch.Field("redis_id").Errorf(`only applies with policy "redis"`)
+		}
+	}
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{
+		{"redis_host", c.RedisHost != ""}, {"redis_port", c.RedisPort != 0}, {"redis_username", c.RedisUsername != ""},
+		{"redis_password", c.RedisPassword != ""}, {"redis_database", c.RedisDatabase != 0}, {"redis_timeout", c.RedisTimeout != 0},
+		{"redis_ssl", c.RedisSSL}, {"redis_ssl_verify", c.RedisSSLVerify},
+		{"redis_cluster_nodes", len(c.RedisClusterNodes) > 0}, {"redis_cluster_name", c.RedisClusterName != ""},
+	} {
+		if k.set {
+			ch.Field(k.name).Errorf("inline Redis connection keys are not supported yet: define the connection under the top-level redis list and name it with redis_id")
+		}
+	}
 }
 
 type step struct {

@@ -29,3 +29,22 @@ func TestValidateKeepsParsedKey(t *testing.T) {
 		require.Equal(t, want, c.key, keyType)
 	}
 }
+
+// Counting in Redis is not supported for limit-count yet: its keys are
+// refused at load, never accepted and ignored.
+func TestRedisPolicyRefused(t *testing.T) {
+	base := "redis: [{id: r1, addrs: [\"127.0.0.1:6379\"]}]\n" +
+		"services: [{id: s, upstream: {nodes: [{host: 10.0.0.1, port: 80}]}, routes: [{paths: [/]}]}]\n"
+	for conf, want := range map[string]string{
+		`policy: redis, redis_id: r1`:                    `global_plugins.limit-count.policy: "redis" is not supported yet`,
+		`policy: redis-cluster`:                          `global_plugins.limit-count.policy: "redis-cluster" is not supported yet`,
+		`redis_host: 127.0.0.1`:                          `global_plugins.limit-count.redis_host: inline Redis connection keys are not supported yet`,
+		`redis_cluster_nodes: ["127.0.0.1:7000"]`:        `global_plugins.limit-count.redis_cluster_nodes: inline Redis connection keys are not supported yet`,
+		`policy: redis, redis_id: nope`:                  `global_plugins.limit-count.redis_id: unknown redis "nope"`,
+		`redis_password: hunter2, policy: redis-cluster`: `redis_password: inline`,
+	} {
+		_, err := config.Parse([]byte(base+"global_plugins: {limit-count: {count: 1, time_window: 1, "+conf+"}}\n"), "test.yaml")
+		require.ErrorContains(t, err, want, conf)
+		require.NotContains(t, err.Error(), "hunter2")
+	}
+}

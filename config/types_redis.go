@@ -1,0 +1,24 @@
+package config
+
+// Redis is one connection to a Redis server (or, later, a Redis Cluster)
+// that holds counters shared by several gateway instances: throttle
+// policies with throttle_strategy "cluster" and limit-count with policy
+// "redis" name it by id (redis_id).
+type Redis struct {
+	ID       string   `json:"id"`
+	Addrs    []string `json:"addrs"` // host:port; one for a single server
+	Username string   `json:"username"`
+	Password string   `json:"password" secret:"true"`
+	DB       int      `json:"db"`
+	// Cluster: the addrs are seed nodes of a Redis Cluster. Not supported
+	// yet: refused at load.
+	Cluster bool `json:"cluster"`
+	// TimeoutMS bounds each command (dial, read and write), in
+	// milliseconds; past it the request counts as a Redis failure.
+	TimeoutMS int64 `json:"timeout_ms"`
+	// PoolSize is the most connections kept to the server; 0: go-redis's
+	// default (10 per CPU).
+	PoolSize int `json:"pool_size"`
+	// TLS to Redis is not supported yet: refused at load when present.
+	TLS *Ignored `json:"tls"`
+}

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"net"
+	"strconv"
+)
+
+// ---- redis connections and the keys that name them ----
+
+func (v *validator) redisList() {
+	ids := newIDSet(v, "redis")
+	for i := range v.cfg.Redis {
+		r := &v.cfg.Redis[i]
+		path := indexPath("redis", i)
+		ids.check(field(path, "id"), r.ID, maxID)
+		if len(r.Addrs) == 0 {
+			v.add(field(path, "addrs"), "required: at least one host:port")
+		}
+		for j, a := range r.Addrs {
+			host, port, err := net.SplitHostPort(a)
+			if err == nil {
+				var n int
+				n, err = strconv.Atoi(port)
+				if err == nil && (n < 1 || n > 65535 || host == "") {
+					err = strconv.ErrRange
+				}
+			}
+			if err != nil {
+				v.add(indexPath(field(path, "addrs"), j), "must be host:port, got %q", a)
+			}
+		}
+		if len(r.Addrs) > 1 && !r.Cluster {
+			v.add(field(path, "addrs"), "must hold one address unless cluster is true (got %d)", len(r.Addrs))
+		}
+		if r.Cluster {
+			v.add(field(path, "cluster"), "Redis Cluster is not supported yet: use a single Redis server (cluster: false)")
+		}
+		if r.TLS != nil {
+			v.add(field(path, "tls"), "TLS to Redis is not supported yet")
+		}
+		v.intRange(field(path, "db"), int64(r.DB), 0, 1<<16)
+		v.intRange(field(path, "timeout_ms"), r.TimeoutMS, 1, 60000)
+		v.intRange(field(path, "pool_size"), int64(r.PoolSize), 0, 100000)
+	}
+}
+
+// redisKnown reports whether id names an entry of the top-level redis list.
+func (v *validator) redisKnown(id string) bool {
+	for i := range v.cfg.Redis {
+		if v.cfg.Redis[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// redisRef checks a redis_id key at path.
+func (v *validator) redisRef(path, id string) {
+	switch {
+	case id == "":
+		v.add(path, "required: the id of an entry of the top-level redis list")
+	case !v.redisKnown(id):
+		v.add(path, "unknown redis %q: no entry of the top-level redis list has that id", id)
+	}
+}
+
+// policyStrategy checks a throttle policy's cluster counting keys.
+func (v *validator) policyStrategy(path string, p *ThrottlePolicy) {
+	v.oneOf(field(path, "throttle_strategy"), p.ThrottleStrategy, "local", "cluster")
+	switch p.ThrottleStrategy {
+	case "cluster":
+		v.redisRef(field(path, "redis_id"), p.RedisID)
+		v.add(field(path, "throttle_strategy"), `"cluster" is not supported yet`) // lifted with the Redis counters
+	default:
+		if p.RedisID != "" {
+			v.add(field(path, "redis_id"), `only applies with throttle_strategy "cluster"`)
+		}
+	}
+	if p.ClusterBatch != 0 {
+		v.add(field(path, "cluster_batch"), "not supported yet: cluster counting is exact, one Redis round trip per request")
+	}
+}
+
+// RedisRef checks that id names an entry of the top-level redis list, for
+// plugins that count in Redis (limit-count's redis_id).
+func (c *Check) RedisRef(id string) { c.v.redisRef(c.path, id) }

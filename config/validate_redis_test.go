@@ -1,0 +1,55 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const redisPolicyDoc = `
+redis:
+  - {id: r1, addrs: ["127.0.0.1:6379"], password: "$env://GW_TEST_REDIS_PW", db: 2}
+throttle_policies:
+  - {id: p, api_call_limits: 10, time_interval: 1, time_unit: SECOND, throttle_strategy: cluster, redis_id: r1}
+` + minimal
+
+func TestRedisConfigLoads(t *testing.T) {
+	t.Setenv("GW_TEST_REDIS_PW", "s3cret")
+	errs := parseErrs(t, redisPolicyDoc, "test.yaml")
+	requireFieldError(t, errs, "throttle_policies[0].throttle_strategy", "not supported yet")
+	cfg := mustParse(t, strings.Replace(redisPolicyDoc, "throttle_strategy: cluster, redis_id: r1", "throttle_strategy: local", 1))
+	require.Equal(t, []Redis{{ID: "r1", Addrs: []string{"127.0.0.1:6379"}, Password: "s3cret", DB: 2, TimeoutMS: 100}}, cfg.Redis)
+	p := cfg.ThrottlePolicies[0]
+	require.True(t, p.AllowDegradation, "allow_degradation defaults to true")
+
+	local := mustParse(t, "throttle_policies: [{id: p, api_call_limits: 10, time_interval: 1, time_unit: SECOND}]\n"+minimal)
+	require.Equal(t, "local", local.ThrottlePolicies[0].ThrottleStrategy)
+}
+
+func TestRedisConfigErrors(t *testing.T) {
+	pol := func(extra string) string {
+		return "redis: [{id: r1, addrs: [\"127.0.0.1:6379\"]}]\nthrottle_policies: [{id: p, api_call_limits: 10, time_interval: 1, time_unit: SECOND, " + extra + "}]\n" + minimal
+	}
+	red := func(entry string) string { return "redis: [" + entry + "]\n" + minimal }
+	runErrCases(t, []errCase{
+		{"no addrs", red(`{id: r1}`), "redis[0].addrs", []string{"required"}},
+		{"bad addr", red(`{id: r1, addrs: [localhost]}`), "redis[0].addrs[0]", []string{"host:port", "localhost"}},
+		{"two addrs", red(`{id: r1, addrs: ["a:1", "b:2"]}`), "redis[0].addrs", []string{"cluster"}},
+		{"duplicate id", red(`{id: r1, addrs: ["a:1"]}, {id: r1, addrs: ["a:1"]}`), "redis[1].id", []string{"r1"}},
+		{"cluster", red(`{id: r1, addrs: ["a:1"], cluster: true}`), "redis[0].cluster", []string{"not supported yet"}},
+		{"tls", red(`{id: r1, addrs: ["a:1"], tls: {verify: true}}`), "redis[0].tls", []string{"not supported yet"}},
+		{"timeout", red(`{id: r1, addrs: ["a:1"], timeout_ms: 0}`), "redis[0].timeout_ms", []string{"0"}},
+		{"strategy", pol(`throttle_strategy: global`), "throttle_policies[0].throttle_strategy", []string{"global"}},
+		{"no redis_id", pol(`throttle_strategy: cluster`), "throttle_policies[0].redis_id", []string{"required"}},
+		{"unknown redis_id", pol(`throttle_strategy: cluster, redis_id: nope`), "throttle_policies[0].redis_id", []string{"nope"}},
+		{"redis_id when local", pol(`redis_id: r1`), "throttle_policies[0].redis_id", []string{"cluster"}},
+		{"cluster_batch", pol(`throttle_strategy: cluster, redis_id: r1, cluster_batch: 10`), "throttle_policies[0].cluster_batch", []string{"not supported yet"}},
+	})
+}
+
+// A bad secret reference names the variable, never a value.
+func TestRedisPasswordReference(t *testing.T) {
+	errs := parseErrs(t, "redis: [{id: r1, addrs: [\"a:1\"], password: \"$env://GW_TEST_REDIS_UNSET_PW\"}]\n"+minimal, "test.yaml")
+	requireFieldError(t, errs, "redis[0].password", "GW_TEST_REDIS_UNSET_PW")
+}
