@@ -1,0 +1,75 @@
+// Package testredis starts a real redis-server on a free loopback port for
+// tests, and stops it when the test ends.
+package testredis
+
+import (
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"gateway/internal/testnet"
+)
+
+// Server is one redis-server process.
+type Server struct {
+	Addr string
+	t    testing.TB
+	cmd  *exec.Cmd
+	args []string
+}
+
+// Start runs redis-server without persistence on a free loopback port and
+// waits until it accepts connections. The test is skipped when the
+// redis-server binary is not installed (CI installs it: .ci/run).
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (apt-get install -y redis-server); skipping the test that needs a real Redis")
+	}
+	addr := testnet.FreeAddr(t)
+	port := testnet.Port(addr)
+	s := &Server{Addr: addr, t: t, args: append([]string{
+		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", t.TempDir(), "--protected-mode", "no",
+	}, extra...)}
+	s.Restart()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// Restart starts the server again after Kill, on the same port, empty.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.cmd = exec.Command("redis-server", s.args...)
+	require.NoError(s.t, s.cmd.Start())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		require.True(s.t, time.Now().Before(deadline), "redis-server did not listen on %s: %v", s.Addr, err)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Kill stops the server at once (SIGKILL) and waits for it to exit.
+func (s *Server) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_, _ = s.cmd.Process.Wait()
+	s.cmd = nil
+}
+
+// Port returns the server's port as a number.
+func (s *Server) Port() int {
+	n, _ := strconv.Atoi(testnet.Port(s.Addr))
+	return n
+}

@@ -1,0 +1,233 @@
+package redisstore
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"gateway/config"
+	"gateway/internal/testredis"
+)
+
+func entry1(addr string) *config.Redis {
+	return &config.Redis{ID: "r1", Addrs: []string{addr}, TimeoutMS: 1000}
+}
+
+func newTestClient(t *testing.T, addr string) (*Client, *Metrics) {
+	met := NewMetrics(prometheus.NewRegistry())
+	cs := NewClients(met, nil)
+	t.Cleanup(cs.Close)
+	return cs.Get(entry1(addr)), met
+}
+
+// 30 concurrent callers, 300 requests, limit 100 in a window far longer
+// than the test: exactly 100 admitted, and remaining counts down.
+func TestAdmitFixedExact(t *testing.T) {
+	srv := testredis.Start(t)
+	c, met := newTestClient(t, srv.Addr)
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				res, err := c.Admit(time.Now(), []string{"{t}:api"}, []int64{100}, time.Hour, false)
+				if !assertNoErr(t, err) {
+					return
+				}
+				if res.OK {
+					admitted.Add(1)
+					require.GreaterOrEqual(t, res.Remaining, int64(0))
+				} else {
+					refused.Add(1)
+					require.Equal(t, int64(0), res.Remaining)
+					require.Equal(t, int64(100), res.Limit)
+					require.Positive(t, res.Reset)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int64(100), admitted.Load())
+	require.Equal(t, int64(200), refused.Load())
+	require.Equal(t, 300.0, testutil.ToFloat64(met.Requests.WithLabelValues("r1", "ok")), "one round trip per request")
+}
+
+func assertNoErr(t *testing.T, err error) bool {
+	t.Helper()
+	if err != nil {
+		t.Errorf("admit: %v", err)
+		return false
+	}
+	return true
+}
+
+// All counters or none: a request refused by its second counter does not
+// count in the first.
+func TestAdmitAllOrNone(t *testing.T) {
+	srv := testredis.Start(t)
+	c, _ := newTestClient(t, srv.Addr)
+	keys := []string{"{t}:api", "{t}:user"}
+	for i := range 2 {
+		res, err := c.Admit(time.Now(), keys, []int64{5, 2}, time.Hour, false)
+		require.NoError(t, err)
+		require.True(t, res.OK)
+		require.Equal(t, 1, res.Index, "the user counter is the most constrained")
+		require.Equal(t, int64(1-i), res.Remaining)
+	}
+	for range 3 {
+		res, err := c.Admit(time.Now(), keys, []int64{5, 2}, time.Hour, false)
+		require.NoError(t, err)
+		require.False(t, res.OK)
+		require.Equal(t, 1, res.Index)
+	}
+	// The api counter holds the 2 admitted requests only.
+	res, err := c.Admit(time.Now(), keys[:1], []int64{5}, time.Hour, false)
+	require.NoError(t, err)
+	require.True(t, res.OK)
+	require.Equal(t, int64(2), res.Remaining, "5 - 2 admitted - this one")
+
+	// A limit of 0 or less admits nothing.
+	res, err = c.Admit(time.Now(), []string{"{t}:zero"}, []int64{-1}, time.Hour, false)
+	require.NoError(t, err)
+	require.False(t, res.OK)
+	require.Equal(t, int64(0), res.Limit)
+
+	// Keys expire after two windows.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	ttl, err := rdb.PTTL(context.Background(), "{t}:api").Result()
+	require.NoError(t, err)
+	require.Greater(t, ttl, time.Hour)
+	require.LessOrEqual(t, ttl, 2*time.Hour)
+}
+
+// Sliding, within one window and with an empty previous one: exact, as the
+// fixed window.
+func TestAdmitSlidingExactInOneWindow(t *testing.T) {
+	srv := testredis.Start(t)
+	c, _ := newTestClient(t, srv.Addr)
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				res, err := c.Admit(time.Now(), []string{"{s}:api"}, []int64{100}, 24*time.Hour, true)
+				if assertNoErr(t, err) && res.OK {
+					admitted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int64(100), admitted.Load())
+}
+
+// Sliding: the previous window's count weighs by the share of it still
+// inside the sliding window, rounded up, as the local counter does; the
+// admissions are bounded by the estimate read on the server's clock
+// before and after.
+func TestAdmitSlidingWeighsPreviousWindow(t *testing.T) {
+	srv := testredis.Start(t)
+	c, _ := newTestClient(t, srv.Addr)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	const day = int64(24 * time.Hour / time.Millisecond)
+	serverMS := func() int64 {
+		tm, err := rdb.Time(ctx).Result()
+		require.NoError(t, err)
+		return tm.UnixMilli()
+	}
+	share := func(ms int64) int64 { // ceil(100 * remaining fraction of the window)
+		rem := day - ms%day
+		return (100*rem + day - 1) / day
+	}
+	t0 := serverMS()
+	require.NoError(t, rdb.HSet(ctx, "{p}:api", "w", t0/day-1, "c", 100, "p", 0).Err())
+	n := 0
+	for range 120 {
+		res, err := c.Admit(time.Now(), []string{"{p}:api"}, []int64{100}, 24*time.Hour, true)
+		require.NoError(t, err)
+		if res.OK {
+			n++
+		}
+	}
+	t1 := serverMS()
+	require.Equal(t, t0/day, t1/day, "the test crossed midnight UTC; run it again")
+	require.GreaterOrEqual(t, int64(n), 100-share(t0))
+	require.LessOrEqual(t, int64(n), 100-share(t1))
+}
+
+// After SCRIPT FLUSH (or a restart), EVALSHA answers NOSCRIPT and the
+// script is loaded again.
+func TestAdmitReloadsScript(t *testing.T) {
+	srv := testredis.Start(t)
+	c, _ := newTestClient(t, srv.Addr)
+	_, err := c.Admit(time.Now(), []string{"{n}:api"}, []int64{10}, time.Hour, false)
+	require.NoError(t, err)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	require.NoError(t, rdb.ScriptFlush(context.Background()).Err())
+	res, err := c.Admit(time.Now(), []string{"{n}:api"}, []int64{10}, time.Hour, false)
+	require.NoError(t, err)
+	require.Equal(t, int64(8), res.Remaining)
+}
+
+// A dead server fails the round trip; the next requests skip Redis until
+// the probe interval has passed, and once it is back counting resumes.
+func TestAdmitDownAndBack(t *testing.T) {
+	srv := testredis.Start(t)
+	c, met := newTestClient(t, srv.Addr)
+	_, err := c.Admit(time.Now(), []string{"{d}:api"}, []int64{10}, time.Hour, false)
+	require.NoError(t, err)
+	srv.Kill()
+	_, err = c.Admit(time.Now(), []string{"{d}:api"}, []int64{10}, time.Hour, false)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrDown)
+	_, err = c.Admit(time.Now(), []string{"{d}:api"}, []int64{10}, time.Hour, false)
+	require.ErrorIs(t, err, ErrDown, "no round trip before the probe")
+	require.Equal(t, 1.0, testutil.ToFloat64(met.Requests.WithLabelValues("r1", "error")))
+
+	srv.Restart()
+	require.Eventually(t, func() bool {
+		_, err := c.Admit(time.Now(), []string{"{d}:api"}, []int64{10}, time.Hour, false)
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond)
+}
+
+// Clients keeps a client across reloads while its entry is unchanged, and
+// replaces it when a setting changes.
+func TestClientsKeptAcrossReloads(t *testing.T) {
+	cs := NewClients(NewMetrics(nil), nil)
+	defer cs.Close()
+	r := entry1("127.0.0.1:1")
+	st := cs.Stage()
+	a := st.Get(r)
+	st.Commit()
+	cs.Sweep()
+
+	st = cs.Stage()
+	require.Same(t, a, st.Get(entry1("127.0.0.1:1")))
+	st.Commit()
+	cs.Sweep()
+
+	st = cs.Stage()
+	b := st.Get(entry1("127.0.0.1:2"))
+	require.NotSame(t, a, b)
+	st.Commit()
+	cs.Sweep()
+	cs.mu.Lock()
+	require.Len(t, cs.m, 1)
+	cs.mu.Unlock()
+}
