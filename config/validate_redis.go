@@ -70,7 +70,6 @@ func (v *validator) policyStrategy(path string, p *ThrottlePolicy) {
 	switch p.ThrottleStrategy {
 	case "cluster":
 		v.redisRef(field(path, "redis_id"), p.RedisID)
-		v.add(field(path, "throttle_strategy"), `"cluster" is not supported yet`) // lifted with the Redis counters
 	default:
 		if p.RedisID != "" {
 			v.add(field(path, "redis_id"), `only applies with throttle_strategy "cluster"`)

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,11 +15,11 @@ throttle_policies:
 
 func TestRedisConfigLoads(t *testing.T) {
 	t.Setenv("GW_TEST_REDIS_PW", "s3cret")
-	errs := parseErrs(t, redisPolicyDoc, "test.yaml")
-	requireFieldError(t, errs, "throttle_policies[0].throttle_strategy", "not supported yet")
-	cfg := mustParse(t, strings.Replace(redisPolicyDoc, "throttle_strategy: cluster, redis_id: r1", "throttle_strategy: local", 1))
+	cfg := mustParse(t, redisPolicyDoc)
 	require.Equal(t, []Redis{{ID: "r1", Addrs: []string{"127.0.0.1:6379"}, Password: "s3cret", DB: 2, TimeoutMS: 100}}, cfg.Redis)
 	p := cfg.ThrottlePolicies[0]
+	require.Equal(t, "cluster", p.ThrottleStrategy)
+	require.Equal(t, "r1", p.RedisID)
 	require.True(t, p.AllowDegradation, "allow_degradation defaults to true")
 
 	local := mustParse(t, "throttle_policies: [{id: p, api_call_limits: 10, time_interval: 1, time_unit: SECOND}]\n"+minimal)

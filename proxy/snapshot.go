@@ -14,6 +14,7 @@ import (
 	"gateway/healthcheck"
 	"gateway/plugin"
 	"gateway/ratelimit"
+	"gateway/ratelimit/redisstore"
 	"gateway/router"
 	"gateway/transport"
 )
@@ -151,6 +152,7 @@ type plan struct {
 	// limits is the throttle counter store staged for the plugins'
 	// compile steps: the gateway's counters, plus new ones only it holds.
 	limits *ratelimit.Store
+	redis  *redisstore.Clients // staged like limits
 }
 
 type plannedUpstream struct {
@@ -181,7 +183,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		loadedAt:      time.Now(),
 		upstreams:     map[string]*upstreamState{},
 	}
-	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage()}
+	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage(), redis: g.redis.Stage()}
 
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
@@ -202,6 +204,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 	}
 
 	env := plugin.NewEnv(cfg, p.limits, g.metrics.throttled)
+	env.Redis = p.redis
 	s.routes = make([]*routeState, rt.NumRoutes())
 	seq := 0
 	for si := range cfg.Services {
@@ -381,6 +384,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	g.stateMu.Unlock()
 
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
+	p.redis.Commit()
 
 	s.noRoute = g.metrics.forRoute("", "")
 	for _, rs := range s.routes {

@@ -36,6 +36,8 @@ type Clients struct {
 	base *Clients
 	met  *Metrics
 	log  *zap.Logger
+	// degr is each cluster policy's Redis state (root Clients only).
+	degr map[string]*Degradation
 }
 
 type entry struct {
@@ -295,3 +297,10 @@ type quiet struct{}
 func (quiet) Printf(context.Context, string, ...any) {}
 
 func init() { redis.SetLogger(quiet{}) }
+
+// Len returns how many clients cs holds.
+func (cs *Clients) Len() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.m)
+}
