@@ -187,3 +187,37 @@ func TestClusterThrottleReloadKeepsCounting(t *testing.T) {
 	require.Equal(t, "8", string(tg.get(t, "/x").Header.Peek("X-RateLimit-Remaining")))
 	require.Equal(t, 1, tg.g.redis.Len())
 }
+
+// limit-count with policy redis: two gateways share the count of one key;
+// without allow_degradation a dead Redis answers 503.
+func TestLimitCountRedisShared(t *testing.T) {
+	srv := testredis.Start(t)
+	b := startBackend(t, "b", nil)
+	yaml := func(degrade string) string {
+		return `
+redis:
+  - {id: shared, addrs: ["` + srv.Addr + `"]}
+services:
+  - id: s
+    upstream: ` + upstreamYAML(b) + `
+    routes:
+      - id: r
+        paths: ["/*"]
+        plugins: {limit-count: {count: 4, time_window: 3600, key_type: constant, key: all, rejected_code: 429, policy: redis, redis_id: shared, allow_degradation: ` + degrade + `}}
+`
+	}
+	g1, g2 := startGateway(t, yaml("true")), startGateway(t, yaml("true"))
+	for i, tg := range []*testGateway{g1, g2, g1, g2} {
+		resp := tg.get(t, "/x")
+		require.Equal(t, 200, resp.StatusCode())
+		require.Equal(t, strconv.Itoa(3-i), string(resp.Header.Peek("X-RateLimit-Remaining")))
+	}
+	require.Equal(t, 429, g1.get(t, "/x").StatusCode())
+	require.Equal(t, 429, g2.get(t, "/x").StatusCode())
+
+	strict := startGateway(t, yaml("false"))
+	require.Equal(t, 429, strict.get(t, "/x").StatusCode(), "the shared count applies to a third gateway too")
+	srv.Kill()
+	requireGatewayError(t, strict.get(t, "/x"), 503, "APIG.0309")
+	require.Equal(t, 200, g1.get(t, "/x").StatusCode(), "allow_degradation: the local count has room")
+}

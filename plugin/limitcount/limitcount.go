@@ -88,7 +88,6 @@ func (c *Config) Validate(ch *config.Check) {
 	switch c.Policy {
 	case "redis":
 		ch.Field("redis_id").RedisRef(c.RedisID)
-		ch.Field("policy").Errorf(`"redis" is not supported yet for limit-count (throttle policies have throttle_strategy: cluster)`)
 	case "redis-cluster":
 		ch.Field("policy").Errorf(`"redis-cluster" is not supported yet: Redis Cluster connections are not supported`)
 	default:
@@ -113,6 +112,7 @@ func (c *Config) Validate(ch *config.Check) {
 
 type step struct {
 	l            *ratelimit.Limiter
+	cluster      *cluster // policy redis; nil: local
 	key          plugin.Key
 	rejectedCode int
 	rejectedBody []byte
@@ -136,6 +136,13 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 		throttled:    plugin.NewLazyCounter(env.Throttled, "", env.RouteID, "limit-count"),
 	}
 	s.key = plugin.NewKey(c.key)
+	if c.Policy == "redis" {
+		cl, err := newCluster(env, c, identity, window)
+		if err != nil {
+			return nil, err
+		}
+		s.cluster = cl
+	}
 	if c.RejectedMsg != "" {
 		s.rejectedBody = plugin.AppendJSONString([]byte(`{"error_msg":"`), []byte(c.RejectedMsg))
 		s.rejectedBody = append(s.rejectedBody, `"}`...)
@@ -148,7 +155,17 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	if len(r.Scratch) == 0 {
 		r.Scratch = append(r.Scratch, r.ClientIPB...)
 	}
-	ok, res := s.l.Admit(r.Now, xxhash.Sum64(r.Scratch))
+	var ok bool
+	var res ratelimit.Result
+	if s.cluster != nil {
+		var unavailable bool
+		ok, res, unavailable = s.cluster.admit(r.Now, s.l, xxhash.Sum64(r.Scratch))
+		if unavailable {
+			return config.RespThrottleStoreUnavailable
+		}
+	} else {
+		ok, res = s.l.Admit(r.Now, xxhash.Sum64(r.Scratch))
+	}
 	if s.showHeaders {
 		r.Rate.Merge(res)
 	}
