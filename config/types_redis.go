@@ -10,8 +10,7 @@ type Redis struct {
 	Username string   `json:"username"`
 	Password string   `json:"password" secret:"true"`
 	DB       int      `json:"db"`
-	// Cluster: the addrs are seed nodes of a Redis Cluster. Not supported
-	// yet: refused at load.
+	// Cluster: the addrs are seed nodes of a Redis Cluster.
 	Cluster bool `json:"cluster"`
 	// TimeoutMS bounds each command (dial, read and write), in
 	// milliseconds; past it the request counts as a Redis failure.

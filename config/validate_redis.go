@@ -32,8 +32,8 @@ func (v *validator) redisList() {
 		if len(r.Addrs) > 1 && !r.Cluster {
 			v.add(field(path, "addrs"), "must hold one address unless cluster is true (got %d)", len(r.Addrs))
 		}
-		if r.Cluster {
-			v.add(field(path, "cluster"), "Redis Cluster is not supported yet: use a single Redis server (cluster: false)")
+		if r.Cluster && r.DB != 0 {
+			v.add(field(path, "db"), "must be 0 with cluster (Redis Cluster has only database 0), got %d", r.DB)
 		}
 		if r.TLS != nil {
 			v.add(field(path, "tls"), "TLS to Redis is not supported yet")
@@ -80,6 +80,19 @@ func (v *validator) policyStrategy(path string, p *ThrottlePolicy) {
 	}
 }
 
-// RedisRef checks that id names an entry of the top-level redis list, for
-// plugins that count in Redis (limit-count's redis_id).
-func (c *Check) RedisRef(id string) { c.v.redisRef(c.path, id) }
+// RedisRef checks that id names an entry of the top-level redis list whose
+// cluster setting is cluster, for plugins that count in Redis
+// (limit-count's redis_id: policy redis wants a single server,
+// redis-cluster a cluster).
+func (c *Check) RedisRef(id string, cluster bool) {
+	c.v.redisRef(c.path, id)
+	for i := range c.v.cfg.Redis {
+		if r := &c.v.cfg.Redis[i]; r.ID == id && r.Cluster != cluster {
+			if cluster {
+				c.Errorf("redis %q is a single server (cluster: false); policy redis-cluster needs a cluster entry", id)
+			} else {
+				c.Errorf("redis %q is a cluster (cluster: true); use policy redis-cluster", id)
+			}
+		}
+	}
+}

@@ -36,7 +36,7 @@ func TestRedisConfigErrors(t *testing.T) {
 		{"bad addr", red(`{id: r1, addrs: [localhost]}`), "redis[0].addrs[0]", []string{"host:port", "localhost"}},
 		{"two addrs", red(`{id: r1, addrs: ["a:1", "b:2"]}`), "redis[0].addrs", []string{"cluster"}},
 		{"duplicate id", red(`{id: r1, addrs: ["a:1"]}, {id: r1, addrs: ["a:1"]}`), "redis[1].id", []string{"r1"}},
-		{"cluster", red(`{id: r1, addrs: ["a:1"], cluster: true}`), "redis[0].cluster", []string{"not supported yet"}},
+		{"cluster db", red(`{id: r1, addrs: ["a:1"], cluster: true, db: 1}`), "redis[0].db", []string{"cluster"}},
 		{"tls", red(`{id: r1, addrs: ["a:1"], tls: {verify: true}}`), "redis[0].tls", []string{"not supported yet"}},
 		{"timeout", red(`{id: r1, addrs: ["a:1"], timeout_ms: 0}`), "redis[0].timeout_ms", []string{"0"}},
 		{"strategy", pol(`throttle_strategy: global`), "throttle_policies[0].throttle_strategy", []string{"global"}},

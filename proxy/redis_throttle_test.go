@@ -221,3 +221,37 @@ services:
 	requireGatewayError(t, strict.get(t, "/x"), 503, "APIG.0309")
 	require.Equal(t, 200, g1.get(t, "/x").StatusCode(), "allow_degradation: the local count has room")
 }
+
+// A Redis Cluster behind two gateways: a throttle policy's API and IP
+// counters (one request's keys share a slot) and limit-count's
+// redis-cluster policy count exactly across both.
+func TestClusterThrottleOnRedisCluster(t *testing.T) {
+	addrs := testredis.StartCluster(t, 3)
+	b := startBackend(t, "b", nil)
+	yaml := `
+redis:
+  - {id: rc, addrs: ["` + addrs[0] + `", "` + addrs[1] + `"], cluster: true, timeout_ms: 2000}
+services:
+  - id: s
+    upstream: ` + upstreamYAML(b) + `
+    routes:
+      - {id: tp, paths: ["/tp"], throttle_policy: p}
+      - id: lc
+        paths: ["/lc"]
+        plugins: {limit-count: {count: 3, time_window: 3600, rejected_code: 429, policy: redis-cluster, redis_id: rc}}
+throttle_policies:
+  - {id: p, api_call_limits: 100, ip_call_limits: 5, time_interval: 1, time_unit: HOUR, throttle_strategy: cluster, redis_id: rc}
+`
+	gws := []*testGateway{startGateway(t, yaml), startGateway(t, yaml)}
+	codes := map[string][]int{}
+	for i := range 8 {
+		for _, path := range []string{"/tp", "/lc"} {
+			codes[path] = append(codes[path], gws[i%2].get(t, path).StatusCode())
+		}
+	}
+	require.Equal(t, []int{200, 200, 200, 200, 200, 429, 429, 429}, codes["/tp"], "the IP counter (5) is shared")
+	require.Equal(t, []int{200, 200, 200, 429, 429, 429, 429, 429}, codes["/lc"])
+	for _, tg := range gws {
+		require.Equal(t, 0, metricInt(t, scrape(t, tg.g), `gateway_redis_requests_total{redis="rc",result="error"}`))
+	}
+}

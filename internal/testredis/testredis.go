@@ -6,6 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +73,39 @@ func (s *Server) Kill() {
 func (s *Server) Port() int {
 	n, _ := strconv.Atoi(testnet.Port(s.Addr))
 	return n
+}
+
+// StartCluster runs a Redis Cluster of n masters (no replicas) on free
+// loopback ports, each with its cluster bus on another free port, and
+// waits until the cluster serves every slot. It returns the nodes'
+// addresses. Skipped like Start when redis-server or redis-cli is absent.
+func StartCluster(t testing.TB, n int) []string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Skip("redis-cli is not installed (apt-get install -y redis-server); skipping the Redis Cluster test")
+	}
+	addrs := make([]string, n)
+	for i := range n {
+		bus := testnet.Port(testnet.FreeAddr(t))
+		s := Start(t, "--cluster-enabled", "yes", "--cluster-port", bus,
+			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		addrs[i] = s.Addr
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	out, err := exec.Command("redis-cli", args...).CombinedOutput()
+	require.NoError(t, err, "redis-cli --cluster create: %s", out)
+	deadline := time.Now().Add(20 * time.Second)
+	for _, a := range addrs {
+		host, port, _ := net.SplitHostPort(a)
+		for {
+			info, _ := exec.Command("redis-cli", "-h", host, "-p", port, "cluster", "info").Output()
+			if strings.Contains(string(info), "cluster_state:ok") {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "cluster not ok on %s: %s", a, info)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addrs
 }

@@ -36,8 +36,9 @@ type Config struct {
 	WindowType           string `json:"window_type"` // fixed, sliding
 	Group                string `json:"group"`
 
-	// Where the counters live (APISIX's policy): local, or redis (the
-	// top-level redis entry redis_id names, shared by every gateway).
+	// Where the counters live (APISIX's policy): local, or redis /
+	// redis-cluster (the top-level redis entry redis_id names, a single
+	// server or a cluster, shared by every gateway).
 	Policy           string `json:"policy"`
 	RedisID          string `json:"redis_id,omitempty"`
 	AllowDegradation bool   `json:"allow_degradation"`
@@ -86,10 +87,8 @@ func (c *Config) Validate(ch *config.Check) {
 	ch.Field("window_type").OneOf(c.WindowType, "fixed", "sliding")
 	ch.Field("policy").OneOf(c.Policy, "local", "redis", "redis-cluster")
 	switch c.Policy {
-	case "redis":
-		ch.Field("redis_id").RedisRef(c.RedisID)
-	case "redis-cluster":
-		ch.Field("policy").Errorf(`"redis-cluster" is not supported yet: Redis Cluster connections are not supported`)
+	case "redis", "redis-cluster":
+		ch.Field("redis_id").RedisRef(c.RedisID, c.Policy == "redis-cluster")
 	default:
 		if c.RedisID != "" {
 			ch.Field("redis_id").Errorf(`only applies with policy "redis"`)
@@ -136,7 +135,7 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 		throttled:    plugin.NewLazyCounter(env.Throttled, "", env.RouteID, "limit-count"),
 	}
 	s.key = plugin.NewKey(c.key)
-	if c.Policy == "redis" {
+	if c.Policy != "local" {
 		cl, err := newCluster(env, c, identity, window)
 		if err != nil {
 			return nil, err

@@ -36,7 +36,8 @@ func TestRedisPolicyRefused(t *testing.T) {
 	base := "redis: [{id: r1, addrs: [\"127.0.0.1:6379\"]}]\n" +
 		"services: [{id: s, upstream: {nodes: [{host: 10.0.0.1, port: 80}]}, routes: [{paths: [/]}]}]\n"
 	for conf, want := range map[string]string{
-		`policy: redis-cluster`:                          `global_plugins.limit-count.policy: "redis-cluster" is not supported yet`,
+		`policy: redis-cluster`:                          `global_plugins.limit-count.redis_id: required`,
+		`policy: redis-cluster, redis_id: r1`:            `redis_id: redis "r1" is a single server`,
 		`redis_host: 127.0.0.1`:                          `global_plugins.limit-count.redis_host: inline Redis connection keys are not supported yet`,
 		`redis_cluster_nodes: ["127.0.0.1:7000"]`:        `global_plugins.limit-count.redis_cluster_nodes: inline Redis connection keys are not supported yet`,
 		`policy: redis, redis_id: nope`:                  `global_plugins.limit-count.redis_id: unknown redis "nope"`,

@@ -172,7 +172,7 @@ func (cs *Clients) Close() {
 // Client is one redis entry's connection pool.
 type Client struct {
 	name    string
-	rdb     *redis.Client
+	rdb     redis.UniversalClient // *redis.Client or, with cluster, *redis.ClusterClient
 	timeout time.Duration
 	log     *zap.Logger
 	met     *Metrics
@@ -191,22 +191,38 @@ const probeInterval = time.Second
 
 func newClient(r *config.Redis, met *Metrics, log *zap.Logger) *Client {
 	timeout := time.Duration(r.TimeoutMS) * time.Millisecond
-	rdb := redis.NewClient(&redis.Options{
-		Addr:         r.Addrs[0],
-		Username:     r.Username,
-		Password:     r.Password,
-		DB:           r.DB,
-		DialTimeout:  timeout,
-		ReadTimeout:  timeout,
-		WriteTimeout: timeout,
-		PoolTimeout:  timeout,
-		PoolSize:     r.PoolSize,
-		// A retried script could count a request twice (the first try may
-		// have run before its answer was lost).
-		MaxRetries:            -1,
-		ContextTimeoutEnabled: false,
-		DisableIdentity:       true, // no CLIENT SETINFO round trips on each new connection
-	})
+	var rdb redis.UniversalClient
+	if r.Cluster {
+		// The seeds; the client learns the slots and follows MOVED/ASK.
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:           r.Addrs,
+			Username:        r.Username,
+			Password:        r.Password,
+			DialTimeout:     timeout,
+			ReadTimeout:     timeout,
+			WriteTimeout:    timeout,
+			PoolTimeout:     timeout,
+			PoolSize:        r.PoolSize,
+			MaxRetries:      -1,
+			DisableIdentity: true,
+		})
+	} else {
+		rdb = redis.NewClient(&redis.Options{
+			Addr:         r.Addrs[0],
+			Username:     r.Username,
+			Password:     r.Password,
+			DB:           r.DB,
+			DialTimeout:  timeout,
+			ReadTimeout:  timeout,
+			WriteTimeout: timeout,
+			PoolTimeout:  timeout,
+			PoolSize:     r.PoolSize,
+			// A retried script could count a request twice (the first try
+			// may have run before its answer was lost).
+			MaxRetries:      -1,
+			DisableIdentity: true, // no CLIENT SETINFO round trips on each new connection
+		})
+	}
 	c := &Client{name: r.ID, rdb: rdb, timeout: timeout, log: log, met: met}
 	if met != nil {
 		c.ok = met.Requests.WithLabelValues(r.ID, "ok")

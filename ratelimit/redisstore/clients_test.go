@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -230,4 +231,54 @@ func TestClientsKeptAcrossReloads(t *testing.T) {
 	cs.mu.Lock()
 	require.Len(t, cs.m, 1)
 	cs.mu.Unlock()
+}
+
+// A 3-node Redis Cluster: the script runs on the node of its keys' slot
+// (hash-tagged keys share one), loads itself on each node it meets, and
+// stays exact; counters with different tags land on different nodes.
+func TestAdmitOnRedisCluster(t *testing.T) {
+	addrs := testredis.StartCluster(t, 3)
+	met := NewMetrics(prometheus.NewRegistry())
+	cs := NewClients(met, nil)
+	defer cs.Close()
+	c := cs.Get(&config.Redis{ID: "r1", Addrs: addrs[:1], Cluster: true, TimeoutMS: 2000})
+	var wg sync.WaitGroup
+	var admitted [8]atomic.Int64
+	for g := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tag := strconv.Itoa(g % 8)
+			keys := []string{"{" + tag + "}:api", "{" + tag + "}:ip"}
+			for range 10 {
+				res, err := c.Admit(time.Now(), keys, []int64{1000, 20}, time.Hour, false)
+				if assertNoErr(t, err) && res.OK {
+					admitted[g%8].Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range admitted {
+		require.Equal(t, int64(20), admitted[i].Load(), "tag %d", i)
+	}
+	// The tags spread over more than one node.
+	nodes := map[string]bool{}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer cc.Close()
+	for i := range 8 {
+		key := "{" + strconv.Itoa(i) + "}:api"
+		slot, err := cc.ClusterKeySlot(context.Background(), key).Result()
+		require.NoError(t, err)
+		shards, err := cc.ClusterShards(context.Background()).Result()
+		require.NoError(t, err)
+		for _, sh := range shards {
+			for _, r := range sh.Slots {
+				if slot >= r.Start && slot <= r.End {
+					nodes[sh.Nodes[0].ID] = true
+				}
+			}
+		}
+	}
+	require.Greater(t, len(nodes), 1)
 }
