@@ -255,3 +255,60 @@ throttle_policies:
 		require.Equal(t, 0, metricInt(t, scrape(t, tg.g), `gateway_redis_requests_total{redis="rc",result="error"}`))
 	}
 }
+
+// Changing a redis entry's address on reload swaps the client while load
+// runs: no request fails, counting moves to the new server, and the old
+// client is retired.
+func TestClusterThrottleReloadSwapsRedis(t *testing.T) {
+	a, b2 := testredis.Start(t), testredis.Start(t)
+	b := startBackend(t, "b", nil)
+	yaml := func(addr string) string {
+		return "gateway: {access_log: {enabled: false}}\n" +
+			clusterYAML(b, addr, "api_call_limits: 100000, time_interval: 1, time_unit: HOUR, allow_degradation: false")
+	}
+	tg := startGateway(t, yaml(a.Addr))
+	var failed, served atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := fasthttp.AcquireRequest()
+			defer fasthttp.ReleaseRequest(req)
+			resp := fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseResponse(resp)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req.SetRequestURI("http://" + tg.addr + "/x")
+				if err := testClient.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+					failed.Add(1)
+				}
+				served.Add(1)
+			}
+		}()
+	}
+	waitServed := func(n int64) {
+		for start := served.Load(); served.Load() < start+n; {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitServed(50)
+	require.NoError(t, tg.g.Apply(mustParse(t, yaml(b2.Addr))))
+	waitServed(50)
+	close(stop)
+	wg.Wait()
+	require.Zero(t, failed.Load(), "requests failed across the swap")
+	require.Equal(t, 1, tg.g.redis.Len(), "the old client is retired")
+
+	// The new server counts from here on.
+	rdb := redis.NewClient(&redis.Options{Addr: b2.Addr})
+	defer rdb.Close()
+	keys, err := rdb.Keys(context.Background(), "gw:tp:*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+}
