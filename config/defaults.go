@@ -101,3 +101,7 @@ func (p *ThrottlePolicy) setDefaults() {
 func (r *Redis) setDefaults() {
 	r.TimeoutMS = 100
 }
+
+func (t *RedisTLS) setDefaults() {
+	t.Verify = true
+}

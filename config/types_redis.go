@@ -18,6 +18,24 @@ type Redis struct {
 	// PoolSize is the most connections kept to the server; 0: go-redis's
 	// default (10 per CPU).
 	PoolSize int `json:"pool_size"`
-	// TLS to Redis is not supported yet: refused at load when present.
-	TLS *Ignored `json:"tls"`
+	// TLS: connect with TLS (absent: plain TCP).
+	TLS *RedisTLS `json:"tls"`
+}
+
+// RedisTLS is a redis entry's TLS client settings, in the shape of an
+// upstream's tls.
+type RedisTLS struct {
+	Verify bool `json:"verify"` // default true
+	// ServerName is the SNI and the name verified ("": the host of the
+	// first address).
+	ServerName string `json:"server_name"`
+	// CACertificates are ids of ca_certificates trusted besides the system
+	// roots.
+	CACertificates []string `json:"ca_certificates"`
+	// Client certificates are not supported yet: refused when set.
+	ClientCert string `json:"client_cert"`
+	ClientKey  string `json:"client_key" secret:"true"`
+
+	// CAPEM is the PEM of the CA certificates named, filled when loading.
+	CAPEM []byte `json:"-"`
 }

@@ -36,11 +36,37 @@ func (v *validator) redisList() {
 			v.add(field(path, "db"), "must be 0 with cluster (Redis Cluster has only database 0), got %d", r.DB)
 		}
 		if r.TLS != nil {
-			v.add(field(path, "tls"), "TLS to Redis is not supported yet")
+			tp := field(path, "tls")
+			if r.TLS.ClientCert != "" || r.TLS.ClientKey != "" {
+				v.add(field(tp, "client_cert"), "client certificates to Redis are not supported yet")
+			}
+			if r.TLS.ServerName != "" && !validHostname(r.TLS.ServerName) {
+				v.add(field(tp, "server_name"), "must be a host name, got %q", r.TLS.ServerName)
+			}
 		}
 		v.intRange(field(path, "db"), int64(r.DB), 0, 1<<16)
 		v.intRange(field(path, "timeout_ms"), r.TimeoutMS, 1, 60000)
 		v.intRange(field(path, "pool_size"), int64(r.PoolSize), 0, 100000)
+	}
+}
+
+// redisCAs checks redis tls.ca_certificates and fills CAPEM (called with
+// the loaded CA certificates by tlsObjects).
+func (v *validator) redisCAs(cas map[string][]byte) {
+	for i := range v.cfg.Redis {
+		t := v.cfg.Redis[i].TLS
+		if t == nil {
+			continue
+		}
+		var pemAll []byte
+		for j, id := range t.CACertificates {
+			if !v.caKnown(id) {
+				v.add(indexPath(field(field(indexPath("redis", i), "tls"), "ca_certificates"), j), "unknown CA certificate %q", id)
+				continue
+			}
+			pemAll = append(append(pemAll, cas[id]...), '\n')
+		}
+		t.CAPEM = pemAll
 	}
 }
 

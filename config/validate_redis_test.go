@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/internal/testcert"
 )
 
 const redisPolicyDoc = `
@@ -37,7 +39,8 @@ func TestRedisConfigErrors(t *testing.T) {
 		{"two addrs", red(`{id: r1, addrs: ["a:1", "b:2"]}`), "redis[0].addrs", []string{"cluster"}},
 		{"duplicate id", red(`{id: r1, addrs: ["a:1"]}, {id: r1, addrs: ["a:1"]}`), "redis[1].id", []string{"r1"}},
 		{"cluster db", red(`{id: r1, addrs: ["a:1"], cluster: true, db: 1}`), "redis[0].db", []string{"cluster"}},
-		{"tls", red(`{id: r1, addrs: ["a:1"], tls: {verify: true}}`), "redis[0].tls", []string{"not supported yet"}},
+		{"tls client cert", red(`{id: r1, addrs: ["a:1"], tls: {client_cert: x, client_key: y}}`), "redis[0].tls.client_cert", []string{"not supported yet"}},
+		{"tls unknown ca", red(`{id: r1, addrs: ["a:1"], tls: {ca_certificates: [nope]}}`), "redis[0].tls.ca_certificates[0]", []string{"nope"}},
 		{"timeout", red(`{id: r1, addrs: ["a:1"], timeout_ms: 0}`), "redis[0].timeout_ms", []string{"0"}},
 		{"strategy", pol(`throttle_strategy: global`), "throttle_policies[0].throttle_strategy", []string{"global"}},
 		{"no redis_id", pol(`throttle_strategy: cluster`), "throttle_policies[0].redis_id", []string{"required"}},
@@ -52,3 +55,22 @@ func TestRedisPasswordReference(t *testing.T) {
 	errs := parseErrs(t, "redis: [{id: r1, addrs: [\"a:1\"], password: \"$env://GW_TEST_REDIS_UNSET_PW\"}]\n"+minimal, "test.yaml")
 	requireFieldError(t, errs, "redis[0].password", "GW_TEST_REDIS_UNSET_PW")
 }
+
+func TestRedisTLSLoads(t *testing.T) {
+	ca := testcert.NewCA("redis-ca")
+	doc := `
+ca_certificates:
+  - id: rc
+    cert: |
+` + indentN(string(ca.CertPEM), 6) + `
+redis:
+  - {id: r1, addrs: ["127.0.0.1:6380"], tls: {ca_certificates: [rc], server_name: redis.internal}}
+  - {id: r2, addrs: ["127.0.0.1:6381"], tls: {verify: false}}
+` + minimal
+	cfg := mustParse(t, doc)
+	require.Equal(t, &RedisTLS{Verify: true, ServerName: "redis.internal", CACertificates: []string{"rc"}, CAPEM: append(ca.CertPEM, '\n')}, cfg.Redis[0].TLS)
+	require.Equal(t, &RedisTLS{Verify: false}, cfg.Redis[1].TLS)
+	require.Nil(t, mustParse(t, redisPolicyDocNoEnv).Redis[0].TLS, "no tls: plain TCP")
+}
+
+const redisPolicyDocNoEnv = `redis: [{id: r1, addrs: ["127.0.0.1:6379"]}]` + "\n" + minimal

@@ -4,7 +4,9 @@ package testredis
 
 import (
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,4 +110,27 @@ func StartCluster(t testing.TB, n int) []string {
 		}
 	}
 	return addrs
+}
+
+// StartTLS runs redis-server serving only TLS on a free loopback port with
+// the certificate and key in certPEM/keyPEM (client certificates not
+// asked for).
+func StartTLS(t testing.TB, certPEM, keyPEM []byte) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "redis.crt"), filepath.Join(dir, "redis.key")
+	require.NoError(t, os.WriteFile(cert, certPEM, 0o600))
+	require.NoError(t, os.WriteFile(key, keyPEM, 0o600))
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (apt-get install -y redis-server); skipping the test that needs a real Redis")
+	}
+	addr := testnet.FreeAddr(t)
+	s := &Server{Addr: addr, t: t, args: []string{
+		"--port", "0", "--tls-port", testnet.Port(addr), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--protected-mode", "no", "--tls-cert-file", cert, "--tls-key-file", key,
+		"--tls-ca-cert-file", cert, "--tls-auth-clients", "no",
+	}}
+	s.Restart()
+	t.Cleanup(s.Kill)
+	return s
 }

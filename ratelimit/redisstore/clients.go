@@ -7,6 +7,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -86,7 +88,36 @@ func NewClients(met *Metrics, log *zap.Logger) *Clients {
 
 // settingsKey identifies an entry's settings; any change makes a new client.
 func settingsKey(r *config.Redis) string {
-	return fmt.Sprintf("%q|%q|%q|%q|%d|%t|%d|%d", r.ID, r.Addrs, r.Username, r.Password, r.DB, r.Cluster, r.TimeoutMS, r.PoolSize)
+	k := fmt.Sprintf("%q|%q|%q|%q|%d|%t|%d|%d", r.ID, r.Addrs, r.Username, r.Password, r.DB, r.Cluster, r.TimeoutMS, r.PoolSize)
+	if t := r.TLS; t != nil {
+		k += fmt.Sprintf("|tls|%t|%q|%q", t.Verify, t.ServerName, t.CAPEM)
+	}
+	return k
+}
+
+// tlsConfig is the client TLS config of entry r, nil without tls. The
+// trusted roots are the system's plus the entry's ca_certificates.
+func tlsConfig(r *config.Redis) (*tls.Config, error) {
+	t := r.TLS
+	if t == nil {
+		return nil, nil
+	}
+	name := t.ServerName
+	if name == "" {
+		name, _, _ = net.SplitHostPort(r.Addrs[0])
+	}
+	c := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !t.Verify} //nolint:gosec // verify: false is the operator's choice
+	if len(t.CAPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(t.CAPEM) {
+			return nil, errors.New("redis " + r.ID + ": tls.ca_certificates: no certificate could be parsed")
+		}
+		c.RootCAs = pool
+	}
+	return c, nil
 }
 
 // Get returns the Client of entry r.
@@ -191,6 +222,14 @@ const probeInterval = time.Second
 
 func newClient(r *config.Redis, met *Metrics, log *zap.Logger) *Client {
 	timeout := time.Duration(r.TimeoutMS) * time.Millisecond
+	tc, err := tlsConfig(r)
+	if err != nil {
+		// Config parsed the CA certificates when loading, so this does
+		// not happen; if it did, trust nothing rather than connect in the
+		// clear.
+		log.Error("redis tls", zap.Error(err))
+		tc = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: x509.NewCertPool()}
+	}
 	var rdb redis.UniversalClient
 	if r.Cluster {
 		// The seeds; the client learns the slots and follows MOVED/ASK.
@@ -205,6 +244,7 @@ func newClient(r *config.Redis, met *Metrics, log *zap.Logger) *Client {
 			PoolSize:        r.PoolSize,
 			MaxRetries:      -1,
 			DisableIdentity: true,
+			TLSConfig:       tc,
 		})
 	} else {
 		rdb = redis.NewClient(&redis.Options{
@@ -221,6 +261,7 @@ func newClient(r *config.Redis, met *Metrics, log *zap.Logger) *Client {
 			// may have run before its answer was lost).
 			MaxRetries:      -1,
 			DisableIdentity: true, // no CLIENT SETINFO round trips on each new connection
+			TLSConfig:       tc,
 		})
 	}
 	c := &Client{name: r.ID, rdb: rdb, timeout: timeout, log: log, met: met}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gateway/config"
+	"gateway/internal/testcert"
 	"gateway/internal/testredis"
 )
 
@@ -281,4 +282,30 @@ func TestAdmitOnRedisCluster(t *testing.T) {
 		}
 	}
 	require.Greater(t, len(nodes), 1)
+}
+
+// TLS to Redis: verified against the entry's CA; a client that does not
+// trust the server's certificate fails instead of counting in the clear.
+func TestAdmitOverTLS(t *testing.T) {
+	ca := testcert.NewCA("redis-ca")
+	srvPair := testcert.Issue(ca, testcert.Options{}, "redis.test", "127.0.0.1")
+	srv := testredis.StartTLS(t, srvPair.CertPEM, srvPair.KeyPEM)
+	cs := NewClients(NewMetrics(nil), nil)
+	defer cs.Close()
+
+	good := cs.Get(&config.Redis{ID: "tls", Addrs: []string{srv.Addr}, TimeoutMS: 2000,
+		TLS: &config.RedisTLS{Verify: true, ServerName: "redis.test", CAPEM: ca.CertPEM}})
+	res, err := good.Admit(time.Now(), []string{"{tls}:api"}, []int64{3}, time.Hour, false)
+	require.NoError(t, err)
+	require.True(t, res.OK)
+	require.Equal(t, int64(2), res.Remaining)
+
+	untrusted := cs.Get(&config.Redis{ID: "untrusted", Addrs: []string{srv.Addr}, TimeoutMS: 2000,
+		TLS: &config.RedisTLS{Verify: true, ServerName: "redis.test"}})
+	_, err = untrusted.Admit(time.Now(), []string{"{tls}:api"}, []int64{3}, time.Hour, false)
+	require.ErrorContains(t, err, "certificate")
+
+	plain := cs.Get(&config.Redis{ID: "plain", Addrs: []string{srv.Addr}, TimeoutMS: 2000})
+	_, err = plain.Admit(time.Now(), []string{"{tls}:api"}, []int64{3}, time.Hour, false)
+	require.Error(t, err, "a TLS-only server refuses plain TCP")
 }
