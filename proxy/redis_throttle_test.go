@@ -215,6 +215,13 @@ services:
 	require.Equal(t, 429, g1.get(t, "/x").StatusCode())
 	require.Equal(t, 429, g2.get(t, "/x").StatusCode())
 
+	// APISIX's inline keys reach the same server and the same counter.
+	inline := startGateway(t, strings.Replace(yaml("true"), "redis_id: shared", "redis_host: 127.0.0.1, redis_port: "+strconv.Itoa(srv.Port()), 1))
+	resp := inline.get(t, "/x")
+	require.Equal(t, 429, resp.StatusCode(), "inline keys share the count")
+	require.Equal(t, "4", string(resp.Header.Peek("X-RateLimit-Limit")))
+	require.Equal(t, 1, metricInt(t, scrape(t, inline.g), `gateway_redis_requests_total{redis="limit-count:127.0.0.1:`+strconv.Itoa(srv.Port())+`",result="ok"}`))
+
 	strict := startGateway(t, yaml("false"))
 	require.Equal(t, 429, strict.get(t, "/x").StatusCode(), "the shared count applies to a third gateway too")
 	srv.Kill()

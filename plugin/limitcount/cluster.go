@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"gateway/config"
 	"gateway/plugin"
 	"gateway/ratelimit"
 	"gateway/ratelimit/redisstore"
@@ -31,9 +32,14 @@ func newCluster(env *plugin.Env, c *Config, identity string, window time.Duratio
 	if env.Redis == nil {
 		return nil, errors.New("limit-count policy redis: no redis clients")
 	}
-	for i := range env.Config.Redis {
-		r := &env.Config.Redis[i]
-		if r.ID != c.RedisID {
+	for i := range len(env.Config.Redis) + 1 {
+		var r *config.Redis
+		switch {
+		case c.RedisID == "":
+			r = c.inlineRedis() // APISIX's inline keys
+		case i < len(env.Config.Redis) && env.Config.Redis[i].ID == c.RedisID:
+			r = &env.Config.Redis[i]
+		default:
 			continue
 		}
 		kind := ratelimit.ParseWindow(c.WindowType)

@@ -42,8 +42,7 @@ type Config struct {
 	Policy           string `json:"policy"`
 	RedisID          string `json:"redis_id,omitempty"`
 	AllowDegradation bool   `json:"allow_degradation"`
-	// APISIX's inline connection keys: not supported, the connection is
-	// defined once under the top-level redis list (redis_id).
+	// APISIX's inline connection keys, instead of redis_id (inline.go).
 	RedisHost         string   `json:"redis_host,omitempty"`
 	RedisPort         int      `json:"redis_port,omitempty"`
 	RedisUsername     string   `json:"redis_username,omitempty"`
@@ -86,27 +85,7 @@ func (c *Config) Validate(ch *config.Check) {
 	ch.Field("rejected_code").IntRange(int64(c.RejectedCode), 200, 599)
 	ch.Field("window_type").OneOf(c.WindowType, "fixed", "sliding")
 	ch.Field("policy").OneOf(c.Policy, "local", "redis", "redis-cluster")
-	switch c.Policy {
-	case "redis", "redis-cluster":
-		ch.Field("redis_id").RedisRef(c.RedisID, c.Policy == "redis-cluster")
-	default:
-		if c.RedisID != "" {
-			ch.Field("redis_id").Errorf(`only applies with policy "redis"`)
-		}
-	}
-	for _, k := range []struct {
-		name string
-		set  bool
-	}{
-		{"redis_host", c.RedisHost != ""}, {"redis_port", c.RedisPort != 0}, {"redis_username", c.RedisUsername != ""},
-		{"redis_password", c.RedisPassword != ""}, {"redis_database", c.RedisDatabase != 0}, {"redis_timeout", c.RedisTimeout != 0},
-		{"redis_ssl", c.RedisSSL}, {"redis_ssl_verify", c.RedisSSLVerify},
-		{"redis_cluster_nodes", len(c.RedisClusterNodes) > 0}, {"redis_cluster_name", c.RedisClusterName != ""},
-	} {
-		if k.set {
-			ch.Field(k.name).Errorf("inline Redis connection keys are not supported yet: define the connection under the top-level redis list and name it with redis_id")
-		}
-	}
+	c.validateRedis(ch) // inline.go
 }
 
 type step struct {
