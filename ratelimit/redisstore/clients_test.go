@@ -309,3 +309,29 @@ func TestAdmitOverTLS(t *testing.T) {
 	_, err = plain.Admit(time.Now(), []string{"{tls}:api"}, []int64{3}, time.Hour, false)
 	require.Error(t, err, "a TLS-only server refuses plain TCP")
 }
+
+// A server slower than timeout_ms fails the round trip as a timeout.
+func TestAdmitTimeout(t *testing.T) {
+	srv := testredis.Start(t, "--enable-debug-command", "yes")
+	met := NewMetrics(prometheus.NewRegistry())
+	cs := NewClients(met, nil)
+	defer cs.Close()
+	c := cs.Get(&config.Redis{ID: "slow", Addrs: []string{srv.Addr}, TimeoutMS: 100})
+	_, err := c.Admit(time.Now(), []string{"{t}:api"}, []int64{10}, time.Hour, false)
+	require.NoError(t, err)
+
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	sleeping := make(chan error, 1)
+	go func() { sleeping <- rdb.Do(context.Background(), "DEBUG", "SLEEP", "2").Err() }()
+	// Wait until the server is busy: a PING from a third connection no
+	// longer answers within the client's timeout.
+	probe := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	defer probe.Close()
+	require.Eventually(t, func() bool { return probe.Ping(context.Background()).Err() != nil }, 5*time.Second, 10*time.Millisecond)
+
+	_, err = c.Admit(time.Now(), []string{"{t}:api"}, []int64{10}, time.Hour, false)
+	require.Error(t, err)
+	require.Equal(t, 1.0, testutil.ToFloat64(met.Requests.WithLabelValues("slow", "timeout")))
+	require.NoError(t, <-sleeping)
+}
