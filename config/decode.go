@@ -215,6 +215,7 @@ type decoder struct {
 
 var (
 	ignoredType         = reflect.TypeFor[Ignored]()
+	notSupportedType    = reflect.TypeFor[NotSupported]()
 	varType             = reflect.TypeFor[Var]()
 	pluginsType         = reflect.TypeFor[Plugins]()
 	consumerPluginsType = reflect.TypeFor[ConsumerPlugins]()
@@ -237,6 +238,9 @@ func (d *decoder) decode(in any, v reflect.Value) {
 	t := v.Type()
 	switch t {
 	case ignoredType:
+		return
+	case notSupportedType:
+		d.fail("is not supported yet")
 		return
 	case varType:
 		d.decodeVar(in, v)

@@ -31,6 +31,7 @@ func (g *Gateway) setDefaults() {
 	g.LogLevel = "info"
 	g.ReloadDebounce = 0.2
 	g.ShutdownTimeout = 30
+	g.Websocket.IdleTimeout = 600
 	g.TLS.setDefaults()
 }
 

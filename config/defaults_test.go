@@ -29,6 +29,7 @@ func TestGatewayDefaults(t *testing.T) {
 		LogLevel:             "info",
 		ReloadDebounce:       0.2,
 		ShutdownTimeout:      30,
+		Websocket:            GatewayWebsocket{IdleTimeout: 600}, // issue 15
 
 		MaxResponseHeaderSize: 65536,
 		// TLS (issue 14): Mozilla "intermediate".

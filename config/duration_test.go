@@ -13,7 +13,7 @@ import (
 func durationDoc(v string) string {
 	return strings.NewReplacer("V", v).Replace(`
 gateway: {client_read_timeout: V, client_idle_timeout: V, reload_debounce: V, shutdown_timeout: V,
-  client_header_timeout: V, client_write_timeout: V}
+  client_header_timeout: V, client_write_timeout: V, websocket: {idle_timeout: V}}
 services:
   - id: s
     upstream:
@@ -23,18 +23,19 @@ services:
       keepalive_pool: {idle_timeout: V}
       checks:
         active: {timeout: V, http_path: /, healthy: {interval: V}, unhealthy: {interval: V}}
-    routes: [{paths: [/], timeout: {connect: V, send: V, read: V}}]
+    routes: [{paths: [/], timeout: {connect: V, send: V, read: V}, enable_websocket: true, websocket: {idle_timeout: V}}]
 `)
 }
 
 var durationPaths = []string{
 	"gateway.client_read_timeout", "gateway.client_idle_timeout", "gateway.reload_debounce", "gateway.shutdown_timeout",
-	"gateway.client_header_timeout", "gateway.client_write_timeout",
+	"gateway.client_header_timeout", "gateway.client_write_timeout", "gateway.websocket.idle_timeout",
 	"services[0].upstream.timeout.connect", "services[0].upstream.timeout.send", "services[0].upstream.timeout.read",
 	"services[0].upstream.retry_timeout", "services[0].upstream.keepalive_pool.idle_timeout",
 	"services[0].upstream.checks.active.timeout", "services[0].upstream.checks.active.healthy.interval",
 	"services[0].upstream.checks.active.unhealthy.interval",
 	"services[0].routes[0].timeout.connect", "services[0].routes[0].timeout.send", "services[0].routes[0].timeout.read",
+	"services[0].routes[0].websocket.idle_timeout",
 }
 
 // countSeconds counts the Seconds fields of t and the types under it, so

@@ -40,6 +40,11 @@ func (s Seconds) Duration() time.Duration {
 // object copied from the Admin API loads unchanged under strict decoding.
 type Ignored struct{}
 
+// NotSupported is a key of the seed APIs the gateway does not implement
+// yet: present, with any value, it fails loading with "is not supported
+// yet" rather than "unknown key".
+type NotSupported struct{}
+
 // Config is one loaded config file.
 type Config struct {
 	Revision         string                     `json:"revision"`
@@ -54,6 +59,7 @@ type Config struct {
 	Certificates     []Certificate              `json:"certificates"`
 	CACertificates   []CACertificate            `json:"ca_certificates"`
 	SNIs             []SNI                      `json:"snis"`
+	StreamRoutes     NotSupported               `json:"stream_routes"` // TCP stream routes (issue 15)
 
 	// Source is the file the config came from ("" for built-in configs).
 	Source string `json:"-"`
@@ -91,6 +97,10 @@ type Gateway struct {
 	LogLevel        string    `json:"log_level"`
 	ReloadDebounce  Seconds   `json:"reload_debounce"`
 	ShutdownTimeout Seconds   `json:"shutdown_timeout"`
+
+	// Websocket: upgraded connections (README "WebSocket").
+	Websocket    GatewayWebsocket `json:"websocket"`
+	StreamListen NotSupported     `json:"stream_listen"` // TCP stream routes (issue 15)
 
 	// MaxResponseHeaderSize bounds an upstream response header; a larger
 	// one fails the attempt ("response header too large").
@@ -165,6 +175,7 @@ type Route struct {
 	ThrottlePolicy  string            `json:"throttle_policy"`
 	Timeout         *RouteTimeout     `json:"timeout"`
 	EnableWebsocket bool              `json:"enable_websocket"`
+	Websocket       *RouteWebsocket   `json:"websocket"`
 	ServiceID       string            `json:"service_id"`
 
 	CreatedAt Ignored `json:"created_at"`

@@ -39,6 +39,7 @@ func (v *validator) gateway(path string, g *Gateway) {
 	v.oneOf(field(path, "log_level"), g.LogLevel, "debug", "info", "warn", "error")
 	v.nonNegative(field(path, "reload_debounce"), g.ReloadDebounce)
 	v.positive(field(path, "shutdown_timeout"), g.ShutdownTimeout)
+	v.gatewayWebsocket(field(path, "websocket"), &g.Websocket)
 }
 
 // listenAddr accepts host:port with an empty host (all interfaces) and port

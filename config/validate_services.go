@@ -185,6 +185,7 @@ func (v *validator) route(path string, s *Service, r *Route) {
 		v.nonNegative(field(tp, "send"), r.Timeout.Send)
 		v.nonNegative(field(tp, "read"), r.Timeout.Read)
 	}
+	v.routeWebsocket(path, r)
 	if r.ServiceID != "" && r.ServiceID != s.ID {
 		v.add(field(path, "service_id"), "must be the enclosing service's id %q, got %q", s.ID, r.ServiceID)
 	}

@@ -45,6 +45,13 @@ type Request struct {
 	// Challenge is the WWW-Authenticate value of a 401 (basic-auth's).
 	Challenge []byte
 
+	// BodyCheck, when a step sets it, sees the request body as the proxy
+	// reads it and decides at its end whether it may go on (hmac-auth's
+	// validate_request_body). A body that fails it never reaches a node
+	// whole: a buffered one is refused before any node is tried, a
+	// streamed one is cut before its last bytes.
+	BodyCheck BodyCheck
+
 	// Rate is what the X-RateLimit-* headers report.
 	Rate RateState
 
@@ -59,8 +66,21 @@ type Request struct {
 
 // Reset clears r for the next request, keeping its buffers.
 func (r *Request) Reset() {
+	if r.BodyCheck != nil {
+		r.BodyCheck.Release()
+	}
 	scratch := r.Scratch[:0]
 	*r = Request{Scratch: scratch}
+}
+
+// BodyCheck verifies a request body as it passes.
+type BodyCheck interface {
+	Write(p []byte) // the next bytes of the body
+	Verify() bool   // at the end of the body: may it go on?
+	Release()       // the request is over
+	// Refusal is the gateway response for a body that fails, and its
+	// error_msg.
+	Refusal() (config.ResponseType, []byte)
 }
 
 // Step is one plugin's compiled form on one route. It implements

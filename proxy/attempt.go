@@ -19,6 +19,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 	if t := g.prepareRequest(st); t != errNone {
 		return t
 	}
+	g.prepareUpgrade(st)
 	ctx, up := st.ctx, st.route.up
 
 	var hash uint64
@@ -44,6 +45,9 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		st.tried.Add(idx)
 		err := g.attempt(st, up.nodes[idx])
 		if err == nil {
+			if st.xo.Upgrade {
+				return g.upgraded(st)
+			}
 			return errNone
 		}
 		var cbe *clientBodyError
@@ -142,8 +146,8 @@ func (g *Gateway) attempt(st *reqState, n *nodeState) error {
 func (g *Gateway) tryAgain(st *reqState, ae *transport.AttemptError, deadline time.Time) bool {
 	o := &st.xo
 	retryable := ae.Phase == transport.PhaseConnect || ae.Stale || (isIdempotent(st.ctx.Method()) && o.ReplayableBody)
-	if o.Body != nil && st.reqBody.n > 0 {
-		retryable = false
+	if (o.Body != nil && st.reqBody.n > 0) || (o.Upgrade && ae.Phase != transport.PhaseConnect) {
+		retryable = false // an upgrade is retried on connect failures only
 	}
 	return retryable && st.attempts <= st.route.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
 }
@@ -196,6 +200,9 @@ func (g *Gateway) clientBodyFailed(st *reqState) errType {
 	}
 	if ce := g.log.Check(zapcore.DebugLevel, "request body failed"); ce != nil {
 		ce.Write(zap.ByteString("request_id", st.reqID), zap.Error(st.reqBody.err.err))
+	}
+	if st.reqBody.err.msg != nil {
+		st.pr.Message = st.reqBody.err.msg
 	}
 	return st.reqBody.err.kind
 }

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
+	"gateway/plugin"
 	"gateway/tlsedge"
 	"gateway/transport"
 )
@@ -23,9 +25,14 @@ var errBodyIncomplete = errors.New("request body ended early")
 // client's fault, never the node's: not counted against the node, never
 // retried, and answered (or not) as the client's error.
 type clientBodyError struct {
-	kind errType // errBadRequest, errRequestTimeout or errClientClosed
+	kind errType // errBadRequest, errRequestTimeout or errClientClosed; a body check's refusal
 	err  error
+	msg  []byte // error_msg of the answer, when not the type's own
 }
+
+// errBodyRefused: a plugin's body check (hmac-auth's digest) refused the
+// body.
+var errBodyRefused = errors.New("request body refused by a plugin's check")
 
 func (e *clientBodyError) Error() string { return e.err.Error() }
 func (e *clientBodyError) Unwrap() error { return e.err }
@@ -61,6 +68,24 @@ type clientBody struct {
 	n     int64
 	conn  *clientConn // the client connection, to tell a last chunk from a close
 	err   *clientBodyError
+
+	check   plugin.BodyCheck // sees the body as it passes; nil: none
+	checked bool
+}
+
+// verify runs the body check once the whole body has passed; on refusal
+// the last bytes are withheld, so a node never sees the body complete.
+func (b *clientBody) verify() bool {
+	if b.check == nil || b.checked {
+		return true
+	}
+	b.checked = true
+	if b.check.Verify() {
+		return true
+	}
+	t, msg := b.check.Refusal()
+	b.err = &clientBodyError{kind: t, err: errBodyRefused, msg: msg}
+	return false
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
@@ -80,10 +105,16 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		b.err = classifyBodyError(errBodyTooLarge)
 		return 0, b.err
 	}
+	if b.check != nil && n > 0 {
+		b.check.Write(p[:n])
+	}
 	switch {
 	case err == nil:
 		if b.cl >= 0 && b.n > b.cl {
 			b.err = classifyBodyError(errBodyIncomplete)
+			return 0, b.err
+		}
+		if b.cl >= 0 && b.n == b.cl && !b.verify() {
 			return 0, b.err
 		}
 		return n, nil
@@ -91,6 +122,9 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		if (b.cl >= 0 && b.n != b.cl) || (b.cl < 0 && !b.conn.lastChunkSeen()) {
 			b.err = classifyBodyError(errBodyIncomplete)
 			return n, b.err
+		}
+		if !b.verify() {
+			return 0, b.err
 		}
 		return n, io.EOF
 	default:
@@ -153,6 +187,9 @@ type clientConn struct {
 	tls  *tlsedge.Conn // nil on the plain-HTTP listener
 	eof  bool
 	tail [4]byte // the last bytes read, newest last
+	// pending is the tunnel of an upgrade answered on this connection,
+	// aborted if fasthttp closes the connection instead of hijacking it.
+	pending atomic.Pointer[tunnel]
 }
 
 func (c *clientConn) Read(b []byte) (int, error) {

@@ -75,6 +75,8 @@ type Gateway struct {
 	reloadMu   sync.Mutex
 	lastReload reloadStatus
 
+	tunnels *tunnelSet // upgraded connections (upgrade.go)
+
 	stop     chan struct{}
 	janitorW sync.WaitGroup
 	closed   sync.Once
@@ -109,6 +111,7 @@ func New(opts Options) *Gateway {
 		access:        &accessLog{},
 		tls:           tlsedge.NewStore(reg),
 		stop:          make(chan struct{}),
+		tunnels:       newTunnelSet(reg),
 	}
 	g.health = healthcheck.NewManager(log, func(upstream, node string, healthy bool) {
 		v := 0.0
@@ -305,11 +308,14 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 		// the read buffer).
 		ReduceMemoryUsage: true,
 		CloseOnShutdown:   true,
-		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+		ConnState: func(c net.Conn, st fasthttp.ConnState) {
 			switch st {
 			case fasthttp.StateNew:
 				g.metrics.connections.Inc()
-			case fasthttp.StateClosed, fasthttp.StateHijacked:
+			case fasthttp.StateClosed:
+				g.metrics.connections.Dec()
+				abortPending(c)
+			case fasthttp.StateHijacked:
 				g.metrics.connections.Dec()
 			}
 		},
@@ -322,7 +328,8 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 
 // Shutdown stops accepting, lets in-flight requests finish (closing
 // keep-alive connections after their current request) and returns when all
-// are done or ctx ends.
+// are done or ctx ends. Upgraded (WebSocket) connections get until ctx ends
+// to finish; those left are then closed.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.closing.Store(true)
 	g.ready.Store(false)
@@ -332,7 +339,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
-	return srv.ShutdownWithContext(ctx)
+	err := srv.ShutdownWithContext(ctx)
+	g.tunnels.shutdown(ctx)
+	return err
 }
 
 // Ready reports whether a config is serving and the gateway is not shutting
@@ -343,6 +352,11 @@ func (g *Gateway) Ready() bool { return g.ready.Load() && !g.closing.Load() }
 // and flushes the access log. Call it after Shutdown.
 func (g *Gateway) Close() {
 	g.closed.Do(func() {
+		// Tunnels are closed by Shutdown; any left (Close without
+		// Shutdown) are closed now.
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		g.tunnels.shutdown(done)
 		close(g.stop)
 		g.janitorW.Wait()
 		g.health.Close()

@@ -78,6 +78,7 @@ type reqState struct {
 	scheme     []byte        // strHTTP or strHTTPS, by listener
 	tlsConn    *tlsedge.Conn // the client's TLS connection; nil on plain HTTP
 	redirected bool          // answered with an https redirect (serve)
+	tunneled   bool          // upgraded: the tunnel writes the access log line when it ends
 	keyBuf     []byte
 	uriBuf     []byte
 	hdrBuf     []byte
@@ -111,7 +112,7 @@ func (st *reqState) reset() {
 	st.pr.Status, st.attempts, st.upstreamStatus, st.upstreamDur, st.bytesOut = 0, 0, 0, 0, 0
 	st.upstreamAddr = ""
 	st.errType = errNone
-	st.tlsConn, st.redirected = nil, false
+	st.tlsConn, st.redirected, st.tunneled = nil, false, false
 }
 
 // Var implements router.VarSource over the request being served.
@@ -312,7 +313,7 @@ func (g *Gateway) finish(st *reqState) {
 			rm.bytesOut.Add(float64(st.bytesOut))
 		}
 	}
-	if g.access.enabled() {
+	if g.access.enabled() && !st.tunneled {
 		g.access.log(st, code, elapsed)
 	}
 	st.reset()

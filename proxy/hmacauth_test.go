@@ -8,11 +8,14 @@ import (
 	"encoding/base64"
 	"hash"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/internal/testnet"
 )
 
 // hmacSign signs a request as APISIX 3.x's hmac-auth documents it: the
@@ -116,7 +119,6 @@ consumers:
 
 func TestHMACAuthConfigErrors(t *testing.T) {
 	for _, c := range []struct{ name, route, cred, want string }{
-		{"body", `{validate_request_body: true}`, `{key_id: k, secret_key: s}`, "hmac-auth.validate_request_body: not supported"},
 		{"algorithm", `{allowed_algorithms: [hmac-md5]}`, `{key_id: k, secret_key: s}`, "allowed_algorithms[0]"},
 		{"skew", `{clock_skew: 0}`, `{key_id: k, secret_key: s}`, "hmac-auth.clock_skew"},
 		{"no secret", `{}`, `{key_id: k}`, "hmac-auth.secret_key: required"},
@@ -127,4 +129,85 @@ func TestHMACAuthConfigErrors(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+}
+
+// TestHMACAuthValidatesTheBody: with validate_request_body, the body's
+// SHA-256 must equal the signed Digest header. A buffered body that fails
+// never reaches a node; a streamed one is cut before its last bytes, so
+// the node sees an incomplete message.
+func TestHMACAuthValidatesTheBody(t *testing.T) {
+	b := testnet.StartRawBackend(t, "ok")
+	tg := startGateway(t, `
+services:
+  - id: s
+    plugins: {hmac-auth: {validate_request_body: true}}
+    upstream: {nodes: [{host: 127.0.0.1, port: `+b.Port()+`}]}
+    routes: [{paths: ["/*"]}]
+consumers:
+  - {username: alice, plugins: {hmac-auth: {key_id: k, secret_key: s3cret}}}
+`)
+	date := time.Now().UTC().Format(http.TimeFormat)
+	digestOf := func(body string) string {
+		sum := sha256.Sum256([]byte(body))
+		return "SHA-256=" + base64.StdEncoding.EncodeToString(sum[:])
+	}
+	// send writes a signed POST whose Digest is that of signedBody and
+	// whose body is body (Content-Length or, when chunked, in 64 KiB chunks).
+	send := func(id, signedBody, body string, chunked bool, signDigest bool) (testnet.RawReply, error) {
+		hdr := map[string]string{"date": date, "digest": digestOf(signedBody)}
+		signed := []string{"@request-target", "date", "digest"}
+		if !signDigest {
+			signed = signed[:2]
+		}
+		auth := hmacSign("k", "s3cret", "hmac-sha256", "POST", "/up", signed, hdr)
+		head := "POST /up HTTP/1.1\r\nHost: t\r\nX-Id: " + id + "\r\nDate: " + date + "\r\nDigest: " + hdr["digest"] + "\r\nAuthorization: " + auth + "\r\n"
+		rc := testnet.DialRaw(t, tg.addr)
+		if !chunked {
+			rc.Send(head + "Content-Length: " + itoa(len(body)) + "\r\n\r\n" + body)
+		} else {
+			rc.Send(head + "Transfer-Encoding: chunked\r\n\r\n")
+			for rest := body; len(rest) > 0; {
+				n := min(len(rest), 64<<10)
+				rc.Send(strconv.FormatInt(int64(n), 16) + "\r\n" + rest[:n] + "\r\n")
+				rest = rest[n:]
+			}
+			rc.Send("0\r\n\r\n")
+		}
+		return rc.ReadResponse(false)
+	}
+
+	small := `{"amount": 100}`
+	r, err := send("good-small", small, small, false, true)
+	require.NoError(t, err)
+	require.Equal(t, 200, r.Status, r.Body)
+	large := strings.Repeat("0123456789abcdef", 1<<17) // 2 MiB: streamed through
+	r, err = send("good-large", large, large, true, true)
+	require.NoError(t, err)
+	require.Equal(t, 200, r.Status, r.Body)
+	require.Equal(t, 1, b.Count("POST", "good-large"))
+
+	// A tampered small body: 401, and no node hears of it.
+	r, err = send("bad-small", small, `{"amount": 999}`, false, true)
+	require.NoError(t, err)
+	require.Equal(t, 401, r.Status)
+	require.Contains(t, r.Body, "Invalid digest")
+	require.Zero(t, b.Count("POST", "bad-small"))
+
+	// A tampered streamed body: 401, and the node never sees it whole.
+	tampered := large[:len(large)-1] + "X"
+	r, err = send("bad-large", large, tampered, true, true)
+	require.NoError(t, err)
+	require.Equal(t, 401, r.Status)
+	time.Sleep(100 * time.Millisecond)
+	for _, got := range b.Received() {
+		if got.ID == "bad-large" {
+			require.False(t, got.Complete, "the node must not receive the tampered body as a complete message")
+		}
+	}
+
+	// A digest that is not signed proves nothing.
+	r, err = send("unsigned", small, small, false, false)
+	require.NoError(t, err)
+	require.Equal(t, 401, r.Status)
+	require.Zero(t, b.Count("POST", "unsigned"))
 }

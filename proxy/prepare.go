@@ -94,12 +94,21 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	// and chunked ones stream through once.
 	o := &st.xo
 	*o = transport.Options{To: rs.to, IsHead: ctx.IsHead(), MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
-	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx)}
+	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx), check: st.pr.BodyCheck}
 	switch cl := ctx.Request.Header.ContentLength(); {
 	case cl == 0 || cl == -2:
+		if !st.reqBody.verify() {
+			return g.clientBodyFailed(st)
+		}
 	case cl > 0 && cl <= transport.StreamThreshold && st.reqBody.inner == nil:
 		// The whole body is already in memory (a server without
 		// StreamRequestBody, as in-process tests run the handler).
+		if st.reqBody.check != nil {
+			st.reqBody.check.Write(ctx.Request.Body())
+			if !st.reqBody.verify() {
+				return g.clientBodyFailed(st)
+			}
+		}
 		req.SetBodyRaw(ctx.Request.Body())
 	case cl > 0 && cl <= transport.StreamThreshold:
 		st.reqBody.cl = int64(cl)

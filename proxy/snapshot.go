@@ -66,6 +66,7 @@ type routeState struct {
 	// the request path reads it from the route it already holds.
 	httpsRedirect bool
 	m             routeMetrics
+	ws            *wsRoute // nil unless enable_websocket (upgrade.go)
 }
 
 // Host header modes (pass_host).
@@ -250,6 +251,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				}
 			}
 			rs.chain = chain
+			rs.ws = g.compileWebsocket(&cfg.Gateway, svc.ID, r.Config)
 			s.routes[r.Seq] = rs
 		}
 	}

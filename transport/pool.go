@@ -377,6 +377,11 @@ type Options struct {
 	Body ClientBody
 	// ReplayableBody: the request can be written again from the start.
 	ReplayableBody bool
+	// Upgrade: the request asks to upgrade (upgrade.go). It goes on a
+	// fresh connection, which a 101 turns into Tunnel; any other answer
+	// closes the connection after its response.
+	Upgrade bool
+	Tunnel  *Tunnel
 }
 
 // ClientBody is a streamed request body that tells its own failures (the
@@ -400,7 +405,7 @@ type ClientBody interface {
 // every other failure is an *AttemptError.
 func (p *Pool) RoundTrip(req *fasthttp.Request, resp *fasthttp.Response, o *Options) error {
 	for try := 0; ; try++ {
-		c, reused, err := p.get(o.To.Connect)
+		c, reused, err := p.connFor(o)
 		if err != nil {
 			return &AttemptError{Phase: PhaseConnect, Op: OpConnect, Timeout: IsTimeout(err), Err: err}
 		}
@@ -469,7 +474,11 @@ func (p *Pool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.Respo
 		}
 		code := resp.Header.StatusCode()
 		if code == fasthttp.StatusSwitchingProtocols {
-			// No request is forwarded as an upgrade, so a 101 is a node
+			if o.Upgrade {
+				o.Tunnel = newTunnel(c, resp.Header.Peek("Upgrade"))
+				return nil
+			}
+			// A 101 to a request not forwarded as an upgrade is a node
 			// speaking a protocol the client never asked for.
 			c.Close()
 			return &AttemptError{Phase: PhaseSent, Op: OpRead, Err: ErrUnsolicitedUpgrade}
@@ -482,7 +491,7 @@ func (p *Pool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.Respo
 
 	// The gateway decides when the client connection closes, not the node:
 	// a node's "Connection: close" closes only the upstream connection.
-	closeConn := resp.Header.ConnectionClose()
+	closeConn := resp.Header.ConnectionClose() || o.Upgrade
 	resp.Header.ResetConnectionClose()
 
 	code := resp.Header.StatusCode()

@@ -64,6 +64,7 @@ services:
       - {id: user, paths: ["/users/{id}"], methods: [GET]}
       - {id: limited, paths: ["/limited"], throttle_policy: five-per-second}
       - {id: private, paths: ["/private/*"], plugins: {key-auth: {}}}
+      - {id: ws, paths: ["/ws"], enable_websocket: true, websocket: {idle_timeout: 60}}
 throttle_policies:
   - {id: five-per-second, api_call_limits: 5, time_interval: 1, time_unit: SECOND, window: sliding}
 consumers:
@@ -202,6 +203,9 @@ func (d *demoBackends) printTry(w io.Writer, listen, tlsListen, control string) 
 		`for i in $(seq 7); do curl -s -o /dev/null -w '%{http_code}\n' `+gw+"/demo/limited; done")
 	try("key-auth: 401 without a key, the consumer demo with one",
 		"curl -s "+gw+"/demo/private/x; curl -s -H 'apikey: demo-key' "+gw+"/demo/private/x")
+	try("WebSocket: the 101 from an echo backend, then messages are echoed (websocat ws://"+gw+"/demo/ws, if installed)",
+		"curl -s --include --no-buffer -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' "+
+			"-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "+gw+"/demo/ws")
 	if tlsListen != "" {
 		try("TLS with the self-signed certificate made at start (X-Forwarded-Proto: https upstream)",
 			"curl -s --cacert "+d.certFile+" https://"+curlAddr(tlsListen)+"/demo/echo/hello")
@@ -241,6 +245,9 @@ type echoReply struct {
 
 func echoHandler(name string) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		if demoWSUpgrade(ctx) {
+			return
+		}
 		reply := echoReply{
 			Backend: name,
 			Method:  string(ctx.Method()),

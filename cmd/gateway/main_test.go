@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -25,6 +26,7 @@ import (
 
 	"gateway/internal/testlog"
 	"gateway/internal/testnet"
+	"gateway/internal/wsframe"
 )
 
 // The binary is built once per test run and run as a subprocess, so that
@@ -492,6 +494,10 @@ func TestDemoMode(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, body, "gateway_http_requests_total")
 
+	// WebSocket: the printed handshake gets a 101 and an echo.
+	require.Contains(t, p.stdout.String(), "localhost:9080/demo/ws")
+	demoWebsocketEcho(t, "127.0.0.1:9080", "/demo/ws")
+
 	// TLS on 9443 with the certificate printed for curl --cacert.
 	m := regexp.MustCompile(`curl -s --cacert (\S+) https://localhost:9443/demo/echo/hello`).FindStringSubmatch(p.stdout.String())
 	require.NotNil(t, m, p.stdout.String())
@@ -510,4 +516,29 @@ func TestDemoMode(t *testing.T) {
 	require.Equal(t, "https", reply.Headers["X-Forwarded-Proto"])
 
 	p.stop(t, syscall.SIGTERM)
+}
+
+// demoWebsocketEcho opens a WebSocket through the gateway and checks that
+// one masked text message comes back.
+func demoWebsocketEcho(t *testing.T, addr, path string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	require.Equal(t, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", resp.Header.Get("Sec-WebSocket-Accept"))
+	// A masked client frame (mask 1,2,3,4) carrying "hi".
+	_, err = c.Write([]byte{0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2})
+	require.NoError(t, err)
+	op, payload, err := wsframe.Read(br, 0)
+	require.NoError(t, err)
+	require.Equal(t, byte(1), op)
+	require.Equal(t, "hi", string(payload))
 }

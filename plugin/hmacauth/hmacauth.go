@@ -57,8 +57,8 @@ type Config struct {
 	// gateway's clock.
 	ClockSkew     int64    `json:"clock_skew"`
 	SignedHeaders []string `json:"signed_headers"`
-	// ValidateRequestBody is refused when true: bodies are streamed to
-	// the upstream, never buffered, so there is no body to digest yet.
+	// ValidateRequestBody: the body's SHA-256 must equal the signed
+	// Digest header (`Digest: SHA-256=<base64>`).
 	ValidateRequestBody bool `json:"validate_request_body"`
 	HideCredentials     bool `json:"hide_credentials"`
 }
@@ -82,9 +82,6 @@ func (c *Config) Validate(ch *config.Check) {
 		if h != "@request-target" {
 			ch.Field("signed_headers").Index(i).HeaderName(h)
 		}
-	}
-	if c.ValidateRequestBody {
-		ch.Field("validate_request_body").Errorf("not supported: request bodies are streamed to the upstream, not buffered, so they cannot be checked before it is called")
 	}
 }
 
@@ -138,11 +135,12 @@ type step struct {
 	signed  [][]byte // lower case
 	hide    bool
 	keys    keys
+	digest  bool // validate_request_body
 }
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	c := conf.(*Config)
-	s := &step{skew: c.ClockSkew, hide: c.HideCredentials, keys: plugin.Credentials(env, Name, compileKeys)}
+	s := &step{skew: c.ClockSkew, hide: c.HideCredentials, keys: plugin.Credentials(env, Name, compileKeys), digest: c.ValidateRequestBody}
 	for _, a := range c.AllowedAlgorithms {
 		s.allowed[algIndex([]byte(a))] = true
 	}
@@ -178,6 +176,10 @@ var (
 	msgDate          = []byte("Date header missing, invalid or not signed")
 	msgSkew          = []byte("Clock skew exceeded")
 	msgSignature     = []byte("Invalid signature")
+	msgDigest        = []byte("Invalid digest")
+	hdrDigest        = []byte("Digest")
+	nameDigest       = []byte("digest")
+	digestPrefix     = []byte("sha-256=")
 )
 
 // HasCredential implements plugin.Authenticator: an Authorization
@@ -317,9 +319,48 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	if err != nil || !hmac.Equal(got[:n], want) {
 		return s.fail(r, msgSignature)
 	}
+	if s.digest {
+		// The Digest must be signed, or anyone could replace the body
+		// and its digest together.
+		d := h.PeekBytes(hdrDigest)
+		if !hasName(p.headers, nameDigest) || len(d) <= len(digestPrefix) || !bytes.EqualFold(d[:len(digestPrefix)], digestPrefix) {
+			return s.fail(r, msgDigest)
+		}
+		n, err := base64.StdEncoding.Decode(got[:], d[len(digestPrefix):])
+		if err != nil || n != sha256.Size {
+			return s.fail(r, msgDigest)
+		}
+		dc := digestPool.Get().(*digestCheck)
+		copy(dc.want[:], got[:n])
+		dc.h.Reset()
+		r.BodyCheck = dc
+	}
 	c.id.Set(r)
 	if s.hide {
 		r.HideHeader = hdrAuthorization
 	}
 	return config.RespNone
+}
+
+// digestCheck is hmac-auth's plugin.BodyCheck: the body's SHA-256 against
+// the Digest header's. Pooled: a request takes one and the proxy gives it
+// back when the request is over.
+type digestCheck struct {
+	h    hash.Hash
+	want [sha256.Size]byte
+	sum  [sha256.Size]byte
+}
+
+var digestPool = sync.Pool{New: func() any { return &digestCheck{h: sha256.New()} }}
+
+func (d *digestCheck) Write(p []byte) { d.h.Write(p) }
+
+func (d *digestCheck) Verify() bool {
+	return hmac.Equal(d.h.Sum(d.sum[:0]), d.want[:])
+}
+
+func (d *digestCheck) Release() { digestPool.Put(d) }
+
+func (d *digestCheck) Refusal() (config.ResponseType, []byte) {
+	return config.RespAuthFailure, msgDigest
 }
