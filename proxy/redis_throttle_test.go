@@ -21,7 +21,7 @@ import (
 func clusterYAML(b *backend, addr, policy string) string {
 	return `
 redis:
-  - {id: shared, addrs: ["` + addr + `"], timeout_ms: 1000}
+  - {id: shared, addrs: ["` + addr + `"], timeout_ms: 5000}
 services:
   - {id: s, throttle_policy: p, upstream: ` + upstreamYAML(b) + `, routes: [{id: r, paths: ["/*"]}]}
 throttle_policies:

@@ -19,7 +19,7 @@ import (
 )
 
 func entry1(addr string) *config.Redis {
-	return &config.Redis{ID: "r1", Addrs: []string{addr}, TimeoutMS: 1000}
+	return &config.Redis{ID: "r1", Addrs: []string{addr}, TimeoutMS: 5000}
 }
 
 func newTestClient(t *testing.T, addr string) (*Client, *Metrics) {
