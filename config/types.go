@@ -344,7 +344,7 @@ type ThrottlePolicy struct {
 	ThrottleStrategy string `json:"throttle_strategy"` // local (default), cluster
 	RedisID          string `json:"redis_id"`
 	AllowDegradation bool   `json:"allow_degradation"` // default true
-	ClusterBatch     int64  `json:"cluster_batch"`     // not supported yet: must be 0
+	ClusterBatch     int64  `json:"cluster_batch"`     // permits per round trip; 0, 1: off
 }
 
 // Special replaces the app or user limit of a policy for one object.

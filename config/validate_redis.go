@@ -101,8 +101,9 @@ func (v *validator) policyStrategy(path string, p *ThrottlePolicy) {
 			v.add(field(path, "redis_id"), `only applies with throttle_strategy "cluster"`)
 		}
 	}
-	if p.ClusterBatch != 0 {
-		v.add(field(path, "cluster_batch"), "not supported yet: cluster counting is exact, one Redis round trip per request")
+	v.intRange(field(path, "cluster_batch"), p.ClusterBatch, 0, 1000000)
+	if p.ClusterBatch > 1 && p.ThrottleStrategy != "cluster" {
+		v.add(field(path, "cluster_batch"), `only applies with throttle_strategy "cluster"`)
 	}
 }
 

@@ -46,7 +46,7 @@ func TestRedisConfigErrors(t *testing.T) {
 		{"no redis_id", pol(`throttle_strategy: cluster`), "throttle_policies[0].redis_id", []string{"required"}},
 		{"unknown redis_id", pol(`throttle_strategy: cluster, redis_id: nope`), "throttle_policies[0].redis_id", []string{"nope"}},
 		{"redis_id when local", pol(`redis_id: r1`), "throttle_policies[0].redis_id", []string{"cluster"}},
-		{"cluster_batch", pol(`throttle_strategy: cluster, redis_id: r1, cluster_batch: 10`), "throttle_policies[0].cluster_batch", []string{"not supported yet"}},
+		{"cluster_batch", pol(`cluster_batch: 10`), "throttle_policies[0].cluster_batch", []string{"cluster"}},
 	})
 }
 

@@ -319,3 +319,39 @@ func TestClusterThrottleReloadSwapsRedis(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, keys, 1)
 }
+
+// cluster_batch: a round trip takes up to N permits for later requests
+// of the same counters; within one window nothing is admitted beyond the
+// limit, and fewer round trips than requests are made.
+func TestClusterThrottleBatch(t *testing.T) {
+	srv := testredis.Start(t)
+	b := startBackend(t, "b", nil)
+	yaml := clusterYAML(b, srv.Addr, "api_call_limits: 100, time_interval: 1, time_unit: HOUR, cluster_batch: 10")
+	gws := []*testGateway{startGateway(t, yaml), startGateway(t, yaml), startGateway(t, yaml)}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for c := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				resp := gws[c%3].get(t, "/x")
+				switch resp.StatusCode() {
+				case 200:
+					admitted.Add(1)
+				case 429:
+				default:
+					t.Errorf("status %d", resp.StatusCode())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.LessOrEqual(t, admitted.Load(), int64(100))
+	require.Greater(t, admitted.Load(), int64(100-3*9), "permits reserved and left unused are lost, a few batches at most")
+	trips := 0
+	for _, tg := range gws {
+		trips += metricInt(t, scrape(t, tg.g), `gateway_redis_requests_total{redis="shared",result="ok"}`)
+	}
+	require.Less(t, trips, 300)
+}

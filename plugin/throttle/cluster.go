@@ -3,6 +3,7 @@ package throttle
 import (
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"gateway/config"
@@ -28,6 +29,12 @@ type clusterPolicy struct {
 	// a cluster slot; type, window and limits are in the key so that a
 	// changed policy starts fresh counters.
 	prefix, suffix string
+
+	// batch is cluster_batch (> 1: on): a round trip takes up to batch
+	// permits, which later requests with the same counters use locally
+	// until the window ends (reserve.go).
+	batch int64
+	resv  atomic.Pointer[reservations]
 }
 
 // errNoRedis is a cluster policy compiled without the Redis clients (a
@@ -58,6 +65,7 @@ func newClusterPolicy(cfg *config.Config, clients *redisstore.Clients, local *Po
 		sliding:  kind == ratelimit.Sliding,
 		prefix:   "gw:tp:{" + p.ID + ":",
 		suffix:   ":" + strconv.Itoa(p.Type) + ":" + strconv.FormatInt(window.Milliseconds(), 10) + ":" + kind.String() + ":",
+		batch:    p.ClusterBatch,
 	}, nil
 }
 
@@ -79,7 +87,12 @@ func (c *clusterPolicy) Admit(now time.Time, scope uint64, user, app, ip []byte)
 		limits[i] = lim
 		keys[i] = head + kinds[i].String() + ":" + strconv.FormatInt(lim, 10) + ":" + strconv.FormatUint(ch.Key, 16)
 	}
-	r, err := c.client.Admit(now, keys, limits, c.window, c.sliding)
+	if c.batch > 1 {
+		if ok, res := c.fromReserve(now, keys); ok {
+			return true, CounterAPI, res, false
+		}
+	}
+	r, err := c.client.AdmitN(now, keys, limits, c.window, c.sliding, c.batch)
 	if err != nil {
 		c.degr.Down(c.client, err, c.fallback)
 		if !c.fallback {
@@ -92,6 +105,9 @@ func (c *clusterPolicy) Admit(now time.Time, scope uint64, user, app, ip []byte)
 	res = ratelimit.Result{Limit: r.Limit, Remaining: r.Remaining, Reset: r.Reset}
 	if !r.OK {
 		return false, kinds[r.Index], res, false
+	}
+	if c.batch > 1 && r.Taken > 1 {
+		res.Remaining += c.reserve(now, keys, r)
 	}
 	return true, CounterAPI, res, false
 }

@@ -290,6 +290,7 @@ type Result struct {
 	Limit     int64 // of counter Index
 	Remaining int64
 	Reset     time.Duration // until the current window ends
+	Taken     int64         // permits taken (AdmitN); 0 when refused
 }
 
 // Admit runs the admit script over keys, with limits[i] the limit of
@@ -297,6 +298,13 @@ type Result struct {
 // An error means nothing is known (the server was down, slow or refused);
 // the request may or may not have been counted when the error is a timeout.
 func (c *Client) Admit(now time.Time, keys []string, limits []int64, window time.Duration, sliding bool) (Result, error) {
+	return c.AdmitN(now, keys, limits, window, sliding, 1)
+}
+
+// AdmitN is Admit taking up to take permits at once (cluster_batch): as
+// many as every counter still has, at most take; Result.Taken says how
+// many (0 when refused).
+func (c *Client) AdmitN(now time.Time, keys []string, limits []int64, window time.Duration, sliding bool, take int64) (Result, error) {
 	ns := now.UnixNano()
 	if d := c.downUntil.Load(); d != 0 {
 		// Down: the one request that moves the probe time on probes, the
@@ -309,12 +317,13 @@ func (c *Client) Admit(now time.Time, keys []string, limits []int64, window time
 	if ms < 1 {
 		ms = 1
 	}
-	args := make([]any, 2, 2+len(limits))
+	args := make([]any, 3, 3+len(limits))
 	args[0] = ms
 	args[1] = "0"
 	if sliding {
 		args[1] = "1"
 	}
+	args[2] = max(take, 1)
 	for _, l := range limits {
 		args = append(args, l)
 	}
@@ -323,7 +332,7 @@ func (c *Client) Admit(now time.Time, keys []string, limits []int64, window time
 	if c.met != nil {
 		c.duration.Observe(time.Since(start).Seconds())
 	}
-	if err == nil && len(v) != 5 {
+	if err == nil && len(v) != 6 {
 		err = errors.New("redis admit script: unexpected reply of " + strconv.Itoa(len(v)) + " values")
 	}
 	if err != nil {
@@ -344,7 +353,7 @@ func (c *Client) Admit(now time.Time, keys []string, limits []int64, window time
 	if c.downUntil.Load() != 0 {
 		c.downUntil.Store(0)
 	}
-	return Result{OK: v[0] == 1, Index: int(v[1]), Limit: v[2], Remaining: v[3], Reset: time.Duration(v[4]) * time.Millisecond}, nil
+	return Result{OK: v[0] == 1, Index: int(v[1]), Limit: v[2], Remaining: v[3], Reset: time.Duration(v[4]) * time.Millisecond, Taken: v[5]}, nil
 }
 
 // quiet drops go-redis's own log lines (a failed dial per request while a

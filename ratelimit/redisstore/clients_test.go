@@ -335,3 +335,23 @@ func TestAdmitTimeout(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(met.Requests.WithLabelValues("slow", "timeout")))
 	require.NoError(t, <-sleeping)
 }
+
+// AdmitN takes as many permits as every counter has left, at most N.
+func TestAdmitNTakesWhatIsLeft(t *testing.T) {
+	srv := testredis.Start(t)
+	c, _ := newTestClient(t, srv.Addr)
+	keys := []string{"{b}:api", "{b}:ip"}
+	for _, want := range []int64{5, 5, 2} {
+		res, err := c.AdmitN(time.Now(), keys, []int64{100, 12}, time.Hour, false, 5)
+		require.NoError(t, err)
+		require.True(t, res.OK)
+		require.Equal(t, want, res.Taken)
+	}
+	res, err := c.AdmitN(time.Now(), keys, []int64{100, 12}, time.Hour, false, 5)
+	require.NoError(t, err)
+	require.False(t, res.OK)
+	require.Zero(t, res.Taken)
+	res, err = c.Admit(time.Now(), keys[:1], []int64{100}, time.Hour, false)
+	require.NoError(t, err)
+	require.Equal(t, int64(100-12-1), res.Remaining, "both counters took the same 12")
+}
