@@ -32,7 +32,8 @@ type RedisTLS struct {
 	// CACertificates are ids of ca_certificates trusted besides the system
 	// roots.
 	CACertificates []string `json:"ca_certificates"`
-	// Client certificates are not supported yet: refused when set.
+	// ClientCert and ClientKey (PEM) authenticate the gateway to a Redis
+	// that asks for client certificates (tls-auth-clients).
 	ClientCert string `json:"client_cert"`
 	ClientKey  string `json:"client_key" secret:"true"`
 

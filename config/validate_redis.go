@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"net"
 	"strconv"
 )
@@ -37,8 +38,16 @@ func (v *validator) redisList() {
 		}
 		if r.TLS != nil {
 			tp := field(path, "tls")
-			if r.TLS.ClientCert != "" || r.TLS.ClientKey != "" {
-				v.add(field(tp, "client_cert"), "client certificates to Redis are not supported yet")
+			switch t := r.TLS; {
+			case t.ClientCert == "" && t.ClientKey == "":
+			case t.ClientCert == "":
+				v.add(field(tp, "client_cert"), "required with client_key")
+			case t.ClientKey == "":
+				v.add(field(tp, "client_key"), "required with client_cert")
+			default:
+				if _, err := tls.X509KeyPair([]byte(t.ClientCert), []byte(t.ClientKey)); err != nil {
+					v.add(field(tp, "client_cert"), "invalid certificate and key: %v", err)
+				}
 			}
 			if r.TLS.ServerName != "" && !validHostname(r.TLS.ServerName) {
 				v.add(field(tp, "server_name"), "must be a host name, got %q", r.TLS.ServerName)

@@ -39,7 +39,8 @@ func TestRedisConfigErrors(t *testing.T) {
 		{"two addrs", red(`{id: r1, addrs: ["a:1", "b:2"]}`), "redis[0].addrs", []string{"cluster"}},
 		{"duplicate id", red(`{id: r1, addrs: ["a:1"]}, {id: r1, addrs: ["a:1"]}`), "redis[1].id", []string{"r1"}},
 		{"cluster db", red(`{id: r1, addrs: ["a:1"], cluster: true, db: 1}`), "redis[0].db", []string{"cluster"}},
-		{"tls client cert", red(`{id: r1, addrs: ["a:1"], tls: {client_cert: x, client_key: y}}`), "redis[0].tls.client_cert", []string{"not supported yet"}},
+		{"tls client cert", red(`{id: r1, addrs: ["a:1"], tls: {client_cert: x, client_key: hunter2}}`), "redis[0].tls.client_cert", []string{"invalid certificate"}},
+		{"tls client key missing", red(`{id: r1, addrs: ["a:1"], tls: {client_cert: x}}`), "redis[0].tls.client_key", []string{"required"}},
 		{"tls unknown ca", red(`{id: r1, addrs: ["a:1"], tls: {ca_certificates: [nope]}}`), "redis[0].tls.ca_certificates[0]", []string{"nope"}},
 		{"timeout", red(`{id: r1, addrs: ["a:1"], timeout_ms: 0}`), "redis[0].timeout_ms", []string{"0"}},
 		{"strategy", pol(`throttle_strategy: global`), "throttle_policies[0].throttle_strategy", []string{"global"}},
@@ -74,3 +75,9 @@ redis:
 }
 
 const redisPolicyDocNoEnv = `redis: [{id: r1, addrs: ["127.0.0.1:6379"]}]` + "\n" + minimal
+
+// A bad client key is reported without its value.
+func TestRedisTLSClientKeyNotPrinted(t *testing.T) {
+	errs := parseErrs(t, "redis: [{id: r1, addrs: [\"a:1\"], tls: {client_cert: x, client_key: hunter2}}]\n"+minimal, "test.yaml")
+	require.NotContains(t, errs.Error(), "hunter2")
+}

@@ -113,9 +113,9 @@ func StartCluster(t testing.TB, n int) []string {
 }
 
 // StartTLS runs redis-server serving only TLS on a free loopback port with
-// the certificate and key in certPEM/keyPEM (client certificates not
-// asked for).
-func StartTLS(t testing.TB, certPEM, keyPEM []byte) *Server {
+// the certificate and key in certPEM/keyPEM; with clientCAPEM, clients
+// must present a certificate that CA issued.
+func StartTLS(t testing.TB, certPEM, keyPEM, clientCAPEM []byte) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "redis.crt"), filepath.Join(dir, "redis.key")
@@ -125,10 +125,15 @@ func StartTLS(t testing.TB, certPEM, keyPEM []byte) *Server {
 		t.Skip("redis-server is not installed (apt-get install -y redis-server); skipping the test that needs a real Redis")
 	}
 	addr := testnet.FreeAddr(t)
+	ca, auth := cert, "no"
+	if clientCAPEM != nil {
+		ca, auth = filepath.Join(dir, "client-ca.crt"), "yes"
+		require.NoError(t, os.WriteFile(ca, clientCAPEM, 0o600))
+	}
 	s := &Server{Addr: addr, t: t, args: []string{
 		"--port", "0", "--tls-port", testnet.Port(addr), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--protected-mode", "no", "--tls-cert-file", cert, "--tls-key-file", key,
-		"--tls-ca-cert-file", cert, "--tls-auth-clients", "no",
+		"--tls-ca-cert-file", ca, "--tls-auth-clients", auth,
 	}}
 	s.Restart()
 	t.Cleanup(s.Kill)

@@ -90,7 +90,7 @@ func NewClients(met *Metrics, log *zap.Logger) *Clients {
 func settingsKey(r *config.Redis) string {
 	k := fmt.Sprintf("%q|%q|%q|%q|%d|%t|%d|%d", r.ID, r.Addrs, r.Username, r.Password, r.DB, r.Cluster, r.TimeoutMS, r.PoolSize)
 	if t := r.TLS; t != nil {
-		k += fmt.Sprintf("|tls|%t|%q|%q", t.Verify, t.ServerName, t.CAPEM)
+		k += fmt.Sprintf("|tls|%t|%q|%q|%q|%q", t.Verify, t.ServerName, t.CAPEM, t.ClientCert, t.ClientKey)
 	}
 	return k
 }
@@ -116,6 +116,13 @@ func tlsConfig(r *config.Redis) (*tls.Config, error) {
 			return nil, errors.New("redis " + r.ID + ": tls.ca_certificates: no certificate could be parsed")
 		}
 		c.RootCAs = pool
+	}
+	if t.ClientCert != "" {
+		pair, err := tls.X509KeyPair([]byte(t.ClientCert), []byte(t.ClientKey))
+		if err != nil {
+			return nil, errors.New("redis " + r.ID + ": tls.client_cert: invalid certificate and key")
+		}
+		c.Certificates = []tls.Certificate{pair}
 	}
 	return c, nil
 }

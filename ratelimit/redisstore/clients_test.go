@@ -289,7 +289,7 @@ func TestAdmitOnRedisCluster(t *testing.T) {
 func TestAdmitOverTLS(t *testing.T) {
 	ca := testcert.NewCA("redis-ca")
 	srvPair := testcert.Issue(ca, testcert.Options{}, "redis.test", "127.0.0.1")
-	srv := testredis.StartTLS(t, srvPair.CertPEM, srvPair.KeyPEM)
+	srv := testredis.StartTLS(t, srvPair.CertPEM, srvPair.KeyPEM, nil)
 	cs := NewClients(NewMetrics(nil), nil)
 	defer cs.Close()
 
@@ -354,4 +354,29 @@ func TestAdmitNTakesWhatIsLeft(t *testing.T) {
 	res, err = c.Admit(time.Now(), keys[:1], []int64{100}, time.Hour, false)
 	require.NoError(t, err)
 	require.Equal(t, int64(100-12-1), res.Remaining, "both counters took the same 12")
+}
+
+// A Redis that asks for client certificates admits a client with one its
+// CA issued, and refuses one without.
+func TestAdmitOverTLSWithClientCertificate(t *testing.T) {
+	ca := testcert.NewCA("redis-ca")
+	srvPair := testcert.Issue(ca, testcert.Options{}, "redis.test")
+	clientCA := testcert.NewCA("gateways")
+	client := testcert.Issue(clientCA, testcert.Options{Client: true, CN: "gateway"})
+	srv := testredis.StartTLS(t, srvPair.CertPEM, srvPair.KeyPEM, clientCA.CertPEM)
+	cs := NewClients(NewMetrics(nil), nil)
+	defer cs.Close()
+	base := config.RedisTLS{Verify: true, ServerName: "redis.test", CAPEM: ca.CertPEM}
+
+	withCert := base
+	withCert.ClientCert, withCert.ClientKey = string(client.CertPEM), string(client.KeyPEM)
+	c := cs.Get(&config.Redis{ID: "mtls", Addrs: []string{srv.Addr}, TimeoutMS: 5000, TLS: &withCert})
+	res, err := c.Admit(time.Now(), []string{"{m}:api"}, []int64{3}, time.Hour, false)
+	require.NoError(t, err)
+	require.True(t, res.OK)
+
+	without := base
+	c = cs.Get(&config.Redis{ID: "nocert", Addrs: []string{srv.Addr}, TimeoutMS: 5000, TLS: &without})
+	_, err = c.Admit(time.Now(), []string{"{m}:api"}, []int64{3}, time.Hour, false)
+	require.Error(t, err)
 }
