@@ -141,6 +141,13 @@ func (c *Check) VarTemplate(t string) KeyTemplate {
 	return k
 }
 
+// Upstream checks an upstream a plugin carries inline (traffic-split), as
+// a top-level upstream is checked, after the same defaults.
+func (c *Check) Upstream(u *Upstream) {
+	resolveUpstream(u)
+	c.v.upstream(c.path, u)
+}
+
 // Plugin returns the config of plugin name in p as *T, or nil.
 func Plugin[T any](p map[string]any, name string) *T {
 	v, _ := p[name].(*T)

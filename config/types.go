@@ -216,6 +216,10 @@ type Upstream struct {
 	Checks        *Checks           `json:"checks"`
 	TLS           UpstreamTLS       `json:"tls"`
 
+	// RetryOnStatuses are node statuses retried on another node, within
+	// the rules of a failed attempt after sending (upstreams.md).
+	RetryOnStatuses []int `json:"retry_on_statuses"`
+
 	// HashKey is Key parsed as HashOn says (ParseHashKey) when Type is
 	// chash, set by validation; the zero value hashes on remote_addr.
 	HashKey KeyTemplate `json:"-"`

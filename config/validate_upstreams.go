@@ -47,6 +47,9 @@ func (v *validator) upstream(path string, u *Upstream) {
 		v.intRange(field(path, "retries"), int64(*u.Retries), 0, maxRetries)
 	}
 	v.nonNegative(field(path, "retry_timeout"), u.RetryTimeout)
+	for i, code := range u.RetryOnStatuses {
+		v.intRange(indexPath(field(path, "retry_on_statuses"), i), int64(code), 400, 599)
+	}
 	kp := field(path, "keepalive_pool")
 	if u.KeepalivePool.Size < 0 {
 		v.add(field(kp, "size"), "must be >= 0 (0 = no pooling), got %d", u.KeepalivePool.Size)

@@ -60,6 +60,21 @@ type Request struct {
 	Body    []byte // replaces the response type's body
 	Message []byte // replaces the response type's error_msg
 
+	// Answer, set by a request step, is written instead of calling the
+	// upstream (see Answer).
+	Answer *Answer
+
+	// What the proxy saw of the upstream, for response steps.
+	Forwarded       bool                // the upstream was called
+	UpstreamFailure config.ResponseType // RespBackendTimeout / RespBackendUnavailable, or RespNone
+	UpstreamLatency time.Duration       // from the first attempt to the response head
+
+	// Upstream, set by traffic-split, is the id of the top-level upstream
+	// to call instead of the route's own ("" keeps the route's).
+	Upstream string
+	// Probe marks the request a circuit breaker let through half-open.
+	Probe bool
+
 	// Scratch is a buffer a step may use for the length of its call.
 	Scratch []byte
 }
@@ -146,6 +161,13 @@ type Env struct {
 	// Redis holds the clients of the top-level redis entries across
 	// reloads (cluster throttle policies); nil: none can be used.
 	Redis *redisstore.Clients
+	// Long is the long-lived plugin state staged for this snapshot.
+	Long *LongStage
+	// AddUpstream compiles an upstream a plugin carries inline
+	// (traffic-split) under id, as if it were a top-level one: its own
+	// balancer, pools and health checks. The same id twice is compiled
+	// once. Set by the proxy; nil where no proxy compiles (an error then).
+	AddUpstream func(id string, u *config.Upstream) error
 
 	shared map[string]any
 }

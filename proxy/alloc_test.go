@@ -244,3 +244,58 @@ services:
 	t.Logf("mallocs per proxied request with hmac-auth validate_request_body: %.3f", perReq)
 	require.Less(t, perReq, 0.01)
 }
+
+// TestZeroAllocationsResiliencePlugins: the mocking plugin's answer is
+// built at compile time and written without copying; a closed circuit
+// breaker counts outcomes and traffic-split picks an upstream without
+// allocating.
+func TestZeroAllocationsResiliencePlugins(t *testing.T) {
+	b := leanBackend(t)
+	g := allocGateway(t, `
+gateway: {access_log: {enabled: false}}
+upstreams:
+  - {id: canary, keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
+services:
+  - id: split
+    hosts: [split.example.com]
+    plugins:
+      traffic-split: {rules: [{match: [{vars: [["http_x_canary", "==", "1"]]}], weighted_upstreams: [{upstream_id: canary}]}, {weighted_upstreams: [{upstream_id: canary, weight: 1}, {weight: 9}]}]}
+    upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
+    routes: [{paths: ["/*"]}]
+  - id: guarded
+    hosts: [guarded.example.com]
+    plugins:
+      breaker: {breaker_condition: {breaker_type: condition, breaker_mode: percentage, unhealthy_condition: "$context.statusCode >= 500", min_call_threshold: 1}}
+    upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
+    routes: [{paths: ["/*"]}]
+  - id: mock
+    plugins:
+      mocking: {response_status: 200, response_example: '{"mock":true}', response_headers: {X-Env: test}}
+    routes: [{paths: ["/*"]}]
+`)
+	perReq := proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+		r.Header.SetMethod("GET")
+		r.SetRequestURI("/anything")
+		r.Header.SetHost("api.example.com")
+	})
+	t.Logf("mallocs per mocked request: %.3f", perReq)
+	require.Less(t, perReq, 0.01)
+
+	perReq = proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+		r.Header.SetMethod("GET")
+		r.SetRequestURI("/anything")
+		r.Header.SetHost("guarded.example.com")
+	})
+	t.Logf("mallocs per request through a closed breaker: %.3f", perReq)
+	require.Less(t, perReq, 0.01)
+	for _, canary := range []string{"0", "1"} {
+		perReq = proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
+			r.Header.SetMethod("GET")
+			r.SetRequestURI("/anything")
+			r.Header.SetHost("split.example.com")
+			r.Header.Set("X-Canary", canary)
+		})
+		t.Logf("mallocs per request through traffic-split (X-Canary: %s): %.3f", canary, perReq)
+		require.Less(t, perReq, 0.01)
+	}
+}

@@ -20,7 +20,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		return t
 	}
 	g.prepareUpgrade(st)
-	ctx, up := st.ctx, st.route.up
+	ctx, up := st.ctx, st.up
 
 	var hash uint64
 	if up.chash {
@@ -36,11 +36,8 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 	}
 	st.tried.Reset()
 	lastTimeout := false
-	for {
-		idx, failOpen := up.bal.Pick(&st.tried, hash)
-		if idx < 0 {
-			break
-		}
+	idx, failOpen := up.bal.Pick(&st.tried, hash)
+	for idx >= 0 {
 		g.noteFailOpen(up, failOpen)
 		st.tried.Add(idx)
 		err := g.attempt(st, up.nodes[idx])
@@ -48,7 +45,16 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 			if st.xo.Upgrade {
 				return g.upgraded(st)
 			}
-			return errNone
+			if !up.retriesStatus(st.upstreamStatus) || !g.mayResendAfterStatus(st, deadline) {
+				return errNone
+			}
+			// retry_on_statuses: another node if one is left, else the
+			// client gets this node's answer.
+			if idx, failOpen = up.bal.Pick(&st.tried, hash); idx < 0 {
+				return errNone
+			}
+			ctx.Response.Reset() // closes a streamed body
+			continue
 		}
 		var cbe *clientBodyError
 		if errors.As(err, &cbe) {
@@ -62,6 +68,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		if !g.tryAgain(st, ae, deadline) {
 			break
 		}
+		idx, failOpen = up.bal.Pick(&st.tried, hash)
 	}
 	ctx.Response.Reset()
 	if st.xo.Body != nil {
@@ -79,7 +86,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 // health, the failure log). The error is a *clientBodyError (the client's)
 // or a *transport.AttemptError.
 func (g *Gateway) attempt(st *reqState, n *nodeState) error {
-	ctx, up, req, o := st.ctx, st.route.up, &st.upReq, &st.xo
+	ctx, up, req, o := st.ctx, st.up, &st.upReq, &st.xo
 	h := &req.Header
 	switch up.passHost {
 	case passHostNode:
@@ -149,7 +156,36 @@ func (g *Gateway) tryAgain(st *reqState, ae *transport.AttemptError, deadline ti
 	if (o.Body != nil && st.reqBody.n > 0) || (o.Upgrade && ae.Phase != transport.PhaseConnect) {
 		retryable = false // an upgrade is retried on connect failures only
 	}
-	return retryable && st.attempts <= st.route.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
+	return retryable && g.retryBudget(st, deadline)
+}
+
+// mayResendAfterStatus reports whether a node's answer whose status is in
+// retry_on_statuses may be followed by an attempt on another node. A
+// status (502 and 503 included) is no proof that the request was not
+// processed, so only by the rule for a request that was sent: an
+// idempotent method whose body can be sent again whole (never an upgrade).
+func (g *Gateway) mayResendAfterStatus(st *reqState, deadline time.Time) bool {
+	o := &st.xo
+	if !isIdempotent(st.ctx.Method()) || !o.ReplayableBody || o.Upgrade || (o.Body != nil && st.reqBody.n > 0) {
+		return false
+	}
+	return g.retryBudget(st, deadline)
+}
+
+// retryBudget reports whether retries and retry_timeout allow another
+// attempt.
+func (g *Gateway) retryBudget(st *reqState, deadline time.Time) bool {
+	return st.attempts <= st.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
+}
+
+// retriesStatus reports whether status is in retry_on_statuses.
+func (up *upstreamState) retriesStatus(status int) bool {
+	for _, s := range up.retryOn {
+		if s == status {
+			return true
+		}
+	}
+	return false
 }
 
 func isIdempotent(m []byte) bool {

@@ -20,6 +20,7 @@ import (
 
 	"gateway/config"
 	"gateway/healthcheck"
+	"gateway/plugin"
 	_ "gateway/plugin/builtin" // every shipped plugin, known to the config loader
 	"gateway/ratelimit"
 	"gateway/ratelimit/redisstore"
@@ -51,6 +52,7 @@ type Gateway struct {
 	health  *healthcheck.Manager
 	limits  *ratelimit.Store
 	redis   *redisstore.Clients // cluster throttle counters' connections, across reloads
+	long    *plugin.Long        // plugin state kept across reloads (circuit breakers)
 	access  *accessLog
 	tls     *tlsedge.Store // client TLS: the certificates of the serving config
 	// tlsPort is ":port" of the TLS listener for https redirects, "" for
@@ -105,6 +107,7 @@ func New(opts Options) *Gateway {
 		metrics:       newMetrics(reg),
 		limits:        ratelimit.NewStore(),
 		redis:         redisstore.NewClients(redisstore.NewMetrics(reg), log),
+		long:          plugin.NewLong(reg, log),
 		pools:         map[string]*transport.Pool{},
 		nodes:         map[string]*nodeLong{},
 		upstreamsLong: map[string]*upstreamLong{},

@@ -54,6 +54,10 @@ type reqState struct {
 	ctx   *fasthttp.RequestCtx
 	snap  *snapshot
 	route *routeState
+	// up is the upstream called, and to its timeouts: the route's, or the
+	// one traffic-split chose (respond).
+	up *upstreamState
+	to transport.Timeouts
 
 	rreq  router.Request
 	match router.Match
@@ -105,7 +109,7 @@ func (st *reqState) reset() {
 	if cap(st.bodyBuf) > maxRetainedBody {
 		st.bodyBuf = nil // a rare large body does not pin its buffer in the pool
 	}
-	st.ctx, st.snap, st.route = nil, nil, nil
+	st.ctx, st.snap, st.route, st.up = nil, nil, nil, nil
 	st.rreq = router.Request{}
 	st.pr.Reset()
 	st.pr.Vars = st
@@ -191,7 +195,7 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 		st, _ = ctx.UserValue(admittedKey).(*reqState)
 		if st != nil {
 			ctx.RemoveUserValue(admittedKey)
-			st.errType = g.forward(st, st.start)
+			st.errType = g.respond(st)
 			g.finish(st)
 			return
 		}
@@ -202,7 +206,7 @@ func (g *Gateway) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	st.errType = g.serve(st, st.start)
 	if st.errType == errNone && !st.redirected {
-		st.errType = g.forward(st, st.start)
+		st.errType = g.respond(st)
 	}
 	g.finish(st)
 }
@@ -219,8 +223,12 @@ func (g *Gateway) ExpectHandler(ctx *fasthttp.RequestCtx) int {
 	}
 	st.errType = g.serve(st, st.start)
 	if st.errType == errNone && !st.redirected {
-		ctx.SetUserValue(admittedKey, st)
-		return fasthttp.StatusContinue
+		if st.pr.Answer == nil {
+			ctx.SetUserValue(admittedKey, st)
+			return fasthttp.StatusContinue
+		}
+		// A mock or a breaker's downgrade answers without the body.
+		st.errType = g.respond(st)
 	}
 	g.finish(st)
 	return ctx.Response.StatusCode()

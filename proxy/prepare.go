@@ -8,7 +8,7 @@ import "gateway/transport"
 // streamed through), with the attempt options in st.xo. It returns the
 // client's error when its body could not be read.
 func (g *Gateway) prepareRequest(st *reqState) errType {
-	ctx, rs := st.ctx, st.route
+	ctx := st.ctx
 	req := &st.upReq
 
 	ctx.Request.Header.CopyTo(&req.Header)
@@ -93,7 +93,7 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	// repeated and a client that fails mid-body never reaches a node; large
 	// and chunked ones stream through once.
 	o := &st.xo
-	*o = transport.Options{To: rs.to, IsHead: ctx.IsHead(), MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
+	*o = transport.Options{To: st.to, IsHead: ctx.IsHead(), MaxResponseHeader: st.snap.maxRespHeader, ReplayableBody: true}
 	st.reqBody = clientBody{inner: ctx.RequestBodyStream(), limit: st.snap.maxBody, conn: clientConnOf(ctx), check: st.pr.BodyCheck}
 	switch cl := ctx.Request.Header.ContentLength(); {
 	case cl == 0 || cl == -2:

@@ -85,6 +85,7 @@ type upstreamState struct {
 	key          plugin.Key
 	retries      int
 	retryTimeout time.Duration
+	retryOn      []int // retry_on_statuses
 	to           transport.Timeouts
 	passHost     int
 	upstreamHost []byte
@@ -118,6 +119,23 @@ type nodeLong struct {
 	// node; the lines in between are counted and reported with the next.
 	lastFailLog  atomic.Int64 // unix nanoseconds
 	suppressedFL atomic.Int64
+}
+
+// withRouteTimeout is an upstream's timeouts with those a route sets.
+func withRouteTimeout(to transport.Timeouts, t *config.RouteTimeout) transport.Timeouts {
+	if t == nil {
+		return to
+	}
+	if t.Connect > 0 {
+		to.Connect = t.Connect.Duration()
+	}
+	if t.Send > 0 {
+		to.Send = t.Send.Duration()
+	}
+	if t.Read > 0 {
+		to.Read = t.Read.Duration()
+	}
+	return to
 }
 
 func toTimeouts(t config.Timeout) transport.Timeouts {
@@ -154,6 +172,8 @@ type plan struct {
 	// compile steps: the gateway's counters, plus new ones only it holds.
 	limits *ratelimit.Store
 	redis  *redisstore.Clients // staged like limits
+	// long is the plugins' long-lived state, staged likewise.
+	long *plugin.LongStage
 }
 
 type plannedUpstream struct {
@@ -184,7 +204,8 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		loadedAt:      time.Now(),
 		upstreams:     map[string]*upstreamState{},
 	}
-	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage(), redis: g.redis.Stage()}
+	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage(), long: g.long.Stage(),
+		redis: g.redis.Stage()}
 
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
@@ -206,6 +227,22 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 
 	env := plugin.NewEnv(cfg, p.limits, g.metrics.throttled)
 	env.Redis = p.redis
+	env.Long = p.long
+	env.AddUpstream = func(id string, u *config.Upstream) error {
+		if _, done := s.upstreams[id]; done {
+			return nil
+		}
+		var uerrs config.Errors
+		us := g.compileUpstream(p, id, id, u, &uerrs)
+		if len(uerrs) > 0 {
+			return uerrs
+		}
+		s.upstreams[id] = us
+		if u.Checks != nil && u.Checks.Active != nil {
+			p.checked = append(p.checked, healthcheck.Upstream{ID: id, Config: u})
+		}
+		return nil
+	}
 	s.routes = make([]*routeState, rt.NumRoutes())
 	seq := 0
 	for si := range cfg.Services {
@@ -215,7 +252,9 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 			upID = svc.ID
 		}
 		up, known := s.upstreams[upID]
-		if !known && len(svc.Routes) > 0 {
+		// Without upstream and upstream_id every route is mocked
+		// (validation): the routes have no upstream.
+		if !known && len(svc.Routes) > 0 && (svc.Upstream != nil || svc.UpstreamID != "") {
 			errs = append(errs, config.FieldError{
 				Path: "services[" + strconv.Itoa(si) + "].upstream_id",
 				Msg:  fmt.Sprintf("unknown upstream %q", upID),
@@ -228,17 +267,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 			if up != nil {
 				rs.to = up.to
 			}
-			if t := r.Config.Timeout; t != nil {
-				if t.Connect > 0 {
-					rs.to.Connect = t.Connect.Duration()
-				}
-				if t.Send > 0 {
-					rs.to.Send = t.Send.Duration()
-				}
-				if t.Read > 0 {
-					rs.to.Read = t.Read.Duration()
-				}
-			}
+			rs.to = withRouteTimeout(rs.to, r.Config.Timeout)
 			chain, err := plugin.Build(env, r)
 			if err != nil {
 				errs = append(errs, config.FieldError{
@@ -268,6 +297,7 @@ func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, 
 		id:           id,
 		chash:        u.Type == config.CHash,
 		retryTimeout: u.RetryTimeout.Duration(),
+		retryOn:      u.RetryOnStatuses,
 		to:           toTimeouts(u.Timeout),
 		upstreamHost: []byte(u.UpstreamHost),
 	}
@@ -385,6 +415,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	}
 	g.stateMu.Unlock()
 
+	p.long.Commit()
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
 	p.redis.Commit()
 
