@@ -6,7 +6,7 @@
 // requests per CPU-second of the proxy's process tree, which stays fair
 // when the load generator, not the proxy, is the bottleneck.
 //
-//	go run ./bench [--scenario basic|routes-10k|full|reload|tls|tls-handshake|all] [--duration 10s]
+//	go run ./bench [--scenario basic|routes-10k|full|reload|tls|tls-handshake|throttle-cluster|all] [--duration 10s]
 //	               [--connections 64] [--rounds 2] [--peers nginx,haproxy,caddy|none]
 //	               [--generator auto|wrk|builtin] [--json FILE]
 //
@@ -65,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load `time` of each measured turn")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured load before a target's first turn")
 	fs.IntVar(&o.Connections, "connections", 64, "concurrent keep-alive connections of the load generator")
-	fs.StringVar(&o.Scenario, "scenario", "basic", "basic, routes-10k, full, reload, tls, tls-handshake, a comma list, or all")
+	fs.StringVar(&o.Scenario, "scenario", "basic", "basic, routes-10k, full, reload, tls, tls-handshake, throttle-cluster, a comma list, or all")
 	fs.IntVar(&o.Routes, "routes", 10000, "routes in the routes-10k, full and reload scenarios")
 	peers := fs.String("peers", strings.Join(peerNames, ","), "peer proxies to compare with (comma list), or none")
 	fs.IntVar(&o.Rounds, "rounds", 2, "measured turns of each target, taken in alternation")
@@ -242,6 +242,9 @@ func run(ctx context.Context, opts options, out, log io.Writer) (*report, error)
 		}
 	}
 
+	if err := b.startRedis(scs); err != nil {
+		return nil, err
+	}
 	for _, sc := range scs {
 		res, err := b.runScenario(ctx, sc)
 		if err != nil {
@@ -380,6 +383,7 @@ func (b *bench) runScenario(ctx context.Context, sc *scenario) (*scenarioResult,
 		}
 		res.Targets[i].aggregate()
 	}
+	b.redisNotes(ctx, sc, started, res)
 	return res, nil
 }
 

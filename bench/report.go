@@ -307,6 +307,7 @@ func computeRatios(scs []*scenarioResult) []ratio {
 	rs := []ratio{
 		cpuRatio("gateway/nginx req per CPU-s, basic", "basic", "gateway", "basic", "nginx", ">=", 1.0),
 		cpuRatio("gateway full/basic req per CPU-s", "full", "gateway", "basic", "gateway", ">=", 0.85),
+		cpuRatio("gateway throttle-cluster/full req per CPU-s", "throttle-cluster", "gateway", "full", "gateway", "", 0),
 	}
 	p99 := ratio{Name: "gateway p99 / nginx p99, basic", Target: "<= 1.00"}
 	g, n := findTarget(scs, "basic", "gateway"), findTarget(scs, "basic", "nginx")

@@ -29,6 +29,10 @@ type scenario struct {
 	// ceiling without TLS). NewConn: every request on a new connection,
 	// so a turn measures full handshakes (no session resumption).
 	TLS, NewConn bool
+	// Redis: the throttle policy counts in a redis-server the bench runs
+	// beside the backends (throttle_strategy: cluster; bench/redis.go).
+	Redis     bool
+	redisAddr string
 }
 
 // tlsFiles is the bench's self-signed certificate for the TLS scenarios.
@@ -37,7 +41,7 @@ type tlsFiles struct {
 	cert, key string // PEM files
 }
 
-var scenarioNames = []string{"basic", "routes-10k", "full", "reload", "tls", "tls-handshake"}
+var scenarioNames = []string{"basic", "routes-10k", "full", "reload", "tls", "tls-handshake", "throttle-cluster"}
 
 // scenarios returns the scenarios that name selects ("all" for every one);
 // routes is the size of the route table of the large scenarios.
@@ -49,6 +53,7 @@ func scenarios(name string, routes int) ([]*scenario, error) {
 		{Name: "reload", Routes: routes, Auth: true, Throttle: true, CHash: true, AccessLog: true, Scrape: true, Reload: true},
 		{Name: "tls", Routes: 1, Peers: true, TLS: true},
 		{Name: "tls-handshake", Routes: 1, Peers: true, TLS: true, NewConn: true},
+		{Name: "throttle-cluster", Routes: routes, Auth: true, Throttle: true, CHash: true, AccessLog: true, Scrape: true, Redis: true},
 	}
 	if name == "all" {
 		return all, nil
@@ -139,8 +144,14 @@ func (sc *scenario) gatewayConfig(listen, control string, backends []string, acc
 		// the scenario measures the cost of checking, not of refusing.
 		const limit = 2000000000
 		fmt.Fprintf(&b, "throttle_policies:\n  - {id: bench, api_call_limits: %d, user_call_limits: %d, "+
-			"app_call_limits: %d, ip_call_limits: %d, time_interval: 1, time_unit: SECOND, type: 1}\n",
-			limit, limit, limit, limit)
+			"app_call_limits: %d, ip_call_limits: %d, time_interval: 1, time_unit: SECOND, type: 1%s}\n",
+			limit, limit, limit, limit, sc.redisPolicy())
+	}
+	if sc.Redis {
+		// 1 s rather than the default 100 ms: on a loaded bench machine a
+		// slow round trip would switch the policy to local counting and
+		// the figures would no longer be Redis's.
+		fmt.Fprintf(&b, "redis:\n  - {id: bench, addrs: [%q], timeout_ms: 1000}\n", sc.redisAddr)
 	}
 	if sc.Auth {
 		fmt.Fprintf(&b, "consumers:\n  - username: bench-user\n    credentials:\n"+

@@ -95,4 +95,14 @@ func (p *PassiveCheck) setDefaults() {
 func (p *ThrottlePolicy) setDefaults() {
 	p.Type = 1
 	p.Window = "fixed"
+	p.ThrottleStrategy = "local"
+	p.AllowDegradation = true
+}
+
+func (r *Redis) setDefaults() {
+	r.TimeoutMS = 100
+}
+
+func (t *RedisTLS) setDefaults() {
+	t.Verify = true
 }

@@ -182,12 +182,13 @@ throttle_policies:
 `)
 	p := cfg.ThrottlePolicies[0]
 	require.Equal(t, ThrottlePolicy{
-		ID: "p", Name: "p", APICallLimits: 100, TimeInterval: 1, TimeUnit: "SECOND", Type: 1, Window: "fixed",
+		ID: "p", Name: "p", APICallLimits: 100, TimeInterval: 1, TimeUnit: "SECOND", Type: 1, Window: "fixed", ThrottleStrategy: "local", AllowDegradation: true,
 	}, p)
 	pl := cfg.Services[0].Plugins
 	requirePluginJSON(t, `{"header":"apikey","query":"apikey","hide_credentials":false}`, pl, "key-auth")
 	requirePluginJSON(t, `{"count":10,"time_window":60,"key_type":"var","key":"remote_addr","rejected_code":503,
-		"rejected_msg":"","show_limit_quota_header":true,"window_type":"fixed","group":""}`, pl, "limit-count")
+		"rejected_msg":"","show_limit_quota_header":true,"window_type":"fixed","group":"",
+		"policy":"local","allow_degradation":true}`, pl, "limit-count")
 	require.NotContains(t, pl, "ip-restriction")
 }
 

@@ -77,7 +77,7 @@ func TestSpecExampleLoads(t *testing.T) {
 	p := cfg.ThrottlePolicies[0]
 	require.Equal(t, ThrottlePolicy{
 		ID: "standard", Name: "standard", APICallLimits: 1000, UserCallLimits: 100, AppCallLimits: 50, IPCallLimits: 200,
-		TimeInterval: 1, TimeUnit: "MINUTE", Type: 1, Window: "fixed",
+		TimeInterval: 1, TimeUnit: "MINUTE", Type: 1, Window: "fixed", ThrottleStrategy: "local", AllowDegradation: true,
 		Specials: []Special{{ObjectType: "APP", ObjectID: "mobile-app", CallLimits: 80}},
 	}, p)
 	requirePluginJSON(t, `{"key":"k-123"}`, cfg.Consumers[0].Credentials[0].Plugins, "key-auth")

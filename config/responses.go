@@ -21,6 +21,9 @@ const (
 	// call the API (consumer-restriction; Huawei's app not bound to it).
 	RespUnauthorized
 	RespThrottled
+	// RespThrottleStoreUnavailable: a cluster throttle policy without
+	// allow_degradation could not reach its Redis.
+	RespThrottleStoreUnavailable
 	RespBackendUnavailable
 	RespBackendTimeout
 	RespRequestTimeout
@@ -30,20 +33,21 @@ const (
 )
 
 var responseNames = [NumResponseTypes]string{
-	RespNotFound:           "NOT_FOUND",
-	RespMethodNotAllowed:   "METHOD_NOT_ALLOWED",
-	RespBadRequest:         "REQUEST_PARAMETERS_FAILURE",
-	RespEntityTooLarge:     "REQUEST_ENTITY_TOO_LARGE",
-	RespHeaderTooLarge:     "REQUEST_HEADER_TOO_LARGE",
-	RespAuthMissing:        "AUTH_HEADER_MISSING",
-	RespAuthFailure:        "AUTH_FAILURE",
-	RespAccessDenied:       "ACCESS_DENIED",
-	RespUnauthorized:       "UNAUTHORIZED",
-	RespThrottled:          "THROTTLED",
-	RespBackendUnavailable: "BACKEND_UNAVAILABLE",
-	RespBackendTimeout:     "BACKEND_TIMEOUT",
-	RespRequestTimeout:     "REQUEST_TIMEOUT",
-	RespClientClosed:       "CLIENT_CLOSED_REQUEST",
+	RespNotFound:                 "NOT_FOUND",
+	RespMethodNotAllowed:         "METHOD_NOT_ALLOWED",
+	RespBadRequest:               "REQUEST_PARAMETERS_FAILURE",
+	RespEntityTooLarge:           "REQUEST_ENTITY_TOO_LARGE",
+	RespHeaderTooLarge:           "REQUEST_HEADER_TOO_LARGE",
+	RespAuthMissing:              "AUTH_HEADER_MISSING",
+	RespAuthFailure:              "AUTH_FAILURE",
+	RespAccessDenied:             "ACCESS_DENIED",
+	RespUnauthorized:             "UNAUTHORIZED",
+	RespThrottled:                "THROTTLED",
+	RespThrottleStoreUnavailable: "THROTTLE_STORE_UNAVAILABLE",
+	RespBackendUnavailable:       "BACKEND_UNAVAILABLE",
+	RespBackendTimeout:           "BACKEND_TIMEOUT",
+	RespRequestTimeout:           "REQUEST_TIMEOUT",
+	RespClientClosed:             "CLIENT_CLOSED_REQUEST",
 }
 
 // String is the type's name: its key in gateway_responses and its

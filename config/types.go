@@ -52,6 +52,7 @@ type Config struct {
 	Services         []Service                  `json:"services"`
 	Upstreams        []Upstream                 `json:"upstreams"`
 	ThrottlePolicies []ThrottlePolicy           `json:"throttle_policies"`
+	Redis            []Redis                    `json:"redis"` // types_redis.go
 	Consumers        []Consumer                 `json:"consumers"`
 	GatewayResponses map[string]GatewayResponse `json:"gateway_responses"`
 	GlobalPlugins    Plugins                    `json:"global_plugins"`
@@ -351,6 +352,11 @@ type ThrottlePolicy struct {
 	Type           int       `json:"type"`      // 1: per route, 2: shared
 	Window         string    `json:"window"`    // fixed, sliding
 	Specials       []Special `json:"specials"`
+	// Cluster counting in Redis (types_redis.go).
+	ThrottleStrategy string `json:"throttle_strategy"` // local (default), cluster
+	RedisID          string `json:"redis_id"`
+	AllowDegradation bool   `json:"allow_degradation"` // default true
+	ClusterBatch     int64  `json:"cluster_batch"`     // permits per round trip; 0, 1: off
 }
 
 // Special replaces the app or user limit of a policy for one object.

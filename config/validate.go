@@ -55,6 +55,7 @@ func validate(cfg *Config) Errors {
 		ids.check(field(path, "id"), cfg.Upstreams[i].ID, maxID)
 		v.upstream(path, &cfg.Upstreams[i])
 	}
+	v.redisList() // validate_redis.go
 	v.policiesList()
 	v.consumers()
 	v.gatewayResponses()

@@ -99,6 +99,7 @@ func (v *validator) tlsObjects() {
 	v.httpsRedirects()
 	v.snis(certs)
 	v.upstreamCAs(cas)
+	v.redisCAs(cas) // validate_redis.go
 }
 
 // certificate loads and checks one server certificate; it returns its leaf

@@ -21,6 +21,7 @@ import (
 
 	"gateway/config"
 	"gateway/ratelimit"
+	"gateway/ratelimit/redisstore"
 	"gateway/router"
 )
 
@@ -182,6 +183,9 @@ type Env struct {
 	Limits *ratelimit.Store
 	// Throttled is gateway_throttled_total{policy,route,counter}.
 	Throttled *prometheus.CounterVec
+	// Redis holds the clients of the top-level redis entries across
+	// reloads (cluster throttle policies); nil: none can be used.
+	Redis *redisstore.Clients
 	// Long is the long-lived plugin state staged for this snapshot.
 	Long *LongStage
 	// AddUpstream compiles an upstream a plugin carries inline

@@ -25,6 +25,7 @@ const (
 	errAccessDenied       = config.RespAccessDenied
 	errUnauthorized       = config.RespUnauthorized
 	errThrottled          = config.RespThrottled
+	errThrottleStore      = config.RespThrottleStoreUnavailable
 	errBackendUnavailable = config.RespBackendUnavailable
 	errBackendTimeout     = config.RespBackendTimeout
 	errRequestTimeout     = config.RespRequestTimeout
@@ -50,6 +51,7 @@ var errDefs = [numErrTypes]errDef{
 	errAccessDenied:       {403, "APIG.0401", "Access denied"},
 	errUnauthorized:       {403, "APIG.0302", "The consumer is not authorized to access this API"},
 	errThrottled:          {429, "APIG.0308", "Request throttled"},
+	errThrottleStore:      {503, "APIG.0309", "Throttling counters unavailable"},
 	errBackendUnavailable: {502, "APIG.0202", "Backend unavailable"},
 	errBackendTimeout:     {504, "APIG.0203", "Backend timeout"},
 	errRequestTimeout:     {408, "APIG.0201", "Request body not received in time"},

@@ -23,6 +23,7 @@ import (
 	"gateway/plugin"
 	_ "gateway/plugin/builtin" // every shipped plugin, known to the config loader
 	"gateway/ratelimit"
+	"gateway/ratelimit/redisstore"
 	"gateway/tlsedge"
 	"gateway/transport"
 )
@@ -50,7 +51,8 @@ type Gateway struct {
 	metrics *metrics
 	health  *healthcheck.Manager
 	limits  *ratelimit.Store
-	long    *plugin.Long // plugin state kept across reloads (circuit breakers)
+	redis   *redisstore.Clients // cluster throttle counters' connections, across reloads
+	long    *plugin.Long        // plugin state kept across reloads (circuit breakers)
 	access  *accessLog
 	tls     *tlsedge.Store // client TLS: the certificates of the serving config
 	// tlsPort is ":port" of the TLS listener for https redirects, "" for
@@ -104,6 +106,7 @@ func New(opts Options) *Gateway {
 		reg:           reg,
 		metrics:       newMetrics(reg),
 		limits:        ratelimit.NewStore(),
+		redis:         redisstore.NewClients(redisstore.NewMetrics(reg), log),
 		long:          plugin.NewLong(reg, log),
 		pools:         map[string]*transport.Pool{},
 		nodes:         map[string]*nodeLong{},
@@ -156,6 +159,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	g.metrics.configInfo.WithLabelValues(cfg.Revision).Set(1)
 	g.metrics.lastReloadOK.Set(float64(time.Now().UnixNano()) / 1e9)
 	g.limits.Sweep() // drops counters of policies and limits the new config no longer uses
+	g.redis.Sweep()  // retires the redis clients it no longer uses
 	if old == nil {
 		g.ready.Store(true)
 	}
@@ -367,6 +371,7 @@ func (g *Gateway) Close() {
 			p.Close()
 		}
 		g.access.close()
+		g.redis.Close()
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"gateway/healthcheck"
 	"gateway/plugin"
 	"gateway/ratelimit"
+	"gateway/ratelimit/redisstore"
 	"gateway/router"
 	"gateway/transport"
 )
@@ -170,6 +171,7 @@ type plan struct {
 	// limits is the throttle counter store staged for the plugins'
 	// compile steps: the gateway's counters, plus new ones only it holds.
 	limits *ratelimit.Store
+	redis  *redisstore.Clients // staged like limits
 	// long is the plugins' long-lived state, staged likewise.
 	long *plugin.LongStage
 }
@@ -202,7 +204,8 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		loadedAt:      time.Now(),
 		upstreams:     map[string]*upstreamState{},
 	}
-	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage(), long: g.long.Stage()}
+	p := &plan{pools: map[string]*transport.Pool{}, checked: checkedUpstreams(cfg), limits: g.limits.Stage(), long: g.long.Stage(),
+		redis: g.redis.Stage()}
 
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
@@ -223,6 +226,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 	}
 
 	env := plugin.NewEnv(cfg, p.limits, g.metrics.throttled)
+	env.Redis = p.redis
 	env.Long = p.long
 	env.AddUpstream = func(id string, u *config.Upstream) error {
 		if _, done := s.upstreams[id]; done {
@@ -413,6 +417,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 
 	p.long.Commit()
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
+	p.redis.Commit()
 
 	s.noRoute = g.metrics.forRoute("", "")
 	for _, rs := range s.routes {

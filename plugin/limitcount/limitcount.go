@@ -36,6 +36,24 @@ type Config struct {
 	WindowType           string `json:"window_type"` // fixed, sliding
 	Group                string `json:"group"`
 
+	// Where the counters live (APISIX's policy): local, or redis /
+	// redis-cluster (the top-level redis entry redis_id names, a single
+	// server or a cluster, shared by every gateway).
+	Policy           string `json:"policy"`
+	RedisID          string `json:"redis_id,omitempty"`
+	AllowDegradation bool   `json:"allow_degradation"`
+	// APISIX's inline connection keys, instead of redis_id (inline.go).
+	RedisHost         string   `json:"redis_host,omitempty"`
+	RedisPort         int      `json:"redis_port,omitempty"`
+	RedisUsername     string   `json:"redis_username,omitempty"`
+	RedisPassword     string   `json:"redis_password,omitempty" secret:"true"`
+	RedisDatabase     int      `json:"redis_database,omitempty"`
+	RedisTimeout      int      `json:"redis_timeout,omitempty"`
+	RedisSSL          bool     `json:"redis_ssl,omitempty"`
+	RedisSSLVerify    bool     `json:"redis_ssl_verify,omitempty"`
+	RedisClusterNodes []string `json:"redis_cluster_nodes,omitempty"`
+	RedisClusterName  string   `json:"redis_cluster_name,omitempty"`
+
 	// key is Key parsed as KeyType says, kept by Validate at load.
 	key config.KeyTemplate
 }
@@ -47,6 +65,8 @@ func (c *Config) SetDefaults() {
 	c.RejectedCode = 503
 	c.ShowLimitQuotaHeader = true
 	c.WindowType = "fixed"
+	c.Policy = "local"
+	c.AllowDegradation = true
 }
 
 // Validate implements config.Validating.
@@ -64,10 +84,13 @@ func (c *Config) Validate(ch *config.Check) {
 	}
 	ch.Field("rejected_code").IntRange(int64(c.RejectedCode), 200, 599)
 	ch.Field("window_type").OneOf(c.WindowType, "fixed", "sliding")
+	ch.Field("policy").OneOf(c.Policy, "local", "redis", "redis-cluster")
+	c.validateRedis(ch) // inline.go
 }
 
 type step struct {
 	l            *ratelimit.Limiter
+	cluster      *cluster // policy redis; nil: local
 	key          plugin.Key
 	rejectedCode int
 	rejectedBody []byte
@@ -91,6 +114,13 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 		throttled:    plugin.NewLazyCounter(env.Throttled, "", env.RouteID, "limit-count"),
 	}
 	s.key = plugin.NewKey(c.key)
+	if c.Policy != "local" {
+		cl, err := newCluster(env, c, identity, window)
+		if err != nil {
+			return nil, err
+		}
+		s.cluster = cl
+	}
 	if c.RejectedMsg != "" {
 		s.rejectedBody = plugin.AppendJSONString([]byte(`{"error_msg":"`), []byte(c.RejectedMsg))
 		s.rejectedBody = append(s.rejectedBody, `"}`...)
@@ -103,7 +133,17 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	if len(r.Scratch) == 0 {
 		r.Scratch = append(r.Scratch, r.ClientIPB...)
 	}
-	ok, res := s.l.Admit(r.Now, xxhash.Sum64(r.Scratch))
+	var ok bool
+	var res ratelimit.Result
+	if s.cluster != nil {
+		var unavailable bool
+		ok, res, unavailable = s.cluster.admit(r.Now, s.l, xxhash.Sum64(r.Scratch))
+		if unavailable {
+			return config.RespThrottleStoreUnavailable
+		}
+	} else {
+		ok, res = s.l.Admit(r.Now, xxhash.Sum64(r.Scratch))
+	}
 	if s.showHeaders {
 		r.Rate.Merge(res)
 	}

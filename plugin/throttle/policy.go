@@ -167,15 +167,26 @@ const PolicyChecks = 4
 // Retry-After); when admitted, res is the most constrained counter (for
 // X-RateLimit-*) and counter is CounterAPI, meaningless.
 func (p *Policy) Admit(now time.Time, scope uint64, user, app, ip []byte, buf []ratelimit.Check) (ok bool, counter Counter, res ratelimit.Result) {
-	if p.shared {
-		scope = 0
-	}
 	var inline [PolicyChecks]ratelimit.Check
 	if cap(buf) < PolicyChecks {
 		buf = inline[:]
 	}
 	var kinds [PolicyChecks]Counter
+	checks, _ := p.checks(scope, user, app, ip, buf, &kinds)
+	ok, blocking, res := ratelimit.Admit(now, checks)
+	if !ok {
+		counter = kinds[blocking]
+	}
+	return ok, counter, res
+}
 
+// checks appends the counters that apply to a request to buf[:0] (with
+// capacity PolicyChecks), and their kinds to kinds; it returns them and the
+// scope they were keyed in (0 for a type 2 policy).
+func (p *Policy) checks(scope uint64, user, app, ip []byte, buf []ratelimit.Check, kinds *[PolicyChecks]Counter) ([]ratelimit.Check, uint64) {
+	if p.shared {
+		scope = 0
+	}
 	checks := append(buf[:0], ratelimit.Check{L: p.api, Key: ratelimit.Mix(scope)})
 	kinds[0] = CounterAPI
 	// The user within the scope keys the user counter, and scopes the app
@@ -202,12 +213,7 @@ func (p *Policy) Admit(now time.Time, scope uint64, user, app, ip []byte, buf []
 		kinds[len(checks)] = CounterIP
 		checks = append(checks, ratelimit.Check{L: p.ip, Key: scopedKey(scope, ip)})
 	}
-
-	ok, blocking, res := ratelimit.Admit(now, checks)
-	if !ok {
-		counter = kinds[blocking]
-	}
-	return ok, counter, res
+	return checks, scope
 }
 
 // userLimitFor returns the user counter's limit for user: its USER special,

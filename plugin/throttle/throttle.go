@@ -8,6 +8,7 @@ import (
 
 	"gateway/config"
 	"gateway/plugin"
+	"gateway/ratelimit"
 )
 
 // Priority: after authentication (the user and app counters need the
@@ -22,7 +23,8 @@ func init() {
 
 type step struct {
 	policy    *Policy
-	scope     uint64 // the route's id: counters survive reloads that move it
+	cluster   *clusterPolicy // throttle_strategy cluster; nil: local
+	scope     uint64         // the route's id: counters survive reloads that move it
 	throttled [4]*plugin.LazyCounter
 }
 
@@ -34,6 +36,15 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 		return nil, err
 	}
 	s := &step{policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
+	if cp.ThrottleStrategy == "cluster" {
+		cl, err := env.Shared("throttle-policy-cluster:"+cp.ID, func() (any, error) {
+			return newClusterPolicy(env.Config, env.Redis, s.policy, cp)
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.cluster = cl.(*clusterPolicy)
+	}
 	for _, c := range []Counter{CounterAPI, CounterUser, CounterApp, CounterIP} {
 		s.throttled[c] = plugin.NewLazyCounter(env.Throttled, cp.ID, env.RouteID, c.String())
 	}
@@ -41,7 +52,18 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 }
 
 func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
-	ok, counter, res := s.policy.Admit(r.Now, s.scope, r.Consumer, r.App, r.ClientIPB, nil)
+	var ok bool
+	var counter Counter
+	var res ratelimit.Result
+	if s.cluster != nil {
+		var unavailable bool
+		ok, counter, res, unavailable = s.cluster.Admit(r.Now, s.scope, r.Consumer, r.App, r.ClientIPB)
+		if unavailable {
+			return config.RespThrottleStoreUnavailable
+		}
+	} else {
+		ok, counter, res = s.policy.Admit(r.Now, s.scope, r.Consumer, r.App, r.ClientIPB, nil)
+	}
 	if !ok {
 		s.throttled[counter].Inc()
 		r.Rate = plugin.RateState{Set: true, Limit: res.Limit, Remaining: res.Remaining, Reset: res.Reset, RetryAfter: true}
