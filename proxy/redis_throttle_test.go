@@ -43,16 +43,16 @@ func waitWindowStart(t *testing.T, addr string, w time.Duration) {
 	}
 }
 
-// Three gateways share one policy (limit 100 per 10 s) through one Redis:
-// 30 concurrent clients spread over them send 300 requests inside one
-// window; exactly 100 are admitted (fixed) and every rejection is a 429
+// Three gateways share one policy (limit 1,000 per 10 s) through one Redis:
+// 30 concurrent clients spread over them send 3,000 requests inside one
+// window; exactly 1,000 are admitted (fixed) and every rejection is a 429
 // with the rate-limit headers. Sliding: never more than the limit.
 func TestClusterThrottleExactAcrossGateways(t *testing.T) {
 	srv := testredis.Start(t)
 	for _, window := range []string{"fixed", "sliding"} {
 		t.Run(window, func(t *testing.T) {
 			b := startBackend(t, "b", nil)
-			yaml := clusterYAML(b, srv.Addr, "api_call_limits: 100, time_interval: 10, time_unit: SECOND, window: "+window)
+			yaml := clusterYAML(b, srv.Addr, "api_call_limits: 1000, time_interval: 10, time_unit: SECOND, window: "+window)
 			gws := []*testGateway{startGateway(t, yaml), startGateway(t, yaml), startGateway(t, yaml)}
 			waitWindowStart(t, srv.Addr, 10*time.Second)
 
@@ -67,7 +67,7 @@ func TestClusterThrottleExactAcrossGateways(t *testing.T) {
 					defer fasthttp.ReleaseRequest(req)
 					resp := fasthttp.AcquireResponse()
 					defer fasthttp.ReleaseResponse(resp)
-					for range 10 {
+					for range 100 {
 						req.SetRequestURI("http://" + tg.addr + "/x")
 						if err := testClient.Do(req, resp); err != nil {
 							t.Error(err)
@@ -79,7 +79,7 @@ func TestClusterThrottleExactAcrossGateways(t *testing.T) {
 						case 429:
 							rejected.Add(1)
 							h := &resp.Header
-							if string(h.Peek("X-RateLimit-Limit")) != "100" || string(h.Peek("X-RateLimit-Remaining")) != "0" ||
+							if string(h.Peek("X-RateLimit-Limit")) != "1000" || string(h.Peek("X-RateLimit-Remaining")) != "0" ||
 								len(h.Peek("Retry-After")) == 0 || !strings.Contains(string(resp.Body()), "APIG.0308") {
 								t.Errorf("rejection without its headers: %s", resp.String())
 							}
@@ -91,12 +91,12 @@ func TestClusterThrottleExactAcrossGateways(t *testing.T) {
 			}
 			wg.Wait()
 			if window == "fixed" {
-				require.Equal(t, int64(100), admitted.Load())
+				require.Equal(t, int64(1000), admitted.Load())
 			} else {
-				require.LessOrEqual(t, admitted.Load(), int64(100))
+				require.LessOrEqual(t, admitted.Load(), int64(1000))
 				require.Positive(t, admitted.Load())
 			}
-			require.Equal(t, int64(300), admitted.Load()+rejected.Load())
+			require.Equal(t, int64(3000), admitted.Load()+rejected.Load())
 			require.Equal(t, admitted.Load(), b.hits.Load())
 			// One round trip per request, all answered.
 			total := 0
@@ -106,7 +106,7 @@ func TestClusterThrottleExactAcrossGateways(t *testing.T) {
 				total += metricInt(t, m, `gateway_redis_requests_total{redis="shared",result="ok"}`)
 				require.Equal(t, 0, metricInt(t, m, `gateway_throttle_degraded{policy="p"}`))
 			}
-			require.Equal(t, 300, total)
+			require.Equal(t, 3000, total)
 		})
 	}
 }
