@@ -94,7 +94,7 @@ func (e *edgeRules) checkHead(st *reqState) errType {
 	}
 	raw := h.RawHeaders()
 	count, tokens, te := 0, 0, false
-	st.underscore, st.connLines = false, 0
+	st.underscore, st.connLines, st.owned = false, 0, 0
 	for len(raw) > 0 {
 		var line []byte
 		line, raw = nextHeaderLine(raw)
@@ -120,6 +120,7 @@ func (e *edgeRules) checkHead(st *reqState) errType {
 		if count++; count > e.maxHeaderCount {
 			return errHeaderTooLarge
 		}
+		st.owned |= ownedBit(name)
 		switch {
 		case equalFold(name, b2s(strTE)):
 			te = true

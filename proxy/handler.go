@@ -76,8 +76,9 @@ type reqState struct {
 	clientIP   netip.Addr
 	clientIPB  []byte
 	peerB      []byte
-	underscore bool // a request header name holds '_' (checkHead)
-	connLines  int  // Connection header lines (checkHead)
+	underscore bool   // a request header name holds '_' (checkHead)
+	owned      uint32 // own* bits: the hop-by-hop and gateway headers the client sent (checkHead)
+	connLines  int    // Connection header lines (checkHead)
 	portB      []byte
 	scheme     []byte        // strHTTP or strHTTPS, by listener
 	tlsConn    *tlsedge.Conn // the client's TLS connection; nil on plain HTTP
@@ -429,7 +430,11 @@ func (g *Gateway) redirectHTTPS(st *reqState) errType {
 // setForwarded sets one X-Forwarded-* header on the upstream request: a
 // trusted peer's first value when it sent one (it terminated the client
 // connection), the gateway's own otherwise. Other copies are deleted.
-func setForwarded(up, in *fasthttp.RequestHeader, name, own []byte, trusted bool) {
+func setForwarded(up, in *fasthttp.RequestHeader, name, own []byte, trusted, present bool) {
+	if !present {
+		up.SetBytesKV(name, own)
+		return
+	}
 	v := own
 	if trusted {
 		if prior := in.PeekBytes(name); len(prior) > 0 {

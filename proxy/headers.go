@@ -35,10 +35,81 @@ type headerDeleter interface {
 	DelBytes(key []byte)
 }
 
+// Headers a request may carry that prepareRequest deletes (hop-by-hop) or
+// replaces (the gateway's own): checkHead notes which are present while it
+// scans the head anyway, so that a request without them pays for no
+// header-table scan per name.
+const (
+	ownConnection uint32 = 1 << iota
+	ownKeepAlive
+	ownProxyConnection
+	ownProxyAuthenticate
+	ownProxyAuthorization
+	ownTe
+	ownTrailer
+	ownUpgrade
+	ownXFF
+	ownXFProto
+	ownXFHost
+	ownXFPort
+	ownXRealIP
+	ownRequestID
+	ownConsumer
+	ownCredential
+	ownCustomID
+	ownClientCN
+	ownExpect
+)
+
+// ownedHeaders are the names behind those bits; hopHeaders' bits are its
+// index.
+var ownedHeaders = [...]struct {
+	name string
+	bit  uint32
+}{
+	{"Connection", ownConnection}, {"Keep-Alive", ownKeepAlive}, {"Proxy-Connection", ownProxyConnection},
+	{"Proxy-Authenticate", ownProxyAuthenticate}, {"Proxy-Authorization", ownProxyAuthorization},
+	{"Te", ownTe}, {"Trailer", ownTrailer}, {"Upgrade", ownUpgrade},
+	{"X-Forwarded-For", ownXFF}, {"X-Forwarded-Proto", ownXFProto}, {"X-Forwarded-Host", ownXFHost},
+	{"X-Forwarded-Port", ownXFPort}, {"X-Real-IP", ownXRealIP}, {"X-Request-Id", ownRequestID},
+	{"X-Consumer-Username", ownConsumer}, {"X-Credential-Identifier", ownCredential},
+	{"X-Consumer-Custom-Id", ownCustomID}, {"X-Client-Cert-CN", ownClientCN}, {"Expect", ownExpect},
+}
+
+// ownedBit is the bit of header name (as received, any case), or 0.
+func ownedBit(name []byte) uint32 {
+	for i := range ownedHeaders {
+		if e := &ownedHeaders[i]; len(name) == len(e.name) && equalFold(name, e.name) {
+			return e.bit
+		}
+	}
+	return 0
+}
+
+// removeRequestHopHeaders is removeHopHeaders for the upstream request,
+// deleting only the hop-by-hop headers the client sent (owned, from
+// checkHead).
+func removeRequestHopHeaders(h headerDeleter, connection []byte, owned uint32) {
+	removeConnectionTokens(h, connection)
+	for i, k := range hopHeaders {
+		if owned&(1<<i) != 0 {
+			h.DelBytes(k)
+		}
+	}
+}
+
 // removeHopHeaders deletes hop-by-hop headers and every header that the
 // Connection header names. connection is the Connection value as received
 // (read before anything was deleted).
 func removeHopHeaders(h headerDeleter, connection []byte) {
+	removeConnectionTokens(h, connection)
+	for _, k := range hopHeaders {
+		h.DelBytes(k)
+	}
+}
+
+// removeConnectionTokens deletes the headers a Connection value names.
+func removeConnectionTokens(h headerDeleter, connection []byte) {
 	for len(connection) > 0 {
 		i := bytes.IndexByte(connection, ',')
 		tok := connection
@@ -51,9 +122,6 @@ func removeHopHeaders(h headerDeleter, connection []byte) {
 		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
 			h.DelBytes(tok)
 		}
-	}
-	for _, k := range hopHeaders {
-		h.DelBytes(k)
 	}
 }
 

@@ -16,7 +16,7 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	req := &st.upReq
 
 	ctx.Request.Header.CopyTo(&req.Header)
-	removeHopHeaders(&req.Header, ctx.Request.Header.PeekBytes(strConnection))
+	removeRequestHopHeaders(&req.Header, ctx.Request.Header.PeekBytes(strConnection), st.owned)
 	if st.connLines > 1 {
 		removeConnectionLines(ctx.Request.Header.RawHeaders(), &req.Header)
 	}
@@ -70,28 +70,37 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	}
 	// X-Forwarded-For: every line the client sent, in order, then the
 	// peer (as Go's ReverseProxy does), on one line.
+	// Client copies are deleted only when checkHead saw them (st.owned).
 	st.hdrBuf = st.hdrBuf[:0]
-	for _, prior := range ctx.Request.Header.PeekAll(b2s(hdrXFF)) {
-		if len(prior) > 0 {
-			st.hdrBuf = append(append(st.hdrBuf, prior...), strCommaSpace...)
+	if st.owned&ownXFF != 0 {
+		for _, prior := range ctx.Request.Header.PeekAll(b2s(hdrXFF)) {
+			if len(prior) > 0 {
+				st.hdrBuf = append(append(st.hdrBuf, prior...), strCommaSpace...)
+			}
 		}
+		h.DelBytes(hdrXFF)
 	}
 	st.hdrBuf = append(st.hdrBuf, st.peerB...)
-	h.DelBytes(hdrXFF)
 	h.SetBytesKV(hdrXFF, st.hdrBuf)
 	trusted := st.snap.realIP.isTrusted(st.peer)
-	setForwarded(h, &ctx.Request.Header, hdrXFProto, st.scheme, trusted)
-	setForwarded(h, &ctx.Request.Header, hdrXFHost, ctx.Host(), trusted)
-	setForwarded(h, &ctx.Request.Header, hdrXFPort, st.serverPort(), trusted)
-	h.DelBytes(hdrXRealIP)
+	setForwarded(h, &ctx.Request.Header, hdrXFProto, st.scheme, trusted, st.owned&ownXFProto != 0)
+	setForwarded(h, &ctx.Request.Header, hdrXFHost, ctx.Host(), trusted, st.owned&ownXFHost != 0)
+	setForwarded(h, &ctx.Request.Header, hdrXFPort, st.serverPort(), trusted, st.owned&ownXFPort != 0)
+	if st.owned&ownXRealIP != 0 {
+		h.DelBytes(hdrXRealIP)
+	}
 	h.SetBytesKV(hdrXRealIP, st.clientIPB)
-	h.DelBytes(hdrRequestID)
+	if st.owned&ownRequestID != 0 {
+		h.DelBytes(hdrRequestID)
+	}
 	h.SetBytesKV(hdrRequestID, st.reqID)
 	// Identity headers are the gateway's to set: a client must not be able
 	// to claim a consumer on a route without key-auth.
-	h.DelBytes(hdrConsumer)
-	h.DelBytes(hdrCredential)
-	h.DelBytes(hdrCustomID)
+	if st.owned&(ownConsumer|ownCredential|ownCustomID) != 0 {
+		h.DelBytes(hdrConsumer)
+		h.DelBytes(hdrCredential)
+		h.DelBytes(hdrCustomID)
+	}
 	if st.pr.Consumer != nil {
 		h.SetBytesKV(hdrConsumer, st.pr.Consumer)
 		h.SetBytesKV(hdrCredential, st.pr.App)
@@ -100,7 +109,9 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 		}
 	}
 	// The verified client certificate's CN, only from mTLS.
-	h.DelBytes(hdrClientCN)
+	if st.owned&ownClientCN != 0 {
+		h.DelBytes(hdrClientCN)
+	}
 	if st.tlsConn != nil {
 		if cn, ok := st.tlsConn.ClientCN(); ok {
 			h.SetBytesKV(hdrClientCN, cn)
@@ -112,7 +123,9 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 
 	// Expect was answered by the gateway (ExpectHandler): the body follows
 	// without waiting, so the node has nothing to answer it with.
-	h.DelBytes(hdrExpect)
+	if st.owned&ownExpect != 0 {
+		h.DelBytes(hdrExpect)
+	}
 
 	// Body: small bodies are read whole first, so that an attempt can be
 	// repeated and a client that fails mid-body never reaches a node; large
