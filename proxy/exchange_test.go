@@ -362,6 +362,22 @@ services: [{id: s, upstream: `+rawUpstreamYAML("retries: 0,", b)+`, routes: [{pa
 	require.Contains(t, lines[0]["error"], "response header too large")
 }
 
+// A node's response head that does not parse is logged as a failed
+// attempt without its bytes: they may hold the node's Set-Cookie.
+func TestUnparsableResponseIsLoggedWithoutItsBytes(t *testing.T) {
+	b := testnet.StartRawBackend(t, "badheader")
+	tg, logs := observedGateway(t, `
+gateway: {access_log: {enabled: false}}
+services: [{id: s, upstream: `+rawUpstreamYAML("retries: 0,", b)+`, routes: [{paths: ["/*"]}]}]`)
+	r, err := testnet.RawDo(t, tg.addr, testnet.RawReq("GET", "/x", "bad", ""))
+	require.NoError(t, err)
+	require.Equal(t, 502, r.Status)
+	lines := attemptLogs(logs)
+	require.Len(t, lines, 1)
+	require.Equal(t, "read", lines[0]["phase"])
+	require.NotContains(t, lines[0]["error"], "NODE-SECRET-COOKIE")
+}
+
 func TestUpstreamTLSFailureIsLoggedWithReason(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "secret") }))
 	t.Cleanup(srv.Close)

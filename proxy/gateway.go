@@ -311,6 +311,11 @@ func (g *Gateway) newServer(gw *config.Gateway) *fasthttp.Server {
 		// the read buffer).
 		ReduceMemoryUsage: true,
 		CloseOnShutdown:   true,
+		// fasthttp's parse errors otherwise quote the bytes they failed
+		// on: a client's request head, or (our upstream responses are
+		// read into the same ctx.Response) a node's response head with
+		// its Set-Cookie. Those errors reach the log.
+		SecureErrorLogMessage: true,
 		ConnState: func(c net.Conn, st fasthttp.ConnState) {
 			switch st {
 			case fasthttp.StateNew:

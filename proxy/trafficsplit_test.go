@@ -105,17 +105,23 @@ services:
 	require.EqualValues(t, 20, stable.hits.Load())
 	require.EqualValues(t, 10, c1.hits.Load())
 	require.EqualValues(t, 10, c2.hits.Load())
-	inline := 0
-	for id := range tg.g.snap.Load().upstreams {
-		if strings.HasPrefix(id, "traffic-split/") {
-			inline++
+	inlineIDs := func() []string {
+		var ids []string
+		for id := range tg.g.snap.Load().upstreams {
+			if strings.HasPrefix(id, "traffic-split/") {
+				ids = append(ids, id)
+			}
 		}
+		return ids
 	}
-	require.Equal(t, 1, inline, "the same inline upstream on two routes is one upstream")
+	before := inlineIDs()
+	require.Len(t, before, 1, "the same inline upstream on two routes is one upstream")
 
-	// A reload that keeps it keeps its pools: no new connection to c1.
+	// A reload that keeps it keeps its identity (pools, health and node
+	// state are keyed by it) and its connections.
 	conns := c1.conns.Load()
 	require.NoError(t, tg.g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\n"+yaml)))
+	require.Equal(t, before, inlineIDs())
 	for range 4 {
 		require.Equal(t, 200, tg.get(t, "/a").StatusCode())
 	}

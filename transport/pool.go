@@ -61,12 +61,12 @@ type poolConn struct {
 	uses    int
 	lastUse time.Time
 
-	readTimeout  time.Duration
-	writeTimeout time.Duration
-	nRead        int64     // bytes read in the current exchange
-	nWritten     int64     // bytes written in the current exchange
-	readSet      time.Time // when the read deadline was last moved
-	writeSet     time.Time
+	readTimeout   time.Duration
+	writeTimeout  time.Duration
+	nRead         int64 // bytes read in the current exchange
+	nWritten      int64 // bytes written in the current exchange
+	readDeadline  movingDeadline
+	writeDeadline movingDeadline
 
 	// raw is the TCP socket under the connection (under TLS too), for the
 	// non-blocking check before reuse; nil when there is none.
@@ -82,15 +82,8 @@ const (
 )
 
 func (c *poolConn) Read(b []byte) (int, error) {
-	if c.readTimeout > 0 {
-		if now := time.Now(); now.Sub(c.readSet) >= deadlineSlack(c.readTimeout) {
-			// The deadline is set a slack beyond the timeout and moved only
-			// once the slack has passed: the time allowed between two
-			// reads is timeout..timeout+slack, without a timer update on
-			// every read.
-			c.readSet = now
-			_ = c.Conn.SetReadDeadline(now.Add(c.readTimeout + deadlineSlack(c.readTimeout)))
-		}
+	if d, ok := c.readDeadline.move(c.readTimeout); ok {
+		_ = c.Conn.SetReadDeadline(d)
 	}
 	n, err := c.Conn.Read(b)
 	c.nRead += int64(n)
@@ -104,15 +97,32 @@ func deadlineSlack(timeout time.Duration) time.Duration {
 }
 
 func (c *poolConn) Write(b []byte) (int, error) {
-	if c.writeTimeout > 0 {
-		if now := time.Now(); now.Sub(c.writeSet) >= deadlineSlack(c.writeTimeout) {
-			c.writeSet = now
-			_ = c.Conn.SetWriteDeadline(now.Add(c.writeTimeout + deadlineSlack(c.writeTimeout)))
-		}
+	if d, ok := c.writeDeadline.move(c.writeTimeout); ok {
+		_ = c.Conn.SetWriteDeadline(d)
 	}
 	n, err := c.Conn.Write(b)
 	c.nWritten += int64(n)
 	return n, err
+}
+
+// movingDeadline is a read or write deadline that follows the calls: the
+// deadline is set a slack beyond the timeout and moved only once the slack
+// has passed, so the time allowed between two calls is timeout..timeout+
+// slack without a timer update on every call.
+type movingDeadline struct{ set time.Time }
+
+// move returns the new deadline when it is due to move (timeout > 0).
+func (m *movingDeadline) move(timeout time.Duration) (time.Time, bool) {
+	if timeout <= 0 {
+		return time.Time{}, false
+	}
+	now := time.Now()
+	slack := deadlineSlack(timeout)
+	if now.Sub(m.set) < slack {
+		return time.Time{}, false
+	}
+	m.set = now
+	return now.Add(timeout + slack), true
 }
 
 // peekAfterIdle is how long a connection must have been idle before its
@@ -432,7 +442,7 @@ func (p *Pool) exchange(c *poolConn, req *fasthttp.Request, resp *fasthttp.Respo
 	if c.writeTimeout != o.To.Send || c.readTimeout != o.To.Read {
 		// Another route's timeouts: move both deadlines at the first
 		// write and read, whatever the slack.
-		c.writeSet, c.readSet = time.Time{}, time.Time{}
+		c.writeDeadline, c.readDeadline = movingDeadline{}, movingDeadline{}
 		c.writeTimeout, c.readTimeout = o.To.Send, o.To.Read
 	}
 	err := req.Write(c.bw)

@@ -35,6 +35,7 @@ import (
 //	reset      header with Content-Length 100, 10 bytes, then a TCP reset
 //	bigheader  ok with a header of X-Header-Size bytes
 //	chunked    ok, with the body in two chunks
+//	badheader  a response head that does not parse, after a Set-Cookie
 //	upgrade    101 Switching Protocols
 type RawBackend struct {
 	t    testing.TB
@@ -227,6 +228,9 @@ func (b *RawBackend) respond(c net.Conn, req RawRequest, act string) bool {
 	case "chunked":
 		_, err = io.WriteString(c, "HTTP/1.1 "+status+"\r\nX-Id: "+req.ID+"\r\nTransfer-Encoding: chunked\r\n\r\n"+
 			"3\r\nid=\r\n"+strconv.FormatInt(int64(len(req.ID)), 16)+"\r\n"+req.ID+"\r\n0\r\n\r\n")
+	case "badheader":
+		_, err = io.WriteString(c, "HTTP/1.1 200 OK\r\nSet-Cookie: session=NODE-SECRET-COOKIE\r\nContent-Length: 0\r\nBroken header line\r\n\r\n")
+		return false
 	case "upgrade":
 		_, err = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		b.sleep(100 * time.Millisecond)
