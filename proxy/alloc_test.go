@@ -134,7 +134,13 @@ services:
 	mallocs, _ := count.Since()
 	perReq := float64(mallocs) / n
 	t.Logf("mallocs per proxied POST (client, gateway and backend in one process): %.3f", perReq)
-	require.Less(t, perReq, 0.05)
+	// One of them is fasthttp's own: since v1.76 its server drains what a
+	// handler left of a streamed request body with io.CopyN after every
+	// request that has one, and CopyN allocates a 24-byte io.LimitReader
+	// even when the body was read to its end (server.go, requestStream.discard).
+	// The gateway's share must stay at zero.
+	const fasthttpDrain = 1
+	require.Less(t, perReq, fasthttpDrain+0.05)
 }
 
 // TestZeroAllocationsWithPlugins runs every request through the plugin
