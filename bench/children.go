@@ -47,6 +47,9 @@ type pinning struct {
 	on    bool
 	proxy []int
 	load  []int
+	// shared: the proxy has every CPU (--cores >= CPUs) and the load
+	// generator and backends run on the same ones.
+	shared bool
 }
 
 // wrap prefixes argv with taskset when pinning is on. taskset execs the

@@ -48,6 +48,7 @@ type options struct {
 	Generator   string        `json:"generator"`
 	GOGC        string        `json:"gateway_gogc"`
 	GOMAXPROCS  int           `json:"gateway_gomaxprocs"`
+	Cores       int           `json:"cores"`
 	GOMEMLIMIT  string        `json:"gateway_gomemlimit,omitempty"`
 	Pin         bool          `json:"pin"`
 	Pprof       string        `json:"-"`
@@ -72,7 +73,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.JSON, "json", "", "write all results to `FILE`")
 	fs.StringVar(&o.Generator, "generator", "auto", "load generator: auto (wrk when installed), wrk, builtin")
 	fs.StringVar(&o.GOGC, "gogc", "400", "GOGC of the gateway process (\"default\": leave unset)")
-	fs.IntVar(&o.GOMAXPROCS, "gomaxprocs", 1, "GOMAXPROCS of the gateway process (0: leave unset)")
+	fs.IntVar(&o.GOMAXPROCS, "gomaxprocs", 0, "GOMAXPROCS of the gateway process (0: as many as --cores; -1: leave unset)")
+	fs.IntVar(&o.Cores, "cores", 1, "CPUs the proxy under test gets: nginx workers, haproxy threads and caddy's GOMAXPROCS follow it; when it leaves no CPU free, the load generator and backends share the proxy's CPUs")
 	fs.StringVar(&o.GOMEMLIMIT, "gomemlimit", "", "GOMEMLIMIT of the gateway process, e.g. 80MiB (default: unset)")
 	fs.BoolVar(&o.Pin, "pin", true, "pin the proxy to CPU 0 and the rest to the other CPUs (needs 2+ CPUs and taskset)")
 	fs.StringVar(&o.Pprof, "pprof", "", "pass GATEWAY_PPROF=`ADDR` to the gateway (net/http/pprof on ADDR)")
@@ -107,6 +109,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("--routes must be at least 2")
 	case o.ReloadEvery <= 0:
 		return o, errors.New("--reload-every must be positive")
+	case o.Cores < 1:
+		return o, errors.New("--cores must be at least 1")
+	}
+	if o.GOMAXPROCS == 0 {
+		o.GOMAXPROCS = o.Cores
 	}
 	for _, f := range []struct {
 		name string
@@ -265,7 +272,10 @@ func run(ctx context.Context, opts options, out, log io.Writer) (*report, error)
 }
 
 // placeCPUs decides the pinning: with 2+ CPUs and taskset, the proxy gets
-// the first allowed CPU and everything else the rest, the bench included.
+// the first --cores allowed CPUs and everything else the rest, the bench
+// included. When --cores leaves no CPU free, everything shares them: the
+// proxy's CPU time is still its own, but the load generator competes with
+// it, and the report says so.
 func (b *bench) placeCPUs() error {
 	cpus, err := allowedCPUs()
 	if err != nil || len(cpus) == 0 {
@@ -280,7 +290,11 @@ func (b *bench) placeCPUs() error {
 	case tasksetErr != nil:
 		fmt.Fprintln(b.log, "bench: taskset not found: no pinning (apt-get install util-linux)")
 	default:
-		b.sup.pin = pinning{on: true, proxy: cpus[:1], load: cpus[1:]}
+		n := min(b.opts.Cores, len(cpus))
+		b.sup.pin = pinning{on: true, proxy: cpus[:n], load: cpus[n:]}
+		if n == len(cpus) {
+			b.sup.pin.load, b.sup.pin.shared = cpus, true
+		}
 		return pinSelf(b.sup.pin.load)
 	}
 	return nil

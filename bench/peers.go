@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,11 +54,11 @@ func (p *peerTarget) start(ctx context.Context, b *bench, sc *scenario) error {
 	var argv, env []string
 	switch p.kind {
 	case "nginx":
-		argv, err = writeNginx(dir, p.bin, p.listen, b.backends, sc, b.tlsCert, b.tlsKey)
+		argv, err = writeNginx(dir, p.bin, p.listen, b.backends, sc, b.tlsCert, b.tlsKey, b.opts.Cores)
 	case "haproxy":
-		argv, err = writeHAProxy(dir, p.bin, p.listen, b.backends, sc)
+		argv, err = writeHAProxy(dir, p.bin, p.listen, b.backends, sc, b.opts.Cores)
 	case "caddy":
-		argv, env, err = writeCaddy(dir, p.bin, p.listen, b.backends, sc)
+		argv, env, err = writeCaddy(dir, p.bin, p.listen, b.backends, sc, b.opts.Cores)
 	default:
 		err = fmt.Errorf("unknown peer %q", p.kind)
 	}
@@ -86,7 +87,7 @@ func (p *peerTarget) start(ctx context.Context, b *bench, sc *scenario) error {
 
 // writeNginx writes nginx.conf for sc. Routes become prefix locations,
 // which nginx keeps in a tree, so 10,000 of them are practical.
-func writeNginx(dir, bin, listen string, backends []string, sc *scenario, cert, key string) ([]string, error) {
+func writeNginx(dir, bin, listen string, backends []string, sc *scenario, cert, key string, cores int) ([]string, error) {
 	var b strings.Builder
 	// The user directive matters only when nginx starts as root (workers
 	// would otherwise switch to nobody, who cannot write the temp dirs).
@@ -95,8 +96,8 @@ func writeNginx(dir, bin, listen string, backends []string, sc *scenario, cert, 
 			fmt.Fprintf(&b, "user %s;\n", u.Username)
 		}
 	}
-	fmt.Fprintf(&b, `worker_processes 1;
-daemon off;
+	fmt.Fprintf(&b, "worker_processes %d;\n", cores)
+	fmt.Fprintf(&b, `daemon off;
 master_process on;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
@@ -151,11 +152,10 @@ http {
 // writeHAProxy writes haproxy.cfg for sc. 10,000 path_beg ACLs would be
 // evaluated one by one; the route's first segment looked up in a pattern
 // file (an exact-match tree) is how haproxy does a large table.
-func writeHAProxy(dir, bin, listen string, backends []string, sc *scenario) ([]string, error) {
+func writeHAProxy(dir, bin, listen string, backends []string, sc *scenario, cores int) ([]string, error) {
 	var b strings.Builder
-	b.WriteString(`global
-  nbthread 1
-defaults
+	fmt.Fprintf(&b, "global\n  nbthread %d\n", cores)
+	b.WriteString(`defaults
   mode http
   timeout connect 5s
   timeout client 60s
@@ -190,7 +190,7 @@ frontend fe
 
 // writeCaddy writes a Caddyfile for sc. Caddy matches paths one pattern
 // after the other; with 10,000 routes that cost is caddy's own.
-func writeCaddy(dir, bin, listen string, backends []string, sc *scenario) ([]string, []string, error) {
+func writeCaddy(dir, bin, listen string, backends []string, sc *scenario, cores int) ([]string, []string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, `{
 	admin off
@@ -225,6 +225,6 @@ http://%s {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return nil, nil, err
 	}
-	env := []string{"GOMAXPROCS=1", "HOME=" + dir, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}
+	env := []string{"GOMAXPROCS=" + strconv.Itoa(cores), "HOME=" + dir, "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}
 	return []string{bin, "run", "--config", conf, "--adapter", "caddyfile"}, env, nil
 }

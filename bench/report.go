@@ -143,10 +143,14 @@ func (o options) MarshalJSON() ([]byte, error) {
 
 func newReport(opts options, b *bench) *report {
 	r := &report{Time: time.Now().UTC(), Options: opts, Generator: b.gen.name(), Machine: machineInfo()}
-	if b.sup.pin.on {
+	switch {
+	case b.sup.pin.on && b.sup.pin.shared:
+		r.Pinning = fmt.Sprintf("proxy on CPU %s, SHARED with the load generator, backends and bench (--cores %d)",
+			cpuList(b.sup.pin.proxy), opts.Cores)
+	case b.sup.pin.on:
 		r.Pinning = fmt.Sprintf("proxy on CPU %s; load generator, backends and bench on CPU %s",
 			cpuList(b.sup.pin.proxy), cpuList(b.sup.pin.load))
-	} else {
+	default:
 		r.Pinning = "none"
 	}
 	return r
@@ -197,8 +201,8 @@ func (r *report) printHeader(w io.Writer) {
 	if o.GOMEMLIMIT != "" {
 		gogc += " GOMEMLIMIT=" + o.GOMEMLIMIT
 	}
-	fmt.Fprintf(w, "load: %s, %d connections, %s per turn, %d rounds, warmup %s; gateway GOMAXPROCS=%d GOGC=%s\n",
-		r.Generator, o.Connections, o.Duration, o.Rounds, o.Warmup, o.GOMAXPROCS, gogc)
+	fmt.Fprintf(w, "load: %s, %d connections, %s per turn, %d rounds, warmup %s; cores %d (nginx workers, haproxy threads, caddy GOMAXPROCS); gateway GOMAXPROCS=%d GOGC=%s\n",
+		r.Generator, o.Connections, o.Duration, o.Rounds, o.Warmup, o.Cores, o.GOMAXPROCS, gogc)
 	fmt.Fprintf(w, "pinning: %s\n", r.Pinning)
 }
 
