@@ -64,6 +64,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if addr := os.Getenv(pprofEnv); addr != "" {
 		startPprof(addr, log)
 	}
+	rs := applyRuntimeDefaults(os.Getenv, cgroupMemoryFiles)
+	gcFields := []zap.Field{zap.Int("gc_percent", rs.GCPercent), zap.String("gc_percent_from", rs.GCSource), zap.String("memory_limit_from", rs.LimitSource)}
+	if rs.LimitSource != "none" {
+		gcFields = append(gcFields, zap.Int64("memory_limit_bytes", rs.MemoryLimit))
+	}
+	log.Info("garbage collector", gcFields...)
 
 	r := &runner{log: log, level: level, limits: f.limits(), certWatch: map[string]*configwatch.Watcher{}, resync: make(chan struct{}, 1)}
 	var demo *demoBackends
