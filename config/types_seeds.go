@@ -17,6 +17,11 @@ type GlobalRule struct {
 	ID      string  `json:"id"`
 	Plugins Plugins `json:"plugins"`
 
+	// Response-only or descriptive: the Admin API's rule has no name,
+	// desc or labels today, other API7 objects do.
+	Name      Ignored `json:"name"`
+	Desc      Ignored `json:"desc"`
+	Labels    Ignored `json:"labels"`
 	CreatedAt Ignored `json:"created_at"`
 	UpdatedAt Ignored `json:"updated_at"`
 }
