@@ -235,6 +235,9 @@ func (d *decoder) wrongType(want string, in any) {
 // decode stores in into v, which must be settable. A JSON null is the same
 // as an absent key: v keeps its default (pointers stay nil).
 func (d *decoder) decode(in any, v reflect.Value) {
+	if d.decodeSeedShape(in, v) { // types_seeds.go
+		return
+	}
 	t := v.Type()
 	switch t {
 	case ignoredType:
@@ -414,9 +417,11 @@ func (d *decoder) decodeStruct(in any, v reflect.Value) {
 			d.fail("unknown key")
 		default:
 			val := obj[k]
-			if isSecret(v.Type().Field(i)) {
+			switch f := v.Type().Field(i); {
+			case isSecret(f):
 				d.decodeSecret(val, v.Field(i))
-			} else {
+			case d.decodeStatusString(f, val, v.Field(i)): // types_seeds.go
+			default:
 				d.decode(val, v.Field(i))
 			}
 		}

@@ -62,6 +62,9 @@ type Config struct {
 	StreamRoutes     NotSupported               `json:"stream_routes"` // TCP stream routes (issue 15)
 	// Environments are Huawei API environments (environments.go).
 	Environments []Environment `json:"environments"`
+	// GlobalRules are API7 global rules, merged into GlobalPlugins
+	// (types_seeds.go).
+	GlobalRules []GlobalRule `json:"global_rules"`
 
 	// Source is the file the config came from ("" for built-in configs).
 	Source string `json:"-"`
@@ -160,6 +163,12 @@ type Service struct {
 	UpdatedAt                   Ignored `json:"updated_at"`
 	LastPublished               Ignored `json:"last_published"`
 	PublishedGatewayGroupsCount Ignored `json:"published_gateway_groups_count"`
+	ServiceVersionID            Ignored `json:"service_version_id"`
+	ServiceID                   Ignored `json:"service_id"` // the service template's id
+	GatewayGroupID              Ignored `json:"gateway_group_id"`
+	GatewayGroupName            Ignored `json:"gateway_group_name"`
+	UnhealthyNodesCount         Ignored `json:"unhealthy_nodes_count"`
+	PublishTime                 Ignored `json:"publish_time"`
 	Version                     Ignored `json:"version"`
 	Status                      Ignored `json:"status"`
 }
@@ -185,9 +194,13 @@ type Route struct {
 	ReqParams []ReqParam `json:"req_params"`
 	// BackendParams are Huawei backend parameters (params.go).
 	BackendParams []BackendParam `json:"backend_params"`
+	// Remark is a Huawei API's description, kept like desc.
+	Remark string `json:"remark"`
 
-	CreatedAt Ignored `json:"created_at"`
-	UpdatedAt Ignored `json:"updated_at"`
+	CreatedAt        Ignored `json:"created_at"`
+	UpdatedAt        Ignored `json:"updated_at"`
+	ServiceVersionID Ignored `json:"service_version_id"`
+	RouteID          Ignored `json:"route_id"`
 }
 
 // Var is one `[var, op, value]` condition of a route, or
@@ -231,6 +244,9 @@ type Upstream struct {
 	// HashKey is Key parsed as HashOn says (ParseHashKey) when Type is
 	// chash, set by validation; the zero value hashes on remote_addr.
 	HashKey KeyTemplate `json:"-"`
+
+	// Remark is a Huawei VPC channel's description, kept like desc.
+	Remark string `json:"remark"`
 
 	CreatedAt Ignored `json:"created_at"`
 	UpdatedAt Ignored `json:"updated_at"`
@@ -304,14 +320,14 @@ type ActiveCheck struct {
 // ActiveHealthy says when probes count a node as healthy.
 type ActiveHealthy struct {
 	Interval     Seconds `json:"interval"`
-	HTTPStatuses []int   `json:"http_statuses"`
+	HTTPStatuses []int   `json:"http_statuses" statuses:"list or http_code"`
 	Successes    int     `json:"successes"`
 }
 
 // ActiveUnhealthy says when probes count a node as unhealthy.
 type ActiveUnhealthy struct {
 	Interval     Seconds `json:"interval"`
-	HTTPStatuses []int   `json:"http_statuses"`
+	HTTPStatuses []int   `json:"http_statuses" statuses:"list or http_code"`
 	HTTPFailures int     `json:"http_failures"`
 	TCPFailures  int     `json:"tcp_failures"`
 	Timeouts     int     `json:"timeouts"`
@@ -326,13 +342,13 @@ type PassiveCheck struct {
 
 // PassiveHealthy says which responses count as successes.
 type PassiveHealthy struct {
-	HTTPStatuses []int `json:"http_statuses"`
+	HTTPStatuses []int `json:"http_statuses" statuses:"list or http_code"`
 	Successes    int   `json:"successes"`
 }
 
 // PassiveUnhealthy says which responses and failures count against a node.
 type PassiveUnhealthy struct {
-	HTTPStatuses []int `json:"http_statuses"`
+	HTTPStatuses []int `json:"http_statuses" statuses:"list or http_code"`
 	HTTPFailures int   `json:"http_failures"`
 	TCPFailures  int   `json:"tcp_failures"`
 	Timeouts     int   `json:"timeouts"`
@@ -357,6 +373,15 @@ type ThrottlePolicy struct {
 	RedisID          string `json:"redis_id"`
 	AllowDegradation bool   `json:"allow_degradation"` // default true
 	ClusterBatch     int64  `json:"cluster_batch"`     // permits per round trip; 0, 1: off
+
+	// Huawei's own keys (issue 21): remark is kept like desc;
+	// enable_adaptive_control loads only as "FALSE" (or empty).
+	Remark                 string  `json:"remark"`
+	EnableAdaptiveControl  string  `json:"enable_adaptive_control"`
+	CreateTime             Ignored `json:"create_time"`
+	UpdateTime             Ignored `json:"update_time"`
+	BindNum                Ignored `json:"bind_num"`
+	IsIncluSpecialThrottle Ignored `json:"is_inclu_special_throttle"`
 }
 
 // Special replaces the app or user limit of a policy for one object.
@@ -368,6 +393,8 @@ type Special struct {
 
 // Consumer is a user of the APIs; each credential is an app.
 type Consumer struct {
+	ID          Ignored           `json:"id"`
+	Name        Ignored           `json:"name"`
 	Username    string            `json:"username"`
 	Desc        string            `json:"desc"`
 	Labels      map[string]string `json:"labels"`
@@ -392,7 +419,10 @@ type Credential struct {
 
 // GatewayResponse overrides one gateway-made error response.
 type GatewayResponse struct {
-	Status  int               `json:"status"`
-	Body    string            `json:"body"`
-	Headers map[string]string `json:"headers"`
+	Status  int             `json:"status"`
+	Body    string          `json:"body"`
+	Headers ResponseHeaders `json:"headers"` // or Huawei's [{key, value}]
+	// Default is Huawei's "this is the platform's own response" flag;
+	// it changes nothing but lets an unproduced type load (types_seeds.go).
+	Default bool `json:"default"`
 }

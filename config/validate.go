@@ -47,6 +47,7 @@ func validate(cfg *Config) Errors {
 	for _, p := range cfg.ThrottlePolicies {
 		v.policies[p.ID] = true
 	}
+	ownGlobal := v.globalRules() // validate_seeds.go: before services, which read GlobalPlugins
 	v.gateway("gateway", &cfg.Gateway)
 	v.services()
 	ids := newIDSet(v, "upstreams")
@@ -59,7 +60,7 @@ func validate(cfg *Config) Errors {
 	v.policiesList()
 	v.consumers()
 	v.gatewayResponses()
-	v.plugins("global_plugins", cfg.GlobalPlugins)
+	v.plugins("global_plugins", ownGlobal)
 	v.routeConflicts()
 	v.tlsObjects() // validate_tls.go
 	return v.errs

@@ -44,7 +44,8 @@ func (v *validator) policiesList() {
 			v.add(field(path, "type"), "must be 1 (per route) or 2 (shared), got %d", p.Type)
 		}
 		v.oneOf(field(path, "window"), p.Window, "fixed", "sliding")
-		v.policyStrategy(path, p) // validate_redis.go
+		v.policyStrategy(path, p)  // validate_redis.go
+		v.adaptiveControl(path, p) // validate_seeds.go
 		seen := map[string]bool{}
 		for j := range p.Specials {
 			v.special(indexPath(field(path, "specials"), j), &p.Specials[j], apps, users, seen)

@@ -29,8 +29,14 @@ func (v *validator) gatewayResponses() {
 	for _, t := range types {
 		r := v.cfg.GatewayResponses[t]
 		path := keyPath("gateway_responses", t)
-		if !slices.Contains(responseTypes, t) {
-			v.add(path, "unknown response type %q (one of %s)", t, strings.Join(responseTypes, ", "))
+		switch {
+		case slices.Contains(responseTypes, t):
+		case v.seedResponseType(path, t, r): // validate_seeds.go
+			if t != Default4XX && t != Default5XX {
+				continue
+			}
+		default:
+			v.add(path, "unknown response type %q (one of %s; Huawei's %s)", t, strings.Join(responseTypes, ", "), seedResponseTypeNames())
 			continue
 		}
 		if r.Status != 0 {

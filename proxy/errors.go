@@ -89,7 +89,13 @@ func compileErrResponses(overrides map[string]config.GatewayResponse) *errRespon
 	for t := errNotFound; t < numErrTypes; t++ {
 		def := errDefs[t]
 		er := errResponse{status: def.status, contentType: "application/json", body: parseTemplate(defaultErrorBody)}
-		if o, ok := overrides[t.String()]; ok {
+		o, ok := overrides[t.String()]
+		if !ok {
+			// Huawei's catch-alls: a type without its own entry takes
+			// DEFAULT_4XX or DEFAULT_5XX by its status class.
+			o, ok = overrides[defaultResponseFor(def.status)]
+		}
+		if ok {
 			if o.Status != 0 {
 				er.status = o.Status
 			}
@@ -107,6 +113,14 @@ func compileErrResponses(overrides map[string]config.GatewayResponse) *errRespon
 		r[t] = er
 	}
 	return &r
+}
+
+// defaultResponseFor names the Huawei catch-all response of a status.
+func defaultResponseFor(status int) string {
+	if status >= 500 {
+		return config.Default5XX
+	}
+	return config.Default4XX
 }
 
 var templateVars = []struct {
