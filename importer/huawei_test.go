@@ -241,10 +241,10 @@ func TestHuaweiThrottlesSpecialsBindings(t *testing.T) {
 		"throttle_specials.json": `{"throttle_specials": [
 			{"call_limits": 40, "object_id": "a1", "object_type": "APP", "throttle_id": "t1", "app_name": "app_demo", "id": "s1"},
 			{"call_limits": 40, "object_id": "u1", "object_type": "USER", "throttle_id": "t1", "object_name": "tenant"}]}`,
-		"throttle_applies.json": `{"throttle_applies": [{"publish_id": "pub1", "scope": 1, "strategy_id": "t1", "id": "ap1"}]}`,
+		"throttle_applies.json":    `{"throttle_applies": [{"publish_id": "pub1", "scope": 1, "strategy_id": "t1", "id": "ap1"}]}`,
 		"throttle_bound_apis.json": `{"apis": [{"id": "api2", "throttle_apply_id": "ap2", "throttle_name": "shared", "run_env_name": "RELEASE", "req_uri": "/b"}]}`,
-		"apps.json":      `{"apps": [{"id": "a1", "name": "app_demo"}]}`,
-		"app_codes.json": `{"app_codes": [{"app_code": "code-1", "app_id": "a1"}]}`,
+		"apps.json":                `{"apps": [{"id": "a1", "name": "app_demo"}]}`,
+		"app_codes.json":           `{"app_codes": [{"app_code": "code-1", "app_id": "a1"}]}`,
 	}
 	r := huawei(t, files)
 	cfg := load(t, r)
