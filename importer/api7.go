@@ -100,7 +100,12 @@ func convertAPI7(in []input) *Result {
 					w.add(indexed(path+"list", i), "expected an object, skipped")
 					continue
 				}
-				objs = append(objs, api7Item{m: m, path: indexed(path+"list", i), file: f.base})
+				p := indexed(path+"list", i)
+				// APISIX's Admin API wraps each item: {key, value, createdIndex, modifiedIndex}.
+				if v, ok := m["value"].(map[string]any); ok && m["key"] != nil {
+					m, p = v, p+".value"
+				}
+				objs = append(objs, api7Item{m: m, path: p, file: f.base})
 			}
 		case root["value"] != nil:
 			m, ok := root["value"].(map[string]any)

@@ -78,3 +78,15 @@ func TestAPI7GetResponsesAndInference(t *testing.T) {
 	requireWarned(t, r, "b.json: value.unknown_key: not supported, not imported")
 	requireWarned(t, r, "e.json: value", `service "nope"`)
 }
+
+// APISIX-style list items ({key, value}) are unwrapped.
+func TestAPI7WrappedListItems(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"consumers.json": `{"total": 1, "list": [{"key": "/apisix/consumers/jack", "value": {"username": "jack", "plugins": {"key-auth": {"key": "k-jack"}}}, "createdIndex": 1, "modifiedIndex": 1}]}`,
+	})
+	r, err := API7([]string{dir})
+	require.NoError(t, err)
+	cfg := load(t, r)
+	require.Equal(t, "jack", cfg.Consumers[0].Username)
+	require.Contains(t, string(r.YAML), "consumers.json: list[0].value)")
+}

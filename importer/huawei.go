@@ -187,6 +187,7 @@ type hwConv struct {
 	specials   map[string][]any
 
 	apiBinding map[string]string // api id -> policy id
+	routeKeys  map[string]string // method and paths -> the API that has them
 	publishAPI map[string]string // publish id -> api id
 }
 
@@ -195,7 +196,7 @@ func convertHuawei(in []input) (*Result, error) {
 	h := collectHuawei(in, w)
 	c := &hwConv{w: w, h: h, channelIDs: map[string]*obj{}, upstreams: map[string]*Map{}, upComments: map[string]string{},
 		appName: map[string]string{}, policies: map[string]*Map{}, polByName: map[string]string{}, specials: map[string][]any{},
-		apiBinding: map[string]string{}, publishAPI: map[string]string{}}
+		apiBinding: map[string]string{}, publishAPI: map[string]string{}, routeKeys: map[string]string{}}
 	out := &Map{}
 
 	envs, selected := c.environments()
@@ -817,6 +818,12 @@ func (c *hwConv) api(a *obj) any {
 	if meth != "" && meth != "ANY" {
 		route.Set("methods", []string{meth})
 	}
+	rk := meth + " " + strings.Join(paths, " ")
+	if first, dup := c.routeKeys[rk]; dup {
+		c.w.add(a.at("req_uri"), "%s %s is also the path of the API at %s (another API group? groups' domains are not imported): API %q not imported", orDefault(meth, "ANY"), uri, first, name)
+		return nil
+	}
+	c.routeKeys[rk] = where(a.path)
 	// Authentication.
 	if auth == "APP" {
 		opt := a.sub("auth_opt")

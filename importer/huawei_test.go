@@ -307,3 +307,14 @@ func TestHuaweiMicroserviceChannel(t *testing.T) {
 	require.Empty(t, cfg.Upstreams)
 	requireWarned(t, r, "vpc_channels.json: vpc_channels[0].type", "microservice")
 }
+
+// Two APIs of different groups may share a path; here they would be one
+// route, so the second is refused with a warning, not a broken config.
+func TestHuaweiSamePathTwice(t *testing.T) {
+	r := huawei(t, map[string]string{"apis.json": `{"apis": [` +
+		api(`"req_method": "GET", "req_uri": "/a", "auth_type": "NONE", "backend_type": "MOCK", "mock_info": {"result_content": "1"}`) + `,` +
+		strings.Replace(api(`"req_method": "GET", "req_uri": "/a", "auth_type": "NONE", "backend_type": "MOCK", "mock_info": {"result_content": "2"}`), `"api1"`, `"api2"`, 1) + `]}`})
+	cfg := load(t, r)
+	require.Len(t, cfg.Services, 1)
+	requireWarned(t, r, "apis.json: apis[1].req_uri", "GET /a is also the path of the API at", "apis[0]")
+}

@@ -43,7 +43,7 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 	var res *importer.Result
 	var err error
 	switch product {
-	case "api7", "apisix":
+	case "api7":
 		res, err = importer.API7(fs.Args())
 	case "huawei":
 		res, err = importer.Huawei(fs.Args())
