@@ -255,7 +255,8 @@ func writeList(b *bytes.Buffer, l []any, indent int) {
 			// The first key's comment lines stay above the dash.
 			for strings.HasPrefix(strings.TrimLeft(s, " "), "#") {
 				nl := strings.IndexByte(s, '\n')
-				b.WriteString(s[:nl+1])
+				b.WriteString(pad)
+				b.WriteString(strings.TrimLeft(s[:nl+1], " "))
 				s = s[nl+1:]
 			}
 			b.WriteString(pad)

@@ -125,3 +125,45 @@ func TestImportUsage(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(data), `username: "bob"`)
 }
+
+// The seed samples (importer/testdata, README there) import into configs
+// that `gateway validate` accepts (config loading and compiling), and the
+// API7 one serves.
+func TestImportSeedSamplesValidateAndServe(t *testing.T) {
+	key, err := os.ReadFile("../../importer/testdata/api7/cert-key.pem")
+	require.NoError(t, err)
+	t.Setenv("GATEWAY_CERT_KEY_CERT_SHOP", string(key))
+	dir := t.TempDir()
+	listen, control := testnet.FreeAddr(t), testnet.FreeAddr(t)
+	head := fmt.Sprintf("gateway: {listen: %s, control_listen: %s, access_log: {enabled: false}}\n\n", listen, control)
+
+	testdata, err := filepath.Abs("../../importer/testdata")
+	require.NoError(t, err)
+	code, yaml, warnings := runCmd(t, dir, "import", "huawei", filepath.Join(testdata, "huawei"))
+	require.Equal(t, 0, code, warnings)
+	require.Contains(t, warnings, "warning: ")
+	path := filepath.Join(dir, "huawei.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o644))
+	code, out, errs := runCmd(t, dir, "validate", "-c", path)
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, "ok: ")
+
+	code, yaml, warnings = runCmd(t, dir, "import", "api7", filepath.Join(testdata, "api7"))
+	require.Equal(t, 0, code, warnings)
+	path = writeConfig(t, dir, head+yaml)
+	code, out, errs = runCmd(t, dir, "validate", "-c", path)
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, "2 services, 3 routes")
+
+	g := startGateway(t, dir, "-c", path)
+	g.waitReady(t, control)
+	// The imported route with key-auth asks for a key; an unknown key is refused.
+	req, err := http.NewRequest(http.MethodGet, "http://"+listen+"/orders/42", nil)
+	require.NoError(t, err)
+	req.Host = "shop.example.com"
+	status, body := do(req)
+	require.Equal(t, http.StatusUnauthorized, status, body)
+	require.Contains(t, body, "APIG.0303")
+	status, body = get("http://"+listen+"/orders/42", nil)
+	require.Equal(t, http.StatusNotFound, status, body) // hosts: shop.example.com only
+}
