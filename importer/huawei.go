@@ -14,7 +14,7 @@ import (
 
 // Huawei converts Huawei Cloud APIG API responses: list responses (`apis`,
 // `vpc_channels`, `throttles`, `throttle_specials`, `throttle_applies`,
-// `envs`, `variables`, `responses`, `apps`, `app_codes`) one file each or
+// `envs`, `variables`, `responses`, `apps`, `app_codes`, `auths`) one file each or
 // several keys in one object, and detail responses of one object (its type
 // from the file name or its fields).
 func Huawei(paths []string) (*Result, error) {
@@ -30,7 +30,7 @@ func Huawei(paths []string) (*Result, error) {
 const AppCodeHeader = "X-Apig-AppCode"
 
 type hwItems struct {
-	apis, channels, throttles, specials, applies, boundAPIs, envs, vars, responses, apps, appCodes []*obj
+	apis, channels, throttles, specials, applies, boundAPIs, envs, vars, responses, apps, appCodes, auths []*obj
 }
 
 // huaweiListKeys maps a list response's key to where its items go.
@@ -56,6 +56,8 @@ func (h *hwItems) slot(key string) *[]*obj {
 		return &h.apps
 	case "app_codes":
 		return &h.appCodes
+	case "auths", "app_auths":
+		return &h.auths
 	}
 	return nil
 }
@@ -64,7 +66,7 @@ func (h *hwItems) slot(key string) *[]*obj {
 // fields.
 func detailKind(base string, m map[string]any) string {
 	b := strings.ToLower(base)
-	for _, k := range []string{"vpc_channel", "throttle_special", "throttle_appl", "throttle", "env_variable", "variable", "env", "gateway_response", "response", "app_code", "app", "api"} {
+	for _, k := range []string{"vpc_channel", "throttle_special", "throttle_appl", "throttle", "env_variable", "variable", "env", "gateway_response", "response", "app_code", "app_auth", "app", "api"} {
 		if strings.HasPrefix(b, k) {
 			switch k {
 			case "vpc_channel":
@@ -83,6 +85,8 @@ func detailKind(base string, m map[string]any) string {
 				return "responses"
 			case "app_code":
 				return "app_codes"
+			case "app_auth":
+				return "auths"
 			case "app":
 				return "apps"
 			case "api":
@@ -106,6 +110,8 @@ func detailKind(base string, m map[string]any) string {
 		return "variables"
 	case has("app_code"):
 		return "app_codes"
+	case has("api_id") && has("app_id"):
+		return "auths"
 	case has("app_key"):
 		return "apps"
 	}
@@ -186,9 +192,10 @@ type hwConv struct {
 	polComment []string
 	specials   map[string][]any
 
-	apiBinding map[string]string // api id -> policy id
-	routeKeys  map[string]string // method and paths -> the API that has them
-	publishAPI map[string]string // publish id -> api id
+	apiBinding map[string]string   // api id -> policy id
+	apiApps    map[string][]string // api id -> usernames of the apps authorised to call it
+	routeKeys  map[string]string   // method and paths -> the API that has them
+	publishAPI map[string]string   // publish id -> api id
 }
 
 func convertHuawei(in []input) (*Result, error) {
@@ -196,7 +203,7 @@ func convertHuawei(in []input) (*Result, error) {
 	h := collectHuawei(in, w)
 	c := &hwConv{w: w, h: h, channelIDs: map[string]*obj{}, upstreams: map[string]*Map{}, upComments: map[string]string{},
 		appName: map[string]string{}, policies: map[string]*Map{}, polByName: map[string]string{}, specials: map[string][]any{},
-		apiBinding: map[string]string{}, publishAPI: map[string]string{}, routeKeys: map[string]string{}}
+		apiBinding: map[string]string{}, publishAPI: map[string]string{}, routeKeys: map[string]string{}, apiApps: map[string][]string{}}
 	out := &Map{}
 
 	envs, selected := c.environments()
@@ -225,6 +232,7 @@ func convertHuawei(in []input) (*Result, error) {
 		c.channelIDs[id] = ch
 	}
 	c.apps()
+	c.authorizations()
 	c.throttles()
 	c.bindings()
 	var services []any
@@ -626,6 +634,26 @@ func (c *hwConv) apps() {
 	}
 }
 
+// authorizations reads the apps authorized to call each API (auths).
+func (c *hwConv) authorizations() {
+	for _, au := range c.h.auths {
+		api := au.str("api_id")
+		app := au.str("app_id")
+		appName := au.str("app_name")
+		au.ignore("id", "env_id", "env_name", "group_id", "group_name", "api_type", "api_name", "api_remark",
+			"auth_time", "app_creator", "auth_role", "auth_tunnel", "auth_result", "app_type", "app_remark", "visit_params")
+		au.done()
+		user, ok := c.appName[app]
+		if !ok {
+			c.w.add(au.path, "app %s (%s) is not imported as a consumer: authorization not imported", app, appName)
+			continue
+		}
+		if !slices.Contains(c.apiApps[api], user) {
+			c.apiApps[api] = append(c.apiApps[api], user)
+		}
+	}
+}
+
 // ---- throttling ----
 
 func (c *hwConv) throttles() {
@@ -834,6 +862,16 @@ func (c *hwConv) api(a *obj) any {
 		}
 		opt.done()
 		svcPlugins.SetC("key-auth", (&Map{}).Set("header", AppCodeHeader), "auth_type APP: the app's AppCode in "+AppCodeHeader)
+		users := c.apiApps[fmt.Sprint(a.m["id"])]
+		switch {
+		case len(c.h.auths) == 0:
+			c.w.add(a.at("auth_type"), "no app authorizations in the input (auths): every imported app may call API %q", name)
+		case len(users) == 0:
+			c.w.add(a.at("auth_type"), "no imported app is authorized to call API %q (auths): API not imported", name)
+			return nil
+		default:
+			svcPlugins.SetC("consumer-restriction", (&Map{}).Set("type", "consumer_name").Set("whitelist", users), "the apps authorized to call the API (auths)")
+		}
 	} else {
 		a.ignore("auth_opt")
 	}

@@ -318,3 +318,27 @@ func TestHuaweiSamePathTwice(t *testing.T) {
 	require.Len(t, cfg.Services, 1)
 	requireWarned(t, r, "apis.json: apis[1].req_uri", "GET /a is also the path of the API at", "apis[0]")
 }
+
+// Apps authorized to call an APP API (auths) are the only consumers it
+// admits; an API no imported app may call is not imported.
+func TestHuaweiAppAuthorizations(t *testing.T) {
+	appAPI := func(id, uri string) string {
+		return strings.Replace(api(`"req_method": "GET", "req_uri": "`+uri+`", "auth_type": "APP", "auth_opt": {"app_code_auth_type": "HEADER"},
+			"backend_type": "MOCK", "mock_info": {"result_content": "x"}`), `"api1"`, `"`+id+`"`, 1)
+	}
+	r := huawei(t, map[string]string{
+		"apis.json":      `{"apis": [` + appAPI("api1", "/one") + `,` + appAPI("api2", "/two") + `]}`,
+		"apps.json":      `{"apps": [{"id": "a1", "name": "app_demo"}, {"id": "a2", "name": "other"}]}`,
+		"app_codes.json": `{"app_codes": [{"app_code": "code-1", "app_id": "a1"}, {"app_code": "code-2", "app_id": "a2"}]}`,
+		"auths.json": `{"total": 2, "auths": [
+			{"api_id": "api1", "app_name": "app_demo", "env_id": "DEFAULT_ENVIRONMENT_RELEASE_ID", "env_name": "RELEASE", "api_name": "get_order",
+			 "app_id": "a1", "auth_time": "2020-08-04T04:02:22Z", "app_creator": "USER", "id": "au1", "auth_role": "PROVIDER", "app_type": "apig", "auth_tunnel": "NORMAL"},
+			{"api_id": "api1", "app_id": "a9", "app_name": "gone"}]}`,
+	})
+	cfg := load(t, r)
+	require.Len(t, cfg.Services, 1)
+	require.Contains(t, string(r.YAML), "consumer-restriction:\n        type: \"consumer_name\"\n        whitelist: [\"app_demo\"]")
+	require.Contains(t, service(t, cfg, "api1").Plugins, "consumer-restriction")
+	requireWarned(t, r, "apis.json: apis[1].auth_type", "no imported app is authorized", "API not imported")
+	requireWarned(t, r, "auths.json: auths[1]", "a9 (gone) is not imported")
+}
