@@ -49,6 +49,7 @@ func TestHuaweiSeedSamplesRoundTrip(t *testing.T) {
 	requireWarned(t, r, "variables.json: variables[0].env_id", "not in the input")
 	requireWarned(t, r, "throttle_specials.json: throttle_specials[0]", "app_demo", "not imported")
 	requireWarned(t, r, "throttle_applies.json: throttle_applies[0]", "binding not imported")
+	requireWarned(t, r, "auths.json: auths[0]", "app_demo", "authorization not imported")
 	// Comments name each source object.
 	require.Contains(t, string(r.YAML), `# huawei vpc_channel 56a7d7358e1b42459c9d730d65b14e59 "VPC_demo" (testdata/huawei/vpc_channel.json)`)
 	require.Contains(t, string(r.YAML), `# huawei throttle 3437448ad06f4e0c91a224183116e965 "throttle_demo" (testdata/huawei/throttles.json: throttles[0])`)
