@@ -1103,7 +1103,8 @@ func (c *hwConv) reqParams(a *obj) ([]any, map[string]bool) {
 			m.Set("enumerations", e)
 		}
 		for _, k := range []string{"min_num", "max_num", "min_size", "max_size"} {
-			if n, ok := p.integer(k); ok && (n != 0 || p.m[k] != nil && k != "min_size" && k != "min_num") {
+			// The API returns 0 for a bound that is not set.
+			if n, ok := p.integer(k); ok && n != 0 {
 				m.Set(k, n)
 			}
 		}

@@ -166,6 +166,7 @@ func TestHuaweiAPIBackendAndParams(t *testing.T) {
 	require.Len(t, rt.ReqParams, 2)
 	require.Equal(t, "PATH", rt.ReqParams[0].Location)
 	require.Equal(t, int64(1), *rt.ReqParams[0].MinNum)
+	require.Nil(t, rt.ReqParams[0].MaxNum, "max_num 0 is the API's 'not set'")
 	require.Nil(t, rt.ReqParams[1].DefaultValue)
 	require.Equal(t, int64(16), *rt.ReqParams[1].MaxSize)
 	require.Equal(t, []config.BackendParam{
