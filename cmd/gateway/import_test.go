@@ -26,6 +26,28 @@ func countingBackend(t *testing.T, name string, hits *atomic.Int64) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// importAndServe writes the Huawei API responses files, imports them with
+// `gateway import huawei` (no warnings expected), checks the result with
+// `gateway validate` and runs it on free loopback addresses until ready.
+func importAndServe(t *testing.T, files map[string]string) (listen, yaml string) {
+	t.Helper()
+	src, dir := t.TempDir(), t.TempDir()
+	for name, body := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(src, name), []byte(body), 0o644))
+	}
+	code, yaml, warnings := runCmd(t, dir, "import", "huawei", src)
+	require.Equal(t, 0, code, warnings)
+	require.Empty(t, warnings)
+	listen, control := testnet.FreeAddr(t), testnet.FreeAddr(t)
+	path := writeConfig(t, dir, fmt.Sprintf("gateway: {listen: %s, control_listen: %s, access_log: {enabled: false}}\n\n", listen, control)+yaml)
+	code, out, errs := runCmd(t, dir, "validate", "-c", path)
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, "ok: ")
+	g := startGateway(t, dir, "-c", path)
+	g.waitReady(t, control)
+	return listen, yaml
+}
+
 // The documented migration, end to end: a Huawei API on a VPC channel of
 // two members (and a standby), bound to a throttle policy, imported with
 // `gateway import huawei`, checked with `gateway validate` and served by
@@ -38,7 +60,6 @@ func TestImportHuaweiEndToEnd(t *testing.T) {
 	p3 := countingBackend(t, "standby", &hitsBackup)
 	const limit = 10
 
-	src := t.TempDir()
 	files := map[string]string{
 		// Shapes of 3.5.1 (API detail), 3.17.4 (VPC channel detail), 3.4.4
 		// (throttles) and 3.8.1 (throttle_applies) of the Huawei APIG API
@@ -66,25 +87,8 @@ func TestImportHuaweiEndToEnd(t *testing.T) {
 		"throttle_applies.json": `{"throttle_applies": [{"publish_id": "9191cdb430724d4b8586ed7f1b962ca2", "scope": 1,
 			"strategy_id": "3437448ad06f4e0c91a224183116e965", "apply_time": "2020-08-03T12:25:52.257613934Z", "id": "3e06ac135e18477e918060d3c59d6f6a"}]}`,
 	}
-	for name, body := range files {
-		require.NoError(t, os.WriteFile(filepath.Join(src, name), []byte(body), 0o644))
-	}
-
-	dir := t.TempDir()
-	code, yaml, warnings := runCmd(t, dir, "import", "huawei", src)
-	require.Equal(t, 0, code, warnings)
-	require.Empty(t, warnings)
+	listen, yaml := importAndServe(t, files)
 	require.Contains(t, yaml, `# huawei api 5f918d104dc84480a75166ba99efff21 "Api_orders"`)
-
-	listen, control := testnet.FreeAddr(t), testnet.FreeAddr(t)
-	cfg := fmt.Sprintf("gateway: {listen: %s, control_listen: %s, access_log: {enabled: false}}\n\n", listen, control) + yaml
-	path := writeConfig(t, dir, cfg)
-	code, out, errs := runCmd(t, dir, "validate", "-c", path)
-	require.Equal(t, 0, code, errs)
-	require.Contains(t, out, "1 services, 1 routes")
-
-	g := startGateway(t, dir, "-c", path)
-	g.waitReady(t, control)
 	for i := 0; i < limit; i++ {
 		status, body := get("http://"+listen+"/orders/42", nil)
 		require.Equal(t, http.StatusOK, status, "request %d: %s", i+1, body)
@@ -166,4 +170,31 @@ func TestImportSeedSamplesValidateAndServe(t *testing.T) {
 	require.Contains(t, body, "APIG.0303")
 	status, body = get("http://"+listen+"/orders/42", nil)
 	require.Equal(t, http.StatusNotFound, status, body) // hosts: shop.example.com only
+}
+
+// An imported APP API: the AppCode of an authorized app passes, another
+// app's is refused, no AppCode is a 401; the MOCK backend answers.
+func TestImportHuaweiAppAuthEndToEnd(t *testing.T) {
+	files := map[string]string{
+		"apis.json": `{"apis": [{"id": "api1", "name": "Api_mock", "req_method": "GET", "req_uri": "/test/mock", "match_mode": "NORMAL",
+			"auth_type": "APP", "auth_opt": {"app_code_auth_type": "HEADER"}, "backend_type": "MOCK",
+			"mock_info": {"result_content": "mock success"}, "req_protocol": "HTTP", "type": 1, "status": 1}]}`,
+		"apps.json":      `{"apps": [{"id": "a1", "name": "app_demo", "app_key": "k1"}, {"id": "a2", "name": "app_other", "app_key": "k2"}]}`,
+		"app_codes.json": `{"app_codes": [{"app_code": "code-demo", "app_id": "a1", "id": "c1"}, {"app_code": "code-other", "app_id": "a2", "id": "c2"}]}`,
+		"auths.json":     `{"auths": [{"api_id": "api1", "app_id": "a1", "app_name": "app_demo", "id": "au1"}]}`,
+	}
+	listen, _ := importAndServe(t, files)
+
+	url := "http://" + listen + "/test/mock"
+	status, body := get(url, http.Header{"X-Apig-Appcode": {"code-demo"}})
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, "mock success", body)
+	status, body = get(url, http.Header{"X-Apig-Appcode": {"code-other"}})
+	require.Equal(t, http.StatusForbidden, status, body)
+	require.Contains(t, body, "APIG.0302")
+	status, body = get(url, nil)
+	require.Equal(t, http.StatusUnauthorized, status, body)
+	status, body = get(url, http.Header{"X-Apig-Appcode": {"wrong"}})
+	require.Equal(t, http.StatusUnauthorized, status, body)
+	require.Contains(t, body, "APIG.0301")
 }
