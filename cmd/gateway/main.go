@@ -3,6 +3,7 @@
 //	gateway [run] [-c FILE]      serve FILE (default ./gateway.yaml, else the built-in demo)
 //	gateway validate -c FILE     load and compile FILE, print every error; starts nothing
 //	gateway version              version, commit, Go version
+//	gateway import api7|huawei   convert API7 / Huawei APIG API responses to a config
 //
 // GATEWAY_PPROF=ADDR serves net/http/pprof on ADDR, for profiling.
 //
@@ -51,6 +52,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args, stdout, stderr)
 	case "version":
 		return cmdVersion(args, stdout, stderr)
+	case "import":
+		return cmdImport(args, stdout, stderr)
 	case "help":
 		usage(stdout)
 		return exitOK
@@ -66,6 +69,9 @@ func usage(w io.Writer) {
                                demo when that does not exist either
   gateway validate -c FILE     load and compile FILE, print every error; exit 0 or 1
   gateway version              print version, commit and Go version
+  gateway import api7|huawei [-o FILE] DIR|FILE...
+                               convert API7 / Huawei APIG API responses (JSON) to
+                               this gateway's config (YAML on stdout, warnings on stderr)
 
 Flags:
   -c, --config FILE            config file (YAML or JSON)
