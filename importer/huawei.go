@@ -1163,7 +1163,9 @@ func (c *hwConv) backendParams(a *obj, reqNames map[string]bool) []any {
 // ---- gateway responses ----
 
 func (c *hwConv) gatewayResponses() *Map {
-	known := map[string]bool{}
+	// DEFAULT_4XX and DEFAULT_5XX are Huawei's catch-alls, which the
+	// gateway applies to every 4xx/5xx without its own entry.
+	known := map[string]bool{config.Default4XX: true, config.Default5XX: true}
 	for t := config.ResponseType(1); t < config.NumResponseTypes; t++ {
 		if t.Overridable() {
 			known[t.String()] = true
