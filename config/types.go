@@ -62,6 +62,7 @@ type Config struct {
 	StreamRoutes     NotSupported               `json:"stream_routes"` // TCP stream routes (issue 15)
 	// Environments are Huawei API environments (environments.go).
 	Environments []Environment `json:"environments"`
+	Metrics      Metrics       `json:"metrics"` // types_metrics.go
 
 	// Source is the file the config came from ("" for built-in configs).
 	Source string `json:"-"`

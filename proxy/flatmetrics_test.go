@@ -7,10 +7,12 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/require"
 )
@@ -84,6 +86,9 @@ services:
 	require.Equal(t, 404, tg.get(t, "/nowhere").StatusCode())
 
 	text := requireSameExposition(t, tg.g)
+	problems, err := promlint.New(strings.NewReader(scrape(t, tg.g))).Lint()
+	require.NoError(t, err)
+	require.Empty(t, problems, "promtool check metrics")
 	require.Contains(t, text, `gateway_http_requests_total{code="200",route="one",service="s"} 3`)
 	require.Contains(t, text, `gateway_http_requests_total{code="502",route="dead",service="t"} 1`)
 	require.Contains(t, text, `gateway_http_requests_total{code="404",route="",service=""} 1`)
@@ -234,4 +239,76 @@ services:
 		require.Contains(t, string(body), `gateway_http_requests_total{code="200",route="r",service="s"} 1`+"\n", ae)
 		require.Contains(t, string(body), "# TYPE go_goroutines gauge\n", ae)
 	}
+}
+
+func TestRouteHistogramsOff(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	conf := func(metrics string) string {
+		return metrics + `
+services:
+  - id: s
+    upstream: {nodes: [{host: 127.0.0.1, port: ` + b.port() + `}]}
+    routes: [{id: one, paths: ["/one"]}, {id: two, paths: ["/two"]}]
+`
+	}
+	tg := startGateway(t, conf("metrics: {route_histograms: false}"))
+	require.Equal(t, 200, tg.get(t, "/one").StatusCode())
+	require.Equal(t, 200, tg.get(t, "/two").StatusCode())
+	require.Equal(t, 404, tg.get(t, "/three").StatusCode())
+	text := requireSameExposition(t, tg.g)
+	require.Contains(t, text, `gateway_http_request_duration_seconds_count{route="",service="s"} 2`, "one histogram per service")
+	require.Contains(t, text, `gateway_http_request_duration_seconds_count{route="",service=""} 1`, "and the unrouted requests'")
+	require.NotContains(t, text, `gateway_http_request_duration_seconds_count{route="one"`)
+	require.Contains(t, text, `gateway_http_requests_total{code="200",route="one",service="s"} 1`, "counters stay per route")
+
+	// Back on: per route again, the routes' counts kept from before.
+	require.NoError(t, tg.g.Apply(mustParse(t, conf(""))))
+	require.Equal(t, 200, tg.get(t, "/one").StatusCode())
+	text = requireSameExposition(t, tg.g)
+	require.Contains(t, text, `gateway_http_request_duration_seconds_count{route="one",service="s"} 1`)
+	require.NotContains(t, text, `gateway_http_request_duration_seconds_count{route="",service="s"}`)
+	require.Contains(t, text, `gateway_http_requests_total{code="200",route="one",service="s"} 2`)
+}
+
+// TestMetricsUnderReloadsAndScrapes runs traffic, reloads that add and
+// drop routes, and scrapes at once (for the race detector), then checks
+// that the surviving route counted every request.
+func TestMetricsUnderReloadsAndScrapes(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	conf := func(extra string) string {
+		return `
+services:
+  - id: s
+    upstream: {nodes: [{host: 127.0.0.1, port: ` + b.port() + `}]}
+    routes: [{id: keep, paths: ["/keep"]}` + extra + `]
+`
+	}
+	tg := startGateway(t, conf(""))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			extra := ""
+			if i%2 == 0 {
+				extra = `, {id: x` + itoa(i%6) + `, paths: ["/x"]}`
+			}
+			require.NoError(t, tg.g.Apply(mustParse(t, conf(extra))))
+			_ = scrape(t, tg.g)
+		}
+	})
+	const n = 200
+	for range n {
+		require.Equal(t, 200, tg.get(t, "/keep").StatusCode())
+		tg.get(t, "/x")
+	}
+	close(done)
+	wg.Wait()
+	text := requireSameExposition(t, tg.g)
+	require.Contains(t, text, `gateway_http_requests_total{code="200",route="keep",service="s"} `+itoa(n))
+	require.Contains(t, text, `gateway_http_request_duration_seconds_count{route="keep",service="s"} `+itoa(n))
 }

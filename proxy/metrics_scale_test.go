@@ -123,7 +123,9 @@ func BenchmarkScrape10kRoutes(b *testing.B) {
 		name  string
 		extra string
 		gzip  bool
-	}{{"text", "", false}, {"gzip", "", true}} {
+	}{{"text", "", false}, {"gzip", "", true},
+		{"text/service-histograms", "}\nmetrics: {route_histograms: false", false},
+		{"gzip/service-histograms", "}\nmetrics: {route_histograms: false", true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			g := scaleGateway(b, scaleRoutes, mode.extra)
 			h := g.ControlHandler(nil)

@@ -422,7 +422,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
 	p.redis.Commit()
 
-	sweep := g.metrics.flat.beginRoutes(true)
+	sweep := g.metrics.flat.beginRoutes(s.cfg.Metrics.RouteHistograms)
 	s.noRoute = sweep.route("", "")
 	for _, rs := range s.routes {
 		rs.m = sweep.route(rs.service, rs.id)
