@@ -220,7 +220,7 @@ func (f *flatMetrics) empty(ff *flatFamily) bool {
 		return len(f.nodes.slots()) == 0
 	case "gateway_http_requests_total":
 		for _, r := range f.routes.slots() {
-			if r.codes.slots[0].code.Load() != 0 {
+			if r.codes.any() {
 				return false
 			}
 		}

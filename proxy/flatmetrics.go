@@ -82,17 +82,18 @@ var codeLabels = func() (s [600]string) {
 }()
 
 // statusCounters count a route's responses by status code. A route sees
-// few distinct codes: the first request with a new code claims a slot with
-// one compare-and-swap; codes beyond the slots go to a small locked map.
+// few distinct codes: each slot packs a code (+1, in the top bits) and its
+// count; the first request with a new code claims a free slot with one
+// compare-and-swap. Codes beyond the slots go to a small locked map.
 type statusCounters struct {
-	slots [8]codeCount
+	slots [8]atomic.Uint64
 	more  atomic.Pointer[moreCodes]
 }
 
-type codeCount struct {
-	code atomic.Int32 // status code + 1; 0: free
-	n    atomic.Uint64
-}
+const (
+	codeShift = 48
+	countMask = 1<<codeShift - 1
+)
 
 type moreCodes struct {
 	mu sync.Mutex
@@ -103,17 +104,17 @@ func (s *statusCounters) inc(code int) {
 	if code < 0 || code >= len(codeLabels) {
 		code = 0
 	}
-	want := int32(code) + 1
+	want := uint64(code+1) << codeShift
 	for i := range s.slots {
 		sl := &s.slots[i]
-		c := sl.code.Load()
-		if c == 0 && sl.code.CompareAndSwap(0, want) {
-			c = want
-		} else if c == 0 {
-			c = sl.code.Load()
+		v := sl.Load()
+		if v == 0 && sl.CompareAndSwap(0, want) {
+			v = want
+		} else if v == 0 {
+			v = sl.Load()
 		}
-		if c == want {
-			sl.n.Add(1)
+		if v&^countMask == want {
+			sl.Add(1)
 			return
 		}
 	}
@@ -129,18 +130,19 @@ func (s *statusCounters) inc(code int) {
 
 func (s *statusCounters) reset() {
 	for i := range s.slots {
-		s.slots[i].n.Store(0)
-		s.slots[i].code.Store(0)
+		s.slots[i].Store(0)
 	}
 	s.more.Store(nil)
 }
 
+// any reports whether a code was counted.
+func (s *statusCounters) any() bool { return s.slots[0].Load() != 0 }
+
 // each calls f with every code counted and its count.
 func (s *statusCounters) each(f func(code int, n uint64)) {
 	for i := range s.slots {
-		sl := &s.slots[i]
-		if c := sl.code.Load(); c != 0 {
-			f(int(c-1), sl.n.Load())
+		if v := s.slots[i].Load(); v != 0 {
+			f(int(v>>codeShift)-1, v&countMask)
 		}
 	}
 	if mc := s.more.Load(); mc != nil {
@@ -237,9 +239,9 @@ type slotTable[T any, P slotter[T]] struct {
 
 type slotMeta struct {
 	key     string
-	gen     uint64    // the last sweep that used the slot
-	retired time.Time // when the config stopped using it; zero while used
-	inUse   bool
+	gen     uint64 // the last sweep that used the slot
+	retired int64  // unix ns when the config stopped using it; 0 while used
+	inUse   bool   // false: the slot is free
 }
 
 func newSlotTable[T any, P slotter[T]]() *slotTable[T, P] {
@@ -259,8 +261,8 @@ func (t *slotTable[T, P]) begin() {
 func (t *slotTable[T, P]) use(key string, init func(P)) P {
 	if i, ok := t.byKey[key]; ok {
 		m := &t.meta[i]
-		if !m.retired.IsZero() {
-			m.retired = time.Time{}
+		if m.retired != 0 {
+			m.retired = 0
 			t.dirty = true
 		}
 		m.gen = t.gen
@@ -295,10 +297,10 @@ func (t *slotTable[T, P]) end(now time.Time) {
 		if !m.inUse || m.gen == t.gen {
 			continue
 		}
-		if m.retired.IsZero() {
-			m.retired = now
+		if m.retired == 0 {
+			m.retired = now.UnixNano()
 			t.dirty = true
-		} else if now.Sub(m.retired) >= slotQuarantine {
+		} else if now.UnixNano()-m.retired >= int64(slotQuarantine) {
 			delete(t.byKey, m.key)
 			*m = slotMeta{}
 			t.free = append(t.free, int32(i))
@@ -310,7 +312,7 @@ func (t *slotTable[T, P]) end(now time.Time) {
 	t.dirty = false
 	live := make([]P, 0, len(t.byKey))
 	for i := range t.meta {
-		if m := &t.meta[i]; m.inUse && m.retired.IsZero() {
+		if m := &t.meta[i]; m.inUse && m.retired == 0 {
 			live = append(live, t.at(int32(i)))
 		}
 	}
