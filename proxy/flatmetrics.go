@@ -257,9 +257,9 @@ func (t *slotTable[T, P]) begin() {
 }
 
 // use returns the slot of key, marking it used by this sweep; a new slot
-// is zeroed and given to init first.
-func (t *slotTable[T, P]) use(key string, init func(P)) P {
-	if i, ok := t.byKey[key]; ok {
+// is zeroed and given to init first. Only a new key is copied.
+func (t *slotTable[T, P]) use(key []byte, init func(P)) P {
+	if i, ok := t.byKey[string(key)]; ok {
 		m := &t.meta[i]
 		if m.retired != 0 {
 			m.retired = 0
@@ -282,8 +282,9 @@ func (t *slotTable[T, P]) use(key string, init func(P)) P {
 	p := t.at(i)
 	p.reset()
 	init(p)
-	t.meta[i] = slotMeta{key: key, gen: t.gen, inUse: true}
-	t.byKey[key] = i
+	k := string(key)
+	t.meta[i] = slotMeta{key: k, gen: t.gen, inUse: true}
+	t.byKey[k] = i
 	t.dirty = true
 	return p
 }
@@ -371,6 +372,7 @@ func appendLabel(b []byte, name, value string) []byte {
 type routeSweep struct {
 	f          *flatMetrics
 	histograms bool
+	key        []byte
 }
 
 func (f *flatMetrics) beginRoutes(routeHistograms bool) *routeSweep {
@@ -380,12 +382,14 @@ func (f *flatMetrics) beginRoutes(routeHistograms bool) *routeSweep {
 }
 
 func (rs *routeSweep) route(service, route string) routeMetrics {
-	svc := rs.f.services.use(service, func(s *serviceSlot) {
+	rs.key = append(rs.key[:0], service...)
+	svc := rs.f.services.use(rs.key, func(s *serviceSlot) {
 		s.svc = service
 		s.labels = appendLabel(nil, "service", service)
 		s.durLabel = appendLabel(append(appendLabel(nil, "route", ""), ','), "service", service)
 	})
-	r := rs.f.routes.use(service+"\x00"+route, func(s *routeSlot) {
+	rs.key = append(append(rs.key, 0), route...)
+	r := rs.f.routes.use(rs.key, func(s *routeSlot) {
 		s.svc, s.route = service, route
 		s.labels = appendLabel(append(appendLabel(nil, "route", route), ','), "service", service)
 	})
@@ -406,7 +410,9 @@ func (rs *routeSweep) end() {
 // node returns the slot of (upstream, node) for a sweep of the node table
 // (nodes.begin ... nodes.end).
 func (f *flatMetrics) node(upstream, addr string) *nodeSlot {
-	return f.nodes.use(upstream+"|"+addr, func(s *nodeSlot) {
+	key := make([]byte, 0, 64)
+	key = append(append(append(key, upstream...), 0), addr...)
+	return f.nodes.use(key, func(s *nodeSlot) {
 		s.up, s.addr = upstream, addr
 		s.node = appendLabel(nil, "node", addr)
 		s.upstream = appendLabel(nil, "upstream", upstream)

@@ -188,7 +188,7 @@ func TestSlotReuseAfterQuarantine(t *testing.T) {
 	sweep := func(now time.Time, keys ...string) (out []*routeSlot) {
 		f.routes.begin()
 		for _, k := range keys {
-			out = append(out, f.routes.use(k, func(s *routeSlot) { s.route = k }))
+			out = append(out, f.routes.use([]byte(k), func(s *routeSlot) { s.route = k }))
 		}
 		f.routes.end(now)
 		return
