@@ -9,6 +9,7 @@ package config
 
 func (c *Config) setDefaults() {
 	c.Gateway.setDefaults()
+	c.Metrics.setDefaults()
 }
 
 func (g *Gateway) setDefaults() {

@@ -206,3 +206,17 @@ func TestRevision(t *testing.T) {
 	kept := mustParse(t, "revision: release-42\n"+minimal)
 	require.Equal(t, "release-42", kept.Revision)
 }
+
+func TestMetricsRouteHistograms(t *testing.T) {
+	cfg, err := Parse([]byte("services: []\n"), "t.yaml")
+	require.NoError(t, err)
+	require.True(t, cfg.Metrics.RouteHistograms, "on by default")
+	cfg, err = Parse([]byte("metrics: {}\n"), "t.yaml")
+	require.NoError(t, err)
+	require.True(t, cfg.Metrics.RouteHistograms, "on when metrics is present without it")
+	cfg, err = Parse([]byte("metrics: {route_histograms: false}\n"), "t.yaml")
+	require.NoError(t, err)
+	require.False(t, cfg.Metrics.RouteHistograms)
+	_, err = Parse([]byte("metrics: {route_histogram: false}\n"), "t.yaml")
+	require.ErrorContains(t, err, "metrics.route_histogram")
+}

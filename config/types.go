@@ -65,6 +65,7 @@ type Config struct {
 	// GlobalRules are API7 global rules, merged into GlobalPlugins
 	// (types_seeds.go).
 	GlobalRules []GlobalRule `json:"global_rules"`
+	Metrics     Metrics      `json:"metrics"` // types_metrics.go
 
 	// Source is the file the config came from ("" for built-in configs).
 	Source string `json:"-"`

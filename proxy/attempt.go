@@ -114,10 +114,10 @@ func (g *Gateway) attempt(st *reqState, n *nodeState) error {
 	st.attempts++
 	st.upstreamAddr = n.addr
 	st.upstreamDur += d
-	n.long.m.duration.Observe(d.Seconds())
+	n.long.m.duration.observe(d)
 
 	if err == nil {
-		n.long.m.attempts[resultOK].Inc()
+		n.long.m.attempts[resultOK].Add(1)
 		st.upstreamStatus = ctx.Response.StatusCode()
 		if n.health != nil {
 			n.health.Observe(healthcheck.Outcome{Status: st.upstreamStatus})
@@ -140,7 +140,7 @@ func (g *Gateway) attempt(st *reqState, n *nodeState) error {
 	case ae.Phase == transport.PhaseConnect:
 		result = resultConnectError
 	}
-	n.long.m.attempts[result].Inc()
+	n.long.m.attempts[result].Add(1)
 	if n.health != nil {
 		n.health.Observe(healthcheck.Outcome{TCPFailure: !ae.Timeout, Timeout: ae.Timeout})
 	}

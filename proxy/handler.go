@@ -303,7 +303,7 @@ func (g *Gateway) finish(st *reqState) {
 		code = errDefs[errClientClosed].status
 	}
 	rm.codes.inc(code)
-	rm.duration.Observe(elapsed.Seconds())
+	rm.duration.observe(elapsed)
 	if n := ctx.Request.Header.ContentLength(); n > 0 {
 		rm.bytesIn.Add(float64(n))
 	}

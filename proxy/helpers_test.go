@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,6 +200,21 @@ func scrape(t *testing.T, g *Gateway) string {
 	g.ControlHandler(nil).ServeHTTP(rec, req)
 	require.Equal(t, 200, rec.Code)
 	return rec.Body.String()
+}
+
+// sampleValue is the value of the sample series (name and labels, as
+// the text format writes them) in a scrape.
+func sampleValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for line := range strings.SplitSeq(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err, line)
+			return f
+		}
+	}
+	t.Fatalf("no series %s in the scrape", series)
+	return 0
 }
 
 func counterValue(t *testing.T, c prometheus.Counter) float64 {

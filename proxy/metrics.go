@@ -1,49 +1,35 @@
 package proxy
 
 import (
-	"strconv"
-	"sync"
-	"sync/atomic"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// metrics are the gateway's Prometheus families (operations.md). Children
-// used per request are resolved when a snapshot is compiled, so the request
-// path never looks a child up by its labels.
+// metrics are the gateway's Prometheus families (operations.md).
+//
+// The per-route and per-node families (requests, durations, attempts,
+// bytes) are not client_golang children: their state lives in flat slot
+// tables (flatmetrics.go) with atomic counters, resolved when a snapshot is
+// committed, and /metrics writes their exposition straight from the slots
+// (exposition.go). The small families below stay on the registry.
 type metrics struct {
-	requests         *prometheus.CounterVec
-	requestDuration  *prometheus.HistogramVec
-	upstreamDuration *prometheus.HistogramVec
-	attempts         *prometheus.CounterVec
-	nodeHealthy      *prometheus.GaugeVec
-	allUnhealthy     *prometheus.CounterVec
-	throttled        *prometheus.CounterVec
-	bytes            *prometheus.CounterVec
-	connections      prometheus.Gauge
-	connsRefused     prometheus.Counter
-	reloads          *prometheus.CounterVec
-	lastReloadOK     prometheus.Gauge
-	configInfo       *prometheus.GaugeVec
+	flat         *flatMetrics
+	nodeHealthy  *prometheus.GaugeVec
+	allUnhealthy *prometheus.CounterVec
+	throttled    *prometheus.CounterVec
+	connections  prometheus.Gauge
+	connsRefused prometheus.Counter
+	reloads      *prometheus.CounterVec
+	lastReloadOK prometheus.Gauge
+	configInfo   *prometheus.GaugeVec
+	// scrapeErrors is promhttp's promhttp_metric_handler_errors_total,
+	// which /metrics exported while promhttp served it.
+	scrapeErrors *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_http_requests_total", Help: "HTTP requests served, by service, route and status code.",
-		}, []string{"service", "route", "code"}),
-		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gateway_http_request_duration_seconds", Help: "Time from request start to response handed to the client.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"service", "route"}),
-		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gateway_upstream_request_duration_seconds", Help: "Duration of one attempt against an upstream node.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"upstream", "node"}),
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_upstream_attempts_total", Help: "Attempts against upstream nodes, by result.",
-		}, []string{"upstream", "node", "result"}),
+		flat: newFlatMetrics(),
 		nodeHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gateway_upstream_node_healthy", Help: "1 when the node is healthy, 0 when a health check marked it unhealthy.",
 		}, []string{"upstream", "node"}),
@@ -53,9 +39,6 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_throttled_total", Help: "Requests rejected by a throttle policy or limit-count.",
 		}, []string{"policy", "route", "counter"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_http_bytes_total", Help: "Body bytes received from clients (in) and sent to them (out).",
-		}, []string{"service", "direction"}),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_connections_active", Help: "Client connections currently open.",
 		}),
@@ -71,12 +54,18 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gateway_config_info", Help: "The revision of the serving config (value 1).",
 		}, []string{"revision"}),
+		scrapeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "promhttp_metric_handler_errors_total",
+			Help: "Total number of internal errors encountered by the promhttp metric handler.",
+		}, []string{"cause"}),
 	}
-	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.attempts, m.nodeHealthy,
-		m.allUnhealthy, m.throttled, m.bytes, m.connections, m.connsRefused, m.reloads, m.lastReloadOK, m.configInfo)
-	// Pre-create both results so that a dashboard sees 0 rather than no series.
+	reg.MustRegister(m.nodeHealthy, m.allUnhealthy, m.throttled, m.connections, m.connsRefused,
+		m.reloads, m.lastReloadOK, m.configInfo, m.scrapeErrors)
+	// Pre-create the labels so that a dashboard sees 0 rather than no series.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
+	m.scrapeErrors.WithLabelValues("gathering")
+	m.scrapeErrors.WithLabelValues("encoding")
 	return m
 }
 
@@ -84,76 +73,6 @@ func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
-}
-
-// statusCounters resolves the `code` label of gateway_http_requests_total
-// for one route. A route sees few distinct codes, so a small lock-free
-// array caches their children; the first request with a new code takes the
-// slow path once.
-type statusCounters struct {
-	vec     *prometheus.CounterVec
-	service string
-	route   string
-	slots   [8]statusSlot
-	mu      sync.Mutex // serialises filling slots; never taken once a code is cached
-}
-
-type statusSlot struct {
-	code atomic.Int32
-	c    atomic.Pointer[prometheus.Counter]
-}
-
-// codeLabels holds the decimal form of every status code so that the slow
-// path does not format numbers either.
-var codeLabels = func() (s [600]string) {
-	for i := range s {
-		s[i] = strconv.Itoa(i)
-	}
-	return
-}()
-
-func (s *statusCounters) inc(code int) {
-	if code < 0 || code >= len(codeLabels) {
-		code = 0
-	}
-	for i := range s.slots {
-		sl := &s.slots[i]
-		if sl.code.Load() == int32(code) {
-			if c := sl.c.Load(); c != nil {
-				(*c).Inc()
-				return
-			}
-		}
-	}
-	s.mu.Lock()
-	c := s.vec.WithLabelValues(s.service, s.route, codeLabels[code])
-	for i := range s.slots {
-		sl := &s.slots[i]
-		if sl.c.Load() == nil {
-			sl.c.Store(&c)
-			sl.code.Store(int32(code))
-			break
-		}
-	}
-	s.mu.Unlock()
-	c.Inc()
-}
-
-// routeMetrics are the children one route (or the no-route bucket) uses.
-type routeMetrics struct {
-	codes    *statusCounters
-	duration prometheus.Observer
-	bytesIn  prometheus.Counter
-	bytesOut prometheus.Counter
-}
-
-func (m *metrics) forRoute(service, route string) routeMetrics {
-	return routeMetrics{
-		codes:    &statusCounters{vec: m.requests, service: service, route: route},
-		duration: m.requestDuration.WithLabelValues(service, route),
-		bytesIn:  m.bytes.WithLabelValues(service, "in"),
-		bytesOut: m.bytes.WithLabelValues(service, "out"),
-	}
 }
 
 // Attempt results, the `result` label of gateway_upstream_attempts_total.
@@ -166,18 +85,3 @@ const (
 )
 
 var resultLabels = [numResults]string{"ok", "connect_error", "timeout", "error"}
-
-// nodeMetrics are the children of one (upstream, node).
-type nodeMetrics struct {
-	attempts [numResults]prometheus.Counter
-	duration prometheus.Observer
-}
-
-func (m *metrics) forNode(upstream, node string) nodeMetrics {
-	var nm nodeMetrics
-	for i := range nm.attempts {
-		nm.attempts[i] = m.attempts.WithLabelValues(upstream, node, resultLabels[i])
-	}
-	nm.duration = m.upstreamDuration.WithLabelValues(upstream, node)
-	return nm
-}

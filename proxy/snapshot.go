@@ -372,6 +372,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 		g.pools[pk] = pool
 	}
 	nodesUsed := map[string]struct{}{}
+	g.metrics.flat.nodes.begin()
 	for _, pu := range p.upstreams {
 		us := pu.us
 		us.long = g.upstreamsLong[us.id]
@@ -384,8 +385,9 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 		for i, ns := range us.nodes {
 			key := us.id + "|" + ns.addr
 			ns.long = g.nodes[key]
+			nm := g.metrics.flat.node(us.id, ns.addr) // marks the slot used
 			if ns.long == nil {
-				ns.long = &nodeLong{m: g.metrics.forNode(us.id, ns.addr)}
+				ns.long = &nodeLong{m: nm}
 				g.nodes[key] = ns.long
 			}
 			nodesUsed[key] = struct{}{}
@@ -413,16 +415,19 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 			delete(g.nodes, key)
 		}
 	}
+	g.metrics.flat.nodes.end(time.Now())
 	g.stateMu.Unlock()
 
 	p.long.Commit()
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
 	p.redis.Commit()
 
-	s.noRoute = g.metrics.forRoute("", "")
+	sweep := g.metrics.flat.beginRoutes(s.cfg.Metrics.RouteHistograms)
+	s.noRoute = sweep.route("", "")
 	for _, rs := range s.routes {
-		rs.m = g.metrics.forRoute(rs.service, rs.id)
+		rs.m = sweep.route(rs.service, rs.id)
 	}
+	sweep.end()
 
 	old := g.snap.Swap(s)
 	for _, pool := range retired {
