@@ -26,6 +26,7 @@ type metrics struct {
 	reloads          *prometheus.CounterVec
 	lastReloadOK     prometheus.Gauge
 	configInfo       *prometheus.GaugeVec
+	discoveryNodes   *prometheus.GaugeVec // gateway_discovery_nodes (discovery.go)
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -74,6 +75,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	}
 	reg.MustRegister(m.requests, m.requestDuration, m.upstreamDuration, m.attempts, m.nodeHealthy,
 		m.allUnhealthy, m.throttled, m.bytes, m.connections, m.connsRefused, m.reloads, m.lastReloadOK, m.configInfo)
+	m.discoveryNodes = newDiscoveryNodesGauge(reg)
 	// Pre-create both results so that a dashboard sees 0 rather than no series.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
