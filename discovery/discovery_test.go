@@ -208,3 +208,24 @@ func TestCloseDuringFirstResolution(t *testing.T) {
 }
 
 func netListenUDP() (net.PacketConn, error) { return net.ListenPacket("udp", "127.0.0.1:0") }
+
+func TestRefreshBoundedTTL(t *testing.T) {
+	require.Equal(t, time.Second, refreshAfter(0), "TTL 0 is not a busy loop")
+	require.Equal(t, 30*time.Second, refreshAfter(30*time.Second))
+	require.Equal(t, 300*time.Second, refreshAfter(86400*time.Second))
+}
+
+// A reload that changes gateway.resolver moves the watchers to the new
+// nameservers at their next resolution.
+func TestSetResolverSwitchesServers(t *testing.T) {
+	old, next := dnstest.Start(t), dnstest.Start(t)
+	old.SetA("svc.test", 1, "10.0.0.1")
+	next.SetA("svc.test", 1, "10.0.0.2")
+	m := NewManager(nil, resolverFor(old), nil)
+	defer m.Close()
+	want := Want{Upstream: "u", Name: "svc.test", Port: 80}
+	w := m.Sync([]Want{want})[want]
+	require.Equal(t, []string{"10.0.0.1"}, hosts(w.Current()))
+	m.SetResolver(resolverFor(next))
+	waitFor(t, "the new nameserver's answer", func() bool { return hosts(w.Current())[0] == "10.0.0.2" })
+}

@@ -35,7 +35,8 @@ type Watcher struct {
 	want Want
 	cur  atomic.Pointer[Set]
 
-	stop  chan struct{}
+	ctx   context.Context // cancelled to stop the watcher
+	stop  context.CancelFunc
 	done  chan struct{}
 	first chan struct{} // closed after the first resolution, good or not
 }
@@ -100,7 +101,7 @@ func (m *Manager) Sync(wants []Want) map[Want]*Watcher {
 	}
 	for want, w := range m.watchers {
 		if out[want] == nil {
-			close(w.stop)
+			w.stop()
 			stopped = append(stopped, w)
 			delete(m.watchers, want)
 		}
@@ -123,7 +124,7 @@ func (m *Manager) Close() {
 	m.watchers = map[Want]*Watcher{}
 	m.mu.Unlock()
 	for _, w := range ws {
-		close(w.stop)
+		w.stop()
 	}
 	for _, w := range ws {
 		<-w.done
@@ -131,7 +132,8 @@ func (m *Manager) Close() {
 }
 
 func (m *Manager) start(want Want) *Watcher {
-	w := &Watcher{m: m, want: want, stop: make(chan struct{}), done: make(chan struct{}), first: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Watcher{m: m, want: want, ctx: ctx, stop: cancel, done: make(chan struct{}), first: make(chan struct{})}
 	w.cur.Store(&Set{})
 	go w.run()
 	return w
@@ -153,15 +155,7 @@ func (w *Watcher) run() {
 		}
 		close(w.done)
 	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { // ends with run: cancel closes ctx.Done()
-		select {
-		case <-w.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := w.ctx
 	log := w.m.log.With(zap.String("upstream", w.want.Upstream), zap.String("service_name", w.want.Name))
 	retry := retryMin
 	lastTTL := time.Duration(0) // of the last good answer; 0 before one
@@ -191,7 +185,7 @@ func (w *Watcher) run() {
 				failing = false
 			}
 			retry = retryMin
-			wait = min(max(ttl, MinTTL), MaxTTL)
+			wait = refreshAfter(ttl)
 			lastTTL = wait
 			if old := w.cur.Load(); !sameNodes(old.Nodes, nodes) {
 				w.cur.Store(&Set{Nodes: nodes, At: time.Now()})
@@ -207,11 +201,14 @@ func (w *Watcher) run() {
 		}
 		timer.Reset(wait)
 		select {
-		case <-w.stop:
+		case <-ctx.Done():
 			return
 		case <-timer.C:
 		}
 	}
 }
+
+// refreshAfter is when a good answer with this TTL is asked again.
+func refreshAfter(ttl time.Duration) time.Duration { return min(max(ttl, MinTTL), MaxTTL) }
 
 func sameNodes(a, b []config.Node) bool { return slices.Equal(a, b) }
