@@ -201,13 +201,8 @@ func (g *Gateway) applyNodeSet(d *discUpstream) []*transport.Pool {
 			}
 		}
 		pools[pk] = pool
-		addr := n.Addr()
-		ns := &nodeState{upstream: us.id, addr: addr, hostPort: []byte(addr), pool: pool}
-		if n.Port == 80 && conf.Scheme == config.SchemeHTTP || n.Port == 443 && conf.Scheme == config.SchemeHTTPS {
-			ns.hostPort = []byte(n.Host)
-		}
 		kept = append(kept, *n)
-		states = append(states, ns)
+		states = append(states, &nodeState{upstream: us.id, addr: n.Addr(), hostPort: nodeHostHeader(conf.Scheme, n), pool: pool})
 	}
 	conf.Nodes = kept
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
+	"gateway/config"
 	"gateway/internal/dnstest"
 )
 
@@ -282,4 +283,45 @@ func TestDNSDiscoveryDryRun(t *testing.T) {
 	require.NoError(t, g.Apply(mustParse(t, dnsConfig(ns.Addr, "svc.test:80", ""))))
 	require.Equal(t, before, discoveryGoroutines())
 	require.Zero(t, ns.Queries("svc.test", dns.TypeA))
+}
+
+func TestNodeHostHeader(t *testing.T) {
+	for _, c := range []struct {
+		scheme config.Scheme
+		host   string
+		port   int
+		want   string
+	}{
+		{config.SchemeHTTP, "10.0.0.1", 80, "10.0.0.1"},
+		{config.SchemeHTTP, "10.0.0.1", 8080, "10.0.0.1:8080"},
+		{config.SchemeHTTPS, "a.test", 443, "a.test"},
+		{config.SchemeHTTPS, "a.test", 80, "a.test:80"},
+		{config.SchemeHTTP, "::1", 80, "[::1]"}, // a discovered AAAA record
+		{config.SchemeHTTP, "::1", 8080, "[::1]:8080"},
+	} {
+		require.Equal(t, c.want, string(nodeHostHeader(c.scheme, &config.Node{Host: c.host, Port: c.port})))
+	}
+}
+
+// traffic-split's inline upstream may be discovered too: it is wired like
+// any upstream of the plan.
+func TestDNSDiscoveryTrafficSplitUpstream(t *testing.T) {
+	main := startBackend(t, "main", nil)
+	port, _ := startBackendsOnOnePort(t, "127.0.0.2")
+	ns := dnsServerWith(t, "canary.test", 300, "127.0.0.2")
+	tg := startGateway(t, `
+gateway: {access_log: {enabled: false}, resolver: {nameservers: ["`+ns.Addr+`"]}}
+services:
+  - id: s
+    upstream: `+upstreamYAML(main)+`
+    routes:
+      - id: r
+        paths: ["/*"]
+        plugins:
+          traffic-split:
+            rules:
+              - weighted_upstreams: [{upstream: {discovery_type: dns, service_name: "canary.test:`+strconv.Itoa(port)+`"}, weight: 1}, {weight: 1}]
+`)
+	require.Equal(t, map[string]int{"127.0.0.2": 2, "main": 2}, backendsHit(t, tg, 4))
+	require.Contains(t, scrape(t, tg.g), `gateway_discovery_nodes{upstream=`)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -336,14 +337,23 @@ func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, 
 			return nil
 		}
 		addr := n.Addr()
-		ns := &nodeState{upstream: id, addr: addr, hostPort: []byte(addr), pool: pool}
-		if n.Port == 80 && u.Scheme == config.SchemeHTTP || n.Port == 443 && u.Scheme == config.SchemeHTTPS {
-			ns.hostPort = []byte(n.Host)
-		}
-		us.nodes[i] = ns
+		us.nodes[i] = &nodeState{upstream: id, addr: addr, hostPort: nodeHostHeader(u.Scheme, n), pool: pool}
 	}
 	p.upstreams = append(p.upstreams, plannedUpstream{us: us, conf: u})
 	return us
+}
+
+// nodeHostHeader is the Host header that names node n (pass_host: node):
+// host:port, or the host alone on the scheme's default port; an IPv6
+// address in brackets either way.
+func nodeHostHeader(scheme config.Scheme, n *config.Node) []byte {
+	if n.Port == 80 && scheme == config.SchemeHTTP || n.Port == 443 && scheme == config.SchemeHTTPS {
+		if strings.IndexByte(n.Host, ':') >= 0 {
+			return []byte("[" + n.Host + "]")
+		}
+		return []byte(n.Host)
+	}
+	return []byte(n.Addr())
 }
 
 // planPool returns the pool for node n of u: the gateway's, or a new one
