@@ -189,7 +189,11 @@ func (w *Watcher) run() {
 			lastTTL = wait
 			if old := w.cur.Load(); !sameNodes(old.Nodes, nodes) {
 				w.cur.Store(&Set{Nodes: nodes, At: time.Now()})
-				log.Info("dns discovery: node set changed", zap.Int("nodes", len(nodes)), zap.Int("was", len(old.Nodes)))
+				addrs := make([]string, len(nodes))
+				for i := range nodes {
+					addrs[i] = nodes[i].Addr()
+				}
+				log.Info("dns discovery: node set changed", zap.Strings("nodes", addrs), zap.Int("was", len(old.Nodes)))
 				if w.m.onChange != nil {
 					w.m.onChange(w)
 				}

@@ -98,6 +98,9 @@ func (e *RcodeError) Error() string {
 // smallest TTL of the records used. The nodes are sorted and distinct. An
 // empty answer is an error.
 func (r *Resolver) Lookup(ctx context.Context, name string, port int, srv bool) (nodes []config.Node, ttl time.Duration, err error) {
+	if r == nil {
+		return nil, 0, errors.New("no resolver")
+	}
 	if r.err != nil {
 		return nil, 0, r.err
 	}

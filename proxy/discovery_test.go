@@ -131,7 +131,7 @@ func TestDNSDiscoveryFollowsTheRecord(t *testing.T) {
 	eventually(t, "traffic to the new address", func() bool { return backendsHit(t, tg, 1)["127.0.0.4"] == 1 })
 	require.Equal(t, map[string]int{"127.0.0.3": 3, "127.0.0.4": 3}, backendsHit(t, tg, 6), "only the new set once it changed")
 	require.Contains(t, scrape(t, tg.g), `gateway_discovery_nodes{upstream="u"} 2`)
-	require.Contains(t, logs.String(), "dns discovery: node set changed")
+	require.Contains(t, logs.String(), `"msg":"dns discovery: node set changed","upstream":"u","service_name":"svc.test","nodes":["127.0.0.3:`+strconv.Itoa(port)+`","127.0.0.4:`+strconv.Itoa(port)+`"],"was":2}`)
 	require.Same(t, kept, tg.g.health.Node("u", addr("127.0.0.3")), "health state is kept by address")
 	require.NotNil(t, tg.g.health.Node("u", addr("127.0.0.4")), "a new address is checked")
 	require.Nil(t, tg.g.health.Node("u", addr("127.0.0.2")), "a removed address is not")
