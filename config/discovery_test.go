@@ -27,6 +27,13 @@ func TestDiscoveryAccepted(t *testing.T) {
 	require.Equal(t, Seconds(2), mustParse(t, minimal).Gateway.Resolver.Timeout)
 }
 
+// An unsupported discovery_type is one error, not also "nodes required".
+func TestDiscoveryRefusedTypeOneError(t *testing.T) {
+	errs := parseErrs(t, minimal+"upstreams: [{id: u, discovery_type: nacos, service_name: svc}]\n", "t.yaml")
+	require.Len(t, errs, 1, errs.Error())
+	requireFieldError(t, errs, "upstreams[0].discovery_type", `"nacos" is not supported`)
+}
+
 func TestDiscoveryErrors(t *testing.T) {
 	runErrCases(t, []errCase{
 		{"other discovery types", withUpstream(`{discovery_type: kubernetes, service_name: ns/svc:http}`),

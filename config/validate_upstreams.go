@@ -22,12 +22,16 @@ func (v *validator) upstream(path string, u *Upstream) {
 		v.hashKey(field(path, "key"), u)
 	}
 	np := field(path, "nodes")
-	if v.discovery(path, u) {
+	switch v.discovery(path, u) {
+	case discoveryDNS:
 		if len(u.Nodes) > 0 {
 			v.add(np, `must be empty with discovery_type "dns": the nodes are the addresses service_name resolves to`)
 		}
-	} else if len(u.Nodes) == 0 || len(u.Nodes) > maxNodes {
-		v.add(np, "must have 1..%d nodes, got %d", maxNodes, len(u.Nodes))
+	case discoveryRefused: // its error says it: no "nodes required" besides
+	default:
+		if len(u.Nodes) == 0 || len(u.Nodes) > maxNodes {
+			v.add(np, "must have 1..%d nodes, got %d", maxNodes, len(u.Nodes))
+		}
 	}
 	seen := map[string]int{}
 	for i, n := range u.Nodes {
@@ -77,9 +81,16 @@ func (v *validator) upstream(path string, u *Upstream) {
 	}
 }
 
+// How an upstream's nodes are given.
+const (
+	discoveryNone    = iota // nodes
+	discoveryDNS            // discovery_type "dns"
+	discoveryRefused        // an unsupported discovery_type
+)
+
 // discovery checks service_name, discovery_type and discovery_args and
-// reports whether the upstream's nodes are discovered (issue 21).
-func (v *validator) discovery(path string, u *Upstream) bool {
+// says how the upstream's nodes are given (issue 21).
+func (v *validator) discovery(path string, u *Upstream) int {
 	for _, k := range slices.Sorted(maps.Keys(u.DiscoveryArgs)) {
 		v.add(field(field(path, "discovery_args"), k), "is not supported: discovery_type \"dns\" takes no arguments")
 	}
@@ -88,11 +99,11 @@ func (v *validator) discovery(path string, u *Upstream) bool {
 		if u.ServiceName != "" {
 			v.add(field(path, "service_name"), `requires discovery_type "dns"`)
 		}
-		return false
+		return discoveryNone
 	case DiscoveryDNS:
 	default:
 		v.add(field(path, "discovery_type"), `%q is not supported (only "dns" is)`, u.DiscoveryType)
-		return false
+		return discoveryRefused
 	}
 	sp := field(path, "service_name")
 	if u.ServiceName == "" {
@@ -100,7 +111,7 @@ func (v *validator) discovery(path string, u *Upstream) bool {
 	} else if _, _, err := ParseServiceName(u.ServiceName); err != nil {
 		v.add(sp, "%v", err)
 	}
-	return true
+	return discoveryDNS
 }
 
 // DiscoveryDNS is the discovery_type of DNS service discovery.
