@@ -33,6 +33,7 @@ func (g *Gateway) setDefaults() {
 	g.ReloadDebounce = 0.2
 	g.ShutdownTimeout = 30
 	g.Websocket.IdleTimeout = 600
+	g.Resolver.Timeout = 2
 	g.TLS.setDefaults()
 }
 

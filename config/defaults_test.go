@@ -30,6 +30,7 @@ func TestGatewayDefaults(t *testing.T) {
 		ReloadDebounce:       0.2,
 		ShutdownTimeout:      30,
 		Websocket:            GatewayWebsocket{IdleTimeout: 600}, // issue 15
+		Resolver:             Resolver{Timeout: 2},               // issue 21
 
 		MaxResponseHeaderSize: 65536,
 		// TLS (issue 14): Mozilla "intermediate".

@@ -13,7 +13,8 @@ import (
 func durationDoc(v string) string {
 	return strings.NewReplacer("V", v).Replace(`
 gateway: {client_read_timeout: V, client_idle_timeout: V, reload_debounce: V, shutdown_timeout: V,
-  client_header_timeout: V, client_write_timeout: V, websocket: {idle_timeout: V}}
+  client_header_timeout: V, client_write_timeout: V, websocket: {idle_timeout: V},
+  resolver: {timeout: V}}
 services:
   - id: s
     upstream:
@@ -30,6 +31,7 @@ services:
 var durationPaths = []string{
 	"gateway.client_read_timeout", "gateway.client_idle_timeout", "gateway.reload_debounce", "gateway.shutdown_timeout",
 	"gateway.client_header_timeout", "gateway.client_write_timeout", "gateway.websocket.idle_timeout",
+	"gateway.resolver.timeout",
 	"services[0].upstream.timeout.connect", "services[0].upstream.timeout.send", "services[0].upstream.timeout.read",
 	"services[0].upstream.retry_timeout", "services[0].upstream.keepalive_pool.idle_timeout",
 	"services[0].upstream.checks.active.timeout", "services[0].upstream.checks.active.healthy.interval",

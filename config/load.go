@@ -137,7 +137,9 @@ func resolve(cfg *Config, data []byte) {
 }
 
 func resolveUpstream(u *Upstream) {
-	if u.Retries == nil {
+	// A discovered upstream's default retries follow its current node
+	// set (the proxy counts them), so they stay nil.
+	if u.Retries == nil && u.DiscoveryType == "" {
 		n := max(len(u.Nodes)-1, 0)
 		u.Retries = &n
 	}

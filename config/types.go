@@ -113,6 +113,16 @@ type Gateway struct {
 	// MaxResponseHeaderSize bounds an upstream response header; a larger
 	// one fails the attempt ("response header too large").
 	MaxResponseHeaderSize int `json:"max_response_header_size"`
+
+	// Resolver is the DNS client of discovery_type "dns" upstreams.
+	Resolver Resolver `json:"resolver"`
+}
+
+// Resolver configures the DNS client of service discovery. Without
+// nameservers the gateway uses those of /etc/resolv.conf.
+type Resolver struct {
+	Nameservers []string `json:"nameservers"` // "ip" or "ip:port" (53)
+	Timeout     Seconds  `json:"timeout"`     // per query and server
 }
 
 // ControlAPI protects the control API. Token, when set, is required as
@@ -237,6 +247,14 @@ type Upstream struct {
 	UpstreamHost  string            `json:"upstream_host"`
 	Checks        *Checks           `json:"checks"`
 	TLS           UpstreamTLS       `json:"tls"`
+
+	// Service discovery (issue 21, README "DNS discovery"): with
+	// discovery_type "dns" the nodes are the addresses service_name
+	// resolves to, kept current by package discovery. DiscoveryArgs has no
+	// key the gateway implements: only null or {} load.
+	ServiceName   string             `json:"service_name"`
+	DiscoveryType string             `json:"discovery_type"`
+	DiscoveryArgs map[string]Ignored `json:"discovery_args"`
 
 	// RetryOnStatuses are node statuses retried on another node, within
 	// the rules of a failed attempt after sending (upstreams.md).

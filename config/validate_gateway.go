@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 )
 
 // ---- gateway ----
@@ -40,6 +42,36 @@ func (v *validator) gateway(path string, g *Gateway) {
 	v.nonNegative(field(path, "reload_debounce"), g.ReloadDebounce)
 	v.positive(field(path, "shutdown_timeout"), g.ShutdownTimeout)
 	v.gatewayWebsocket(field(path, "websocket"), &g.Websocket)
+	v.resolver(field(path, "resolver"), &g.Resolver)
+}
+
+// resolver checks gateway.resolver (DNS discovery, issue 21).
+func (v *validator) resolver(path string, r *Resolver) {
+	for i, ns := range r.Nameservers {
+		if _, err := NameserverAddr(ns); err != nil {
+			v.add(indexPath(field(path, "nameservers"), i), "%v", err)
+		}
+	}
+	v.positive(field(path, "timeout"), r.Timeout)
+}
+
+// NameserverAddr returns a nameserver entry, "ip" or "ip:port", as
+// ip:port (port 53 when absent).
+func NameserverAddr(s string) (string, error) {
+	if ip := net.ParseIP(strings.Trim(s, "[]")); ip != nil {
+		return net.JoinHostPort(ip.String(), "53"), nil
+	}
+	h, p, err := net.SplitHostPort(s)
+	if err == nil {
+		n, perr := strconv.Atoi(p)
+		if net.ParseIP(h) == nil || perr != nil || n < 1 || n > maxPort {
+			err = errors.New("bad")
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("must be an IP address or ip:port, got %q", clip(s))
+	}
+	return s, nil
 }
 
 // listenAddr accepts host:port with an empty host (all interfaces) and port

@@ -2,6 +2,11 @@ package config
 
 import (
 	"crypto/tls"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -17,8 +22,16 @@ func (v *validator) upstream(path string, u *Upstream) {
 		v.hashKey(field(path, "key"), u)
 	}
 	np := field(path, "nodes")
-	if len(u.Nodes) == 0 || len(u.Nodes) > maxNodes {
-		v.add(np, "must have 1..%d nodes, got %d", maxNodes, len(u.Nodes))
+	switch v.discovery(path, u) {
+	case discoveryDNS:
+		if len(u.Nodes) > 0 {
+			v.add(np, `must be empty with discovery_type "dns": the nodes are the addresses service_name resolves to`)
+		}
+	case discoveryRefused: // its error says it: no "nodes required" besides
+	default:
+		if len(u.Nodes) == 0 || len(u.Nodes) > maxNodes {
+			v.add(np, "must have 1..%d nodes, got %d", maxNodes, len(u.Nodes))
+		}
 	}
 	seen := map[string]int{}
 	for i, n := range u.Nodes {
@@ -66,6 +79,72 @@ func (v *validator) upstream(path string, u *Upstream) {
 	if u.Checks != nil {
 		v.checks(field(path, "checks"), u.Checks)
 	}
+}
+
+// How an upstream's nodes are given.
+const (
+	discoveryNone    = iota // nodes
+	discoveryDNS            // discovery_type "dns"
+	discoveryRefused        // an unsupported discovery_type
+)
+
+// discovery checks service_name, discovery_type and discovery_args and
+// says how the upstream's nodes are given (issue 21).
+func (v *validator) discovery(path string, u *Upstream) int {
+	for _, k := range slices.Sorted(maps.Keys(u.DiscoveryArgs)) {
+		v.add(field(field(path, "discovery_args"), k), "is not supported: discovery_type \"dns\" takes no arguments")
+	}
+	switch u.DiscoveryType {
+	case "":
+		if u.ServiceName != "" {
+			v.add(field(path, "service_name"), `requires discovery_type "dns"`)
+		}
+		return discoveryNone
+	case DiscoveryDNS:
+	default:
+		v.add(field(path, "discovery_type"), `%q is not supported (only "dns" is)`, u.DiscoveryType)
+		return discoveryRefused
+	}
+	sp := field(path, "service_name")
+	if u.ServiceName == "" {
+		v.add(sp, `required with discovery_type "dns"`)
+	} else if _, _, err := ParseServiceName(u.ServiceName); err != nil {
+		v.add(sp, "%v", err)
+	}
+	return discoveryDNS
+}
+
+// DiscoveryDNS is the discovery_type of DNS service discovery.
+const DiscoveryDNS = "dns"
+
+// ParseServiceName splits a dns service_name into the name to resolve and
+// the port of its nodes: "host:port", or "host" (port 0: the scheme's
+// default), or a "_service._proto.name" SRV name whose records give the
+// ports (it takes no port).
+func ParseServiceName(s string) (name string, port int, err error) {
+	name = s
+	if h, p, ok := strings.Cut(s, ":"); ok {
+		n, perr := strconv.Atoi(p)
+		if perr != nil || n < 1 || n > maxPort {
+			return "", 0, fmt.Errorf("must be host or host:port with a port 1..%d, got %q", maxPort, clip(s))
+		}
+		name, port = h, n
+	}
+	name = strings.TrimSuffix(name, ".")
+	if strings.HasPrefix(name, "_") {
+		if port != 0 {
+			return "", 0, fmt.Errorf("an SRV name (starting with '_') takes no port: the records give it, got %q", clip(s))
+		}
+		// _service._proto.name: labels with '_' are legal in DNS.
+		if !validHostname(strings.ReplaceAll(name, "_", "x")) {
+			return "", 0, fmt.Errorf("must be a DNS name, got %q", clip(s))
+		}
+		return name, 0, nil
+	}
+	if name == "" || !validHostname(name) || net.ParseIP(name) != nil {
+		return "", 0, fmt.Errorf("must be a DNS name (host or host:port; an IP address belongs in nodes), got %q", clip(s))
+	}
+	return name, port, nil
 }
 
 // hashKey parses a chash key as hash_on says to read it and keeps the

@@ -180,6 +180,18 @@ func (up *upstream) syncNodes(nodes []config.Node) {
 	up.nodes.Store(&list)
 }
 
+// SetNodes replaces the nodes of checked upstream upstreamID between two
+// Syncs (service discovery re-resolved it), with the rules of Sync: the
+// state of nodes still present is kept, new nodes start healthy. It does
+// nothing for an upstream the manager does not check.
+func (m *Manager) SetNodes(upstreamID string, nodes []config.Node) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if up := m.ups[upstreamID]; up != nil && !m.closed {
+		up.syncNodes(nodes)
+	}
+}
+
 // Node returns the state of node addr ("host:port", see Addr) of upstream
 // upstreamID, or nil when the manager does not check it.
 func (m *Manager) Node(upstreamID, addr string) *Node {

@@ -35,12 +35,20 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		deadline = start.Add(up.retryTimeout)
 	}
 	st.tried.Reset()
+	// One node set for every attempt of the request: a discovered
+	// upstream's may change meanwhile.
+	bal, nodes := up.bal, up.nodes
+	st.retries = up.retries
+	if up.discovered {
+		set := up.live.Load()
+		bal, nodes, st.retries = set.bal, set.nodes, set.retries
+	}
 	lastTimeout := false
-	idx, failOpen := up.bal.Pick(&st.tried, hash)
+	idx, failOpen := bal.Pick(&st.tried, hash)
 	for idx >= 0 {
 		g.noteFailOpen(up, failOpen)
 		st.tried.Add(idx)
-		err := g.attempt(st, up.nodes[idx])
+		err := g.attempt(st, nodes[idx])
 		if err == nil {
 			if st.xo.Upgrade {
 				return g.upgraded(st)
@@ -50,7 +58,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 			}
 			// retry_on_statuses: another node if one is left, else the
 			// client gets this node's answer.
-			if idx, failOpen = up.bal.Pick(&st.tried, hash); idx < 0 {
+			if idx, failOpen = bal.Pick(&st.tried, hash); idx < 0 {
 				return errNone
 			}
 			ctx.Response.Reset() // closes a streamed body
@@ -68,7 +76,7 @@ func (g *Gateway) forward(st *reqState, start time.Time) errType {
 		if !g.tryAgain(st, ae, deadline) {
 			break
 		}
-		idx, failOpen = up.bal.Pick(&st.tried, hash)
+		idx, failOpen = bal.Pick(&st.tried, hash)
 	}
 	ctx.Response.Reset()
 	if st.xo.Body != nil {
@@ -177,7 +185,7 @@ func (g *Gateway) mayResendAfterStatus(st *reqState, deadline time.Time) bool {
 // retryBudget reports whether retries and retry_timeout allow another
 // attempt.
 func (g *Gateway) retryBudget(st *reqState, deadline time.Time) bool {
-	return st.attempts <= st.up.retries && (deadline.IsZero() || !time.Now().After(deadline))
+	return st.attempts <= st.retries && (deadline.IsZero() || !time.Now().After(deadline))
 }
 
 // retriesStatus reports whether status is in retry_on_statuses.

@@ -307,6 +307,20 @@ func (t *slotTable[T, P]) end(now time.Time) {
 			t.free = append(t.free, int32(i))
 		}
 	}
+	t.publishLocked()
+}
+
+// add brackets uses outside a sweep (a DNS discovery callback adding a
+// node between reloads): the slots it uses join the live ones and nothing
+// is retired; the next sweep retires what is no longer used.
+func (t *slotTable[T, P]) addBegin() { t.mu.Lock() }
+func (t *slotTable[T, P]) addEnd() {
+	defer t.mu.Unlock()
+	t.publishLocked()
+}
+
+// publishLocked publishes the live list when it changed; t.mu is held.
+func (t *slotTable[T, P]) publishLocked() {
 	if !t.dirty {
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"gateway/config"
+	"gateway/discovery"
 	"gateway/healthcheck"
 	"gateway/plugin"
 	_ "gateway/plugin/builtin" // every shipped plugin, known to the config loader
@@ -68,6 +69,12 @@ type Gateway struct {
 	pools         map[string]*transport.Pool // by transport.PoolKey
 	nodes         map[string]*nodeLong       // by upstream id + "|" + host:port
 	upstreamsLong map[string]*upstreamLong   // by upstream id
+	discUps       map[string]*discUpstream   // discovered upstreams by id (discovery.go)
+
+	// DNS service discovery: the watchers, and the resolver config they
+	// use (changed by commit only).
+	disc         *discovery.Manager
+	resolverConf config.Resolver
 
 	server   *fasthttp.Server
 	serverMu sync.Mutex
@@ -111,6 +118,7 @@ func New(opts Options) *Gateway {
 		pools:         map[string]*transport.Pool{},
 		nodes:         map[string]*nodeLong{},
 		upstreamsLong: map[string]*upstreamLong{},
+		discUps:       map[string]*discUpstream{},
 		access:        &accessLog{},
 		tls:           tlsedge.NewStore(reg),
 		stop:          make(chan struct{}),
@@ -123,6 +131,8 @@ func New(opts Options) *Gateway {
 		}
 		g.metrics.nodeHealthy.WithLabelValues(upstream, node).Set(v)
 	})
+	g.disc = discovery.NewManager(log, nil, g.onDiscovered)
+	g.resolverConf.Timeout = -1 // no config yet: the first commit sets the resolver
 	g.janitorW.Add(1)
 	go g.janitor()
 	return g
@@ -367,12 +377,18 @@ func (g *Gateway) Close() {
 		g.tunnels.shutdown(done)
 		close(g.stop)
 		g.janitorW.Wait()
+		g.disc.Close()
 		g.health.Close()
 		g.stateMu.Lock()
 		pools := g.pools
 		g.pools = map[string]*transport.Pool{}
+		discovered := g.discoveredPools()
+		g.discUps = map[string]*discUpstream{}
 		g.stateMu.Unlock()
 		for _, p := range pools {
+			p.Close()
+		}
+		for _, p := range discovered {
 			p.Close()
 		}
 		g.access.close()
@@ -396,6 +412,7 @@ func (g *Gateway) janitor() {
 			for _, p := range g.pools {
 				pools = append(pools, p)
 			}
+			pools = append(pools, g.discoveredPools()...)
 			g.stateMu.Unlock()
 			for _, p := range pools {
 				p.Sweep(now)

@@ -58,6 +58,9 @@ type reqState struct {
 	// one traffic-split chose (respond).
 	up *upstreamState
 	to transport.Timeouts
+	// retries is up's retries for this request (a discovered upstream's
+	// follow its node set), set by forward.
+	retries int
 
 	rreq  router.Request
 	match router.Match

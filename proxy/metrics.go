@@ -24,7 +24,8 @@ type metrics struct {
 	configInfo   *prometheus.GaugeVec
 	// scrapeErrors is promhttp's promhttp_metric_handler_errors_total,
 	// which /metrics exported while promhttp served it.
-	scrapeErrors *prometheus.CounterVec
+	scrapeErrors   *prometheus.CounterVec
+	discoveryNodes *prometheus.GaugeVec // gateway_discovery_nodes (discovery.go)
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -61,6 +62,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	}
 	reg.MustRegister(m.nodeHealthy, m.allUnhealthy, m.throttled, m.connections, m.connsRefused,
 		m.reloads, m.lastReloadOK, m.configInfo, m.scrapeErrors)
+	m.discoveryNodes = newDiscoveryNodesGauge(reg)
 	// Pre-create the labels so that a dashboard sees 0 rather than no series.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")

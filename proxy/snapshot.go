@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"gateway/balancer"
 	"gateway/config"
+	"gateway/discovery"
 	"gateway/healthcheck"
 	"gateway/plugin"
 	"gateway/ratelimit"
@@ -92,6 +94,12 @@ type upstreamState struct {
 	long         *upstreamLong
 	// allUnhealthy is resolved here so a fail-open pick does no label lookup.
 	allUnhealthy prometheus.Counter
+
+	// discovered: the nodes come from DNS (discovery.go); bal and nodes
+	// are then unused and live holds the current set.
+	discovered bool
+	want       discovery.Want
+	live       atomic.Pointer[nodeSet]
 }
 
 // upstreamLong is per-upstream state that outlives snapshots.
@@ -304,7 +312,10 @@ func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, 
 	if u.Retries != nil {
 		us.retries = *u.Retries
 	} else {
-		us.retries = len(u.Nodes) - 1
+		us.retries = len(u.Nodes) - 1 // -1 for a discovered upstream: per node set
+	}
+	if u.DiscoveryType == config.DiscoveryDNS {
+		us.discovered, us.want = true, discoveryWant(id, u)
 	}
 	switch u.PassHost {
 	case config.PassHostNode:
@@ -326,14 +337,23 @@ func (g *Gateway) compileUpstream(p *plan, path, id string, u *config.Upstream, 
 			return nil
 		}
 		addr := n.Addr()
-		ns := &nodeState{upstream: id, addr: addr, hostPort: []byte(addr), pool: pool}
-		if n.Port == 80 && u.Scheme == config.SchemeHTTP || n.Port == 443 && u.Scheme == config.SchemeHTTPS {
-			ns.hostPort = []byte(n.Host)
-		}
-		us.nodes[i] = ns
+		us.nodes[i] = &nodeState{upstream: id, addr: addr, hostPort: nodeHostHeader(u.Scheme, n), pool: pool}
 	}
 	p.upstreams = append(p.upstreams, plannedUpstream{us: us, conf: u})
 	return us
+}
+
+// nodeHostHeader is the Host header that names node n (pass_host: node):
+// host:port, or the host alone on the scheme's default port; an IPv6
+// address in brackets either way.
+func nodeHostHeader(scheme config.Scheme, n *config.Node) []byte {
+	if n.Port == 80 && scheme == config.SchemeHTTP || n.Port == 443 && scheme == config.SchemeHTTPS {
+		if strings.IndexByte(n.Host, ':') >= 0 {
+			return []byte("[" + n.Host + "]")
+		}
+		return []byte(n.Host)
+	}
+	return []byte(n.Addr())
 }
 
 // planPool returns the pool for node n of u: the gateway's, or a new one
@@ -356,13 +376,41 @@ func (g *Gateway) planPool(p *plan, u *config.Upstream, n *config.Node) (*transp
 	return pool, nil
 }
 
+// wireNode points ns at its long-lived state (made if new) and health, and
+// returns its balancer reference and its key in g.nodes. The caller holds
+// stateMu.
+func (g *Gateway) wireNode(upstream string, ns *nodeState) (balancer.NodeRef, string) {
+	key := upstream + "|" + ns.addr
+	ns.long = g.nodes[key]
+	// Marks the node's metric slot used: callers are inside a sweep of the
+	// node table (commit) or an add bracket (a discovery callback).
+	nm := g.metrics.flat.node(upstream, ns.addr)
+	if ns.long == nil {
+		ns.long = &nodeLong{m: nm}
+		g.nodes[key] = ns.long
+	}
+	ref := balancer.NodeRef{InFlight: &ns.long.inflight}
+	if ns.health = g.health.Node(upstream, ns.addr); ns.health != nil {
+		ref.Down = ns.health.Down()
+		v := 1.0
+		if ns.health.Down().Load() {
+			v = 0
+		}
+		g.metrics.nodeHealthy.WithLabelValues(upstream, ns.addr).Set(v)
+	}
+	return ref, key
+}
+
 // commit publishes a compiled snapshot: it carries out p, swaps s in and
 // retires the long-lived state s no longer uses. It returns the snapshot it
 // replaced (nil on the first commit). Requests still running on that one
 // keep working: a retired pool dials when asked and closes connections
 // handed back to it.
 func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
-	// Health checkers first, so that the nodes can point at their state.
+	// Discovery watchers first, so that the health checkers know the
+	// discovered nodes.
+	watchers := g.syncDiscovery(s.cfg, p)
+	// Health checkers next, so that the nodes can point at their state.
 	if !g.dryRun {
 		g.health.Sync(p.checked)
 	}
@@ -383,26 +431,13 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 		us.allUnhealthy = g.metrics.allUnhealthy.WithLabelValues(us.id)
 		refs := make([]balancer.NodeRef, len(us.nodes))
 		for i, ns := range us.nodes {
-			key := us.id + "|" + ns.addr
-			ns.long = g.nodes[key]
-			nm := g.metrics.flat.node(us.id, ns.addr) // marks the slot used
-			if ns.long == nil {
-				ns.long = &nodeLong{m: nm}
-				g.nodes[key] = ns.long
-			}
+			var key string
+			refs[i], key = g.wireNode(us.id, ns)
 			nodesUsed[key] = struct{}{}
-			refs[i] = balancer.NodeRef{InFlight: &ns.long.inflight}
-			if ns.health = g.health.Node(us.id, ns.addr); ns.health != nil {
-				refs[i].Down = ns.health.Down()
-				v := 1.0
-				if ns.health.Down().Load() {
-					v = 0
-				}
-				g.metrics.nodeHealthy.WithLabelValues(us.id, ns.addr).Set(v)
-			}
 		}
 		us.bal = balancer.New(pu.conf, refs)
 	}
+	discRetired := g.commitDiscovered(p, watchers, nodesUsed)
 	var retired []*transport.Pool
 	for pk, pool := range g.pools {
 		if _, ok := p.pools[pk]; !ok {
@@ -430,6 +465,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	sweep.end()
 
 	old := g.snap.Swap(s)
+	retired = append(retired, discRetired...)
 	for _, pool := range retired {
 		pool.Close()
 	}
