@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"gateway/config"
 	"gateway/internal/testcert"
 	"gateway/internal/testseed"
 )
@@ -61,11 +62,25 @@ func seedUpstreamEdits(t *testing.T, doc any, at string, b *backend) {
 	// tls.client_cert/client_key are the placeholder "string", not PEM;
 	// the sample's scheme is http, which uses no client certificate.
 	testseed.Delete(doc, seedPath(at, "tls"))
-	// h-dns owns these (issue 21: DNS discovery); the lead removes this
-	// strip when h-dns, which accepts them, is merged.
-	testseed.Delete(doc, seedPath(at, "service_name"))
-	testseed.Delete(doc, seedPath(at, "discovery_type"))
-	testseed.Delete(doc, seedPath(at, "discovery_args"))
+	// The sample asks for discovery_type "kubernetes" (service_name
+	// "string"), which is refused as not supported
+	// (TestSeedAPI7DiscoveryRefused); null is the Admin API's "no
+	// discovery", which loads.
+	testseed.Set(doc, seedPath(at, "service_name"), nil)
+	testseed.Set(doc, seedPath(at, "discovery_type"), nil)
+	testseed.Set(doc, seedPath(at, "discovery_args"), nil)
+}
+
+// TestSeedAPI7DiscoveryRefused: the sample upstream as it is, with its
+// kubernetes discovery, is refused by name rather than loaded and ignored.
+func TestSeedAPI7DiscoveryRefused(t *testing.T) {
+	up := testseed.Load("api7-upstream.json")
+	testseed.Set(up, "id", "seed-upstream")
+	doc := map[string]any{"upstreams": []any{up},
+		"services": []any{map[string]any{"id": "s", "upstream_id": "seed-upstream", "routes": []any{map[string]any{"paths": []any{"/*"}}}}}}
+	_, err := config.Parse([]byte(testseed.JSON(doc)), "seed.json")
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `upstreams[0].discovery_type: "kubernetes" is not supported`)
 }
 
 // seedRouteEdits fills the API7 route sample's placeholders.
