@@ -32,6 +32,7 @@ func (g *Gateway) setDefaults() {
 	g.ReloadDebounce = 0.2
 	g.ShutdownTimeout = 30
 	g.Websocket.IdleTimeout = 600
+	g.Stream = GatewayStream{IdleTimeout: 600, MaxConnections: 10000}
 	g.TLS.setDefaults()
 }
 

@@ -30,6 +30,7 @@ func TestGatewayDefaults(t *testing.T) {
 		ReloadDebounce:       0.2,
 		ShutdownTimeout:      30,
 		Websocket:            GatewayWebsocket{IdleTimeout: 600}, // issue 15
+		Stream:               GatewayStream{IdleTimeout: 600, MaxConnections: 10000},
 
 		MaxResponseHeaderSize: 65536,
 		// TLS (issue 14): Mozilla "intermediate".
