@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -389,4 +392,88 @@ stream_routes: [{id: r, upstream: {nodes: [{host: 127.0.0.1, port: ` + be.port()
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+func TestStreamAccessLogLinePerConnection(t *testing.T) {
+	be := startTCPBackend(t, "a", "echo")
+	addr := testnet.FreeAddr(t)
+	path := filepath.Join(t.TempDir(), "access.log")
+	g := startStreamGateway(t, `
+gateway: {access_log: {enabled: true, path: `+path+`}, stream_listen: ["`+addr+`"]}
+stream_routes: [{id: r, upstream: {nodes: [{host: 127.0.0.1, port: 1}, {host: 127.0.0.1, port: `+be.port()+`}]}}]
+`)
+	for range 2 {
+		c := dialTCP(t, addr)
+		_, err := c.Write([]byte("hi"))
+		require.NoError(t, err)
+		require.NoError(t, c.CloseWrite())
+		got, err := io.ReadAll(c)
+		require.NoError(t, err)
+		require.Equal(t, "hibye:2", string(got))
+	}
+	require.Eventually(t, func() bool { return g.streams.Open() == 0 }, 10*time.Second, 10*time.Millisecond)
+	g.Close() // flushes the buffered log
+
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	require.Len(t, lines, 2)
+	attempts := 0
+	for _, l := range lines {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		require.Equal(t, "tcp", m["protocol"])
+		require.Equal(t, "127.0.0.1", m["client_ip"])
+		require.Equal(t, "r", m["route"])
+		require.Equal(t, be.addr, m["upstream_addr"])
+		require.Equal(t, "ok", m["result"])
+		require.EqualValues(t, 2, m["bytes_in"])
+		require.EqualValues(t, 7, m["bytes_out"])
+		require.Contains(t, m, "duration_ms")
+		attempts += int(m["attempts"].(float64))
+	}
+	// Round robin from the dead node once: one of the two retried.
+	require.Equal(t, 3, attempts)
+}
+
+// A node that stops reading leaves the client's bytes with nowhere to go:
+// no progress either way, so the idle timeout closes the connection even
+// though the client is still writing.
+func TestStreamIdleClosesAStuckWriter(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	accepted := make(chan net.Conn, 1)
+	t.Cleanup(func() {
+		_ = ln.Close()
+		select {
+		case c := <-accepted:
+			_ = c.Close()
+		default:
+		}
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c // never read
+		}
+	}()
+	addr := testnet.FreeAddr(t)
+	g := startStreamGateway(t, `
+gateway: {access_log: {enabled: false}, stream_listen: ["`+addr+`"]}
+stream_routes: [{id: r, idle_timeout: 0.2, upstream: {nodes: [{host: 127.0.0.1, port: `+testnet.Port(ln.Addr().String())+`}]}}]
+`)
+	c := dialTCP(t, addr)
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := c.Write(chunk); err != nil {
+			require.NotContains(t, err.Error(), "timeout")
+			break
+		}
+	}
+	require.Eventually(t, func() bool {
+		return strings.Contains(scrape(t, g), `gateway_stream_connections_total{result="idle",route="r"} 1`)
+	}, 10*time.Second, 10*time.Millisecond)
 }
