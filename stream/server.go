@@ -96,7 +96,7 @@ func (s *Server) Prepare(addrs []string) (*Pending, error) {
 		if have[a] || p.fresh[a] != nil {
 			continue
 		}
-		ln, err := net.Listen("tcp", a)
+		ln, err := listenConfig.Listen(context.Background(), "tcp", a)
 		if err != nil {
 			p.Abort()
 			return nil, &ListenError{Index: i, Err: err}
@@ -105,6 +105,12 @@ func (s *Server) Prepare(addrs []string) (*Pending, error) {
 	}
 	return p, nil
 }
+
+// listenConfig turns TCP keepalive off on accepted connections (Go's
+// default sets four socket options per connection for it): the idle
+// timeout ends dead connections, and nginx's stream proxy does not set
+// keepalive either unless asked.
+var listenConfig = net.ListenConfig{KeepAlive: -1}
 
 // Abort closes the listeners p opened.
 func (p *Pending) Abort() {
