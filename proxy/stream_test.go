@@ -477,3 +477,33 @@ stream_routes: [{id: r, idle_timeout: 0.2, upstream: {nodes: [{host: 127.0.0.1, 
 		return strings.Contains(scrape(t, g), `gateway_stream_connections_total{result="idle",route="r"} 1`)
 	}, 10*time.Second, 10*time.Millisecond)
 }
+
+// A stream service's upstream with passive checks: a failed connect is a
+// TCP failure that takes the node out; the retry reaches the live one.
+func TestStreamPassiveTCPFailureOnStreamService(t *testing.T) {
+	a := startTCPBackend(t, "a", "name")
+	dead := testnet.DeadPort(t)
+	addr := testnet.FreeAddr(t)
+	g := startStreamGateway(t, `
+gateway: {access_log: {enabled: false}, stream_listen: ["`+addr+`"]}
+services:
+  - id: db
+    type: stream
+    upstream:
+      nodes: [{host: 127.0.0.1, port: `+dead+`}, {host: 127.0.0.1, port: `+a.port()+`}]
+      checks:
+        # active probes count no failure (threshold 0): only the passive
+        # observation can take the node out
+        active: {type: tcp, healthy: {interval: 60}, unhealthy: {interval: 60, tcp_failures: 0, timeouts: 0}}
+        passive: {type: tcp, unhealthy: {tcp_failures: 1}}
+stream_routes: [{id: r, service_id: db}]
+`)
+	for range 4 {
+		require.Equal(t, "a", readName(t, addr))
+	}
+	n := g.health.Node("db", "127.0.0.1:"+dead)
+	require.NotNil(t, n)
+	require.True(t, n.Down().Load(), "the dead node is marked down by its connect failure")
+	live := g.health.Node("db", "127.0.0.1:"+a.port())
+	require.False(t, live.Down().Load())
+}
