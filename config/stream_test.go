@@ -79,3 +79,24 @@ func TestStreamRoutesErrors(t *testing.T) {
 			"gateway.stream.max_connections", []string{"must be >= 0"}},
 	})
 }
+
+// A stream route as the API7 Admin API returns it (its response sample,
+// with an IP server_addr) loads unchanged.
+func TestStreamRouteAPI7ObjectLoads(t *testing.T) {
+	cfg, err := Parse([]byte(`{
+  "gateway": {"stream_listen": [":3306"]},
+  "services": [{"id": "mysql-svc", "name": "mysql", "type": "stream",
+    "upstream": {"nodes": [{"host": "10.0.0.5", "port": 3306, "weight": 100}]}}],
+  "stream_routes": [{
+    "name": "string", "labels": {"keyA": "valueA", "keyB": "valueB"}, "desc": "string",
+    "plugins": {}, "remote_addr": "127.0.0.1", "server_addr": "127.0.0.1", "server_port": 3306,
+    "id": "string", "service_id": "mysql-svc", "created_at": 0, "updated_at": 0}]
+}`), "api7.json")
+	require.NoError(t, err)
+	r := cfg.StreamRoutes[0]
+	require.Equal(t, netip.MustParsePrefix("127.0.0.1/32"), r.Remote)
+	require.Equal(t, 3306, r.ServerPort)
+	id, u := cfg.StreamUpstream(&r)
+	require.Equal(t, "mysql-svc", id)
+	require.Equal(t, 100, u.Nodes[0].Weight)
+}
