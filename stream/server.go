@@ -442,8 +442,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 // none has been quiet since idleSince. The connection is idle when both
 // directions are: a direction that finds itself quiet for the idle timeout
 // wakes the other (a deadline in the past) so that it looks at its own
-// bytes, and the woken one closes the connection if it is quiet too. The
-// timeout thus closes after idle..2×idle without a byte either way.
+// bytes, and the woken one closes the connection if it is quiet too. A
+// woken side that does not answer for another idle is blocked writing to a
+// peer that does not read (no write deadline is ever set: a splice that
+// times out writing drops what its pipe holds), which is no progress
+// either. The timeout thus closes after idle..2×idle without a byte moved.
 func (c *conn) pipe(i int) {
 	d, o := &c.d[i], &c.d[1-i]
 	c.mu.Lock()
