@@ -38,6 +38,8 @@ func childMain(mode string) int {
 	switch mode {
 	case childBackend:
 		err = backendMain()
+	case childTCPBackend:
+		err = tcpBackendMain()
 	case childLoad:
 		err = loadMain(os.Getenv(loadSpecEnv), os.Stdout)
 	default:

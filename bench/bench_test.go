@@ -72,3 +72,31 @@ func TestSmokeTLS(t *testing.T) {
 		require.Positive(t, gw.ReqPerCPUSec, sc.Name)
 	}
 }
+
+// TestSmokeTCP runs the tcp scenario briefly: the gateway's stream route
+// and the echo backend directly, both loads, no errors.
+func TestSmokeTCP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and loads them for a few seconds")
+	}
+	opts, err := parseFlags([]string{"--scenario=tcp", "--duration=1s", "--warmup=0s",
+		"--rounds=1", "--connections=8", "--peers=none"}, os.Stderr)
+	require.NoError(t, err)
+	var out, log bytes.Buffer
+	rep, err := run(t.Context(), opts, &out, &log)
+	require.NoError(t, err, "log:\n%s", log.String())
+	require.Len(t, rep.Scenarios, 1)
+	var gw *tcpResult
+	for _, r := range rep.Scenarios[0].TCP {
+		if r.Name == "gateway" {
+			gw = r
+		}
+	}
+	require.NotNil(t, gw)
+	require.Positive(t, gw.Bytes)
+	require.Positive(t, gw.Conns)
+	require.Positive(t, gw.MiBPerCPUSec)
+	require.Positive(t, gw.ConnsPerCPUSec)
+	require.Zero(t, gw.Errors)
+	require.Contains(t, out.String(), "conn/CPU-s")
+}

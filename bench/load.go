@@ -29,6 +29,8 @@ type loadSpec struct {
 	Requests    []reqTemplate `json:"requests"` // sent in random order
 	// TLS: connect with TLS (any certificate, no session resumption).
 	TLS bool `json:"tls,omitempty"`
+	// TCP is the tcp scenario's load (throughput or connect; tcp.go).
+	TCP string `json:"tcp,omitempty"`
 }
 
 // loadResult is what a load generator measured.
@@ -294,6 +296,9 @@ func loadMain(specPath string, out io.Writer) error {
 	var spec loadSpec
 	if err := json.Unmarshal(data, &spec); err != nil {
 		return err
+	}
+	if spec.TCP != "" {
+		return tcpLoadMain(&spec, out)
 	}
 	if len(spec.Requests) == 0 || spec.Connections < 1 {
 		return errors.New("empty load spec")

@@ -6,7 +6,7 @@
 // requests per CPU-second of the proxy's process tree, which stays fair
 // when the load generator, not the proxy, is the bottleneck.
 //
-//	go run ./bench [--scenario basic|routes-10k|full|reload|tls|tls-handshake|throttle-cluster|all] [--duration 10s]
+//	go run ./bench [--scenario basic|routes-10k|full|reload|tls|tls-handshake|throttle-cluster|tcp|all] [--duration 10s]
 //	               [--connections 64] [--rounds 2] [--peers nginx,haproxy,caddy|none]
 //	               [--generator auto|wrk|builtin] [--json FILE]
 //
@@ -66,7 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load `time` of each measured turn")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured load before a target's first turn")
 	fs.IntVar(&o.Connections, "connections", 64, "concurrent keep-alive connections of the load generator")
-	fs.StringVar(&o.Scenario, "scenario", "basic", "basic, routes-10k, full, reload, tls, tls-handshake, throttle-cluster, a comma list, or all")
+	fs.StringVar(&o.Scenario, "scenario", "basic", "basic, routes-10k, full, reload, tls, tls-handshake, throttle-cluster, tcp, a comma list, or all")
 	fs.IntVar(&o.Routes, "routes", 10000, "routes in the routes-10k, full and reload scenarios")
 	peers := fs.String("peers", strings.Join(peerNames, ","), "peer proxies to compare with (comma list), or none")
 	fs.IntVar(&o.Rounds, "rounds", 2, "measured turns of each target, taken in alternation")
@@ -258,7 +258,11 @@ func run(ctx context.Context, opts options, out, log io.Writer) (*report, error)
 			return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
 		}
 		rep.Scenarios = append(rep.Scenarios, res)
-		res.print(out)
+		if sc.TCP {
+			res.printTCP(out)
+		} else {
+			res.print(out)
+		}
 	}
 	rep.Ratios = computeRatios(rep.Scenarios)
 	printRatios(out, rep.Ratios)
@@ -310,6 +314,9 @@ func (b *bench) loadThreads() int {
 
 // runScenario measures every target of sc in alternating turns.
 func (b *bench) runScenario(ctx context.Context, sc *scenario) (*scenarioResult, error) {
+	if sc.TCP {
+		return b.runTCP(ctx, sc)
+	}
 	res := &scenarioResult{Name: sc.Name, Routes: sc.Routes}
 	fmt.Fprintf(b.log, "bench: scenario %s (%d routes)\n", sc.Name, sc.Routes)
 	targets := []target{&directTarget{backend: b.backends[0]}, &gatewayTarget{label: "gateway", bin: b.gatewayBin}}

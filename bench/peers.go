@@ -65,10 +65,23 @@ func (p *peerTarget) start(ctx context.Context, b *bench, sc *scenario) error {
 	if err != nil {
 		return err
 	}
+	var logPath string
+	if p.c, logPath, err = b.startProxy(p.kind, dir, argv, env); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, p.c, p.listen, sc, 60*time.Second); err != nil {
+		return fmt.Errorf("%w (log: %s)", err, logPath)
+	}
+	return nil
+}
+
+// startProxy starts a proxy pinned to the proxy CPU in dir, its output
+// to dir/output.log (returned for error messages).
+func (b *bench) startProxy(name, dir string, argv, env []string) (*child, string, error) {
 	logPath := filepath.Join(dir, "output.log")
 	logf, err := logFile(logPath)
 	if err != nil {
-		return err
+		return nil, logPath, err
 	}
 	defer logf.Close()
 	argv = b.sup.pin.wrap(b.sup.pin.proxy, argv)
@@ -76,13 +89,8 @@ func (p *peerTarget) start(ctx context.Context, b *bench, sc *scenario) error {
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if p.c, err = b.sup.start(p.kind, cmd); err != nil {
-		return err
-	}
-	if err := waitReady(ctx, p.c, p.listen, sc, 60*time.Second); err != nil {
-		return fmt.Errorf("%w (log: %s)", err, logPath)
-	}
-	return nil
+	c, err := b.sup.start(name, cmd)
+	return c, logPath, err
 }
 
 // writeNginx writes nginx.conf for sc. Routes become prefix locations,

@@ -41,6 +41,7 @@ type scenarioResult struct {
 	Targets []*targetResult   `json:"targets"`
 	Skipped map[string]string `json:"skipped,omitempty"`
 	Notes   []string          `json:"notes,omitempty"`
+	TCP     []*tcpResult      `json:"tcp,omitempty"` // the tcp scenario's figures
 }
 
 func (s *scenarioResult) skip(log io.Writer, target, why string) {

@@ -33,6 +33,8 @@ type scenario struct {
 	// beside the backends (throttle_strategy: cluster; bench/redis.go).
 	Redis     bool
 	redisAddr string
+	// TCP: the tcp scenario (stream routes; tcp.go), measured apart.
+	TCP bool
 }
 
 // tlsFiles is the bench's self-signed certificate for the TLS scenarios.
@@ -41,7 +43,7 @@ type tlsFiles struct {
 	cert, key string // PEM files
 }
 
-var scenarioNames = []string{"basic", "routes-10k", "full", "reload", "tls", "tls-handshake", "throttle-cluster"}
+var scenarioNames = []string{"basic", "routes-10k", "full", "reload", "tls", "tls-handshake", "throttle-cluster", "tcp"}
 
 // scenarios returns the scenarios that name selects ("all" for every one);
 // routes is the size of the route table of the large scenarios.
@@ -54,6 +56,7 @@ func scenarios(name string, routes int) ([]*scenario, error) {
 		{Name: "tls", Routes: 1, Peers: true, TLS: true},
 		{Name: "tls-handshake", Routes: 1, Peers: true, TLS: true, NewConn: true},
 		{Name: "throttle-cluster", Routes: routes, Auth: true, Throttle: true, CHash: true, AccessLog: true, Scrape: true, Redis: true},
+		{Name: "tcp", Peers: true, TCP: true},
 	}
 	if name == "all" {
 		return all, nil

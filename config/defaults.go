@@ -34,6 +34,7 @@ func (g *Gateway) setDefaults() {
 	g.ShutdownTimeout = 30
 	g.Websocket.IdleTimeout = 600
 	g.Resolver.Timeout = 2
+	g.Stream = GatewayStream{IdleTimeout: 600, MaxConnections: 10000}
 	g.TLS.setDefaults()
 }
 

@@ -31,6 +31,7 @@ func TestGatewayDefaults(t *testing.T) {
 		ShutdownTimeout:      30,
 		Websocket:            GatewayWebsocket{IdleTimeout: 600}, // issue 15
 		Resolver:             Resolver{Timeout: 2},               // issue 21
+		Stream:               GatewayStream{IdleTimeout: 600, MaxConnections: 10000},
 
 		MaxResponseHeaderSize: 65536,
 		// TLS (issue 14): Mozilla "intermediate".

@@ -14,7 +14,8 @@ func durationDoc(v string) string {
 	return strings.NewReplacer("V", v).Replace(`
 gateway: {client_read_timeout: V, client_idle_timeout: V, reload_debounce: V, shutdown_timeout: V,
   client_header_timeout: V, client_write_timeout: V, websocket: {idle_timeout: V},
-  resolver: {timeout: V}}
+  resolver: {timeout: V}, stream_listen: [':3306'], stream: {idle_timeout: V}}
+stream_routes: [{id: sr, upstream: {nodes: [{host: 10.0.0.1, port: 1}]}, idle_timeout: V}]
 services:
   - id: s
     upstream:
@@ -38,6 +39,7 @@ var durationPaths = []string{
 	"services[0].upstream.checks.active.unhealthy.interval",
 	"services[0].routes[0].timeout.connect", "services[0].routes[0].timeout.send", "services[0].routes[0].timeout.read",
 	"services[0].routes[0].websocket.idle_timeout",
+	"gateway.stream.idle_timeout", "stream_routes[0].idle_timeout",
 }
 
 // countSeconds counts the Seconds fields of t and the types under it, so

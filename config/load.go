@@ -129,6 +129,16 @@ func resolve(cfg *Config, data []byte) {
 	for i := range cfg.Upstreams {
 		resolveUpstream(&cfg.Upstreams[i])
 	}
+	for i := range cfg.StreamRoutes {
+		r := &cfg.StreamRoutes[i]
+		if r.Name == "" {
+			r.Name = r.ID
+		}
+		if r.Upstream != nil {
+			r.Upstream.ID = r.ID // like a service's inline upstream
+			resolveUpstream(r.Upstream)
+		}
+	}
 	for i := range cfg.ThrottlePolicies {
 		if p := &cfg.ThrottlePolicies[i]; p.Name == "" {
 			p.Name = p.ID

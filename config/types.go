@@ -59,7 +59,7 @@ type Config struct {
 	Certificates     []Certificate              `json:"certificates"`
 	CACertificates   []CACertificate            `json:"ca_certificates"`
 	SNIs             []SNI                      `json:"snis"`
-	StreamRoutes     NotSupported               `json:"stream_routes"` // TCP stream routes (issue 15)
+	StreamRoutes     []StreamRoute              `json:"stream_routes"` // TCP stream routes (types_stream.go)
 	// Environments are Huawei API environments (environments.go).
 	Environments []Environment `json:"environments"`
 	// GlobalRules are API7 global rules, merged into GlobalPlugins
@@ -107,8 +107,11 @@ type Gateway struct {
 	ShutdownTimeout Seconds   `json:"shutdown_timeout"`
 
 	// Websocket: upgraded connections (README "WebSocket").
-	Websocket    GatewayWebsocket `json:"websocket"`
-	StreamListen NotSupported     `json:"stream_listen"` // TCP stream routes (issue 15)
+	Websocket GatewayWebsocket `json:"websocket"`
+	// StreamListen are the TCP stream listeners; Stream their settings
+	// (types_stream.go).
+	StreamListen []string      `json:"stream_listen"`
+	Stream       GatewayStream `json:"stream"`
 
 	// MaxResponseHeaderSize bounds an upstream response header; a larger
 	// one fails the attempt ("response header too large").

@@ -56,7 +56,8 @@ func validate(cfg *Config) Errors {
 		ids.check(field(path, "id"), cfg.Upstreams[i].ID, maxID)
 		v.upstream(path, &cfg.Upstreams[i])
 	}
-	v.redisList() // validate_redis.go
+	v.streamRoutes() // types_stream.go; after the upstreams, whose hash keys it reads
+	v.redisList()    // validate_redis.go
 	v.policiesList()
 	v.consumers()
 	v.gatewayResponses()

@@ -38,9 +38,12 @@ func (v *validator) services() {
 		switch s.Type {
 		case "http":
 		case "stream":
-			v.add(field(path, "type"), `"stream" is not supported yet`)
+			// Its upstream serves stream_routes that name it.
+			if len(s.Routes) > 0 {
+				v.add(field(path, "routes"), `a service of type "stream" has no HTTP routes (stream_routes name it by service_id)`)
+			}
 		default:
-			v.add(field(path, "type"), `must be "http", got %q`, s.Type)
+			v.add(field(path, "type"), `must be "http" or "stream", got %q`, s.Type)
 		}
 		v.hosts(field(path, "hosts"), s.Hosts)
 		v.pathPrefix(field(path, "path_prefix"), s.PathPrefix)
@@ -53,6 +56,8 @@ func (v *validator) services() {
 			if !v.upstreams[s.UpstreamID] {
 				v.add(field(path, "upstream_id"), "unknown upstream %q", s.UpstreamID)
 			}
+		case s.Type == "stream":
+			v.add(path, "exactly one of upstream and upstream_id is required, got neither")
 		case v.allMocked(s):
 			// Every route is answered by mocking: no upstream is called.
 		default:
@@ -60,7 +65,7 @@ func (v *validator) services() {
 		}
 		v.plugins(field(path, "plugins"), s.Plugins)
 		v.policyRef(field(path, "throttle_policy"), s.ThrottlePolicy)
-		if len(s.Routes) == 0 {
+		if len(s.Routes) == 0 && s.Type != "stream" {
 			v.add(field(path, "routes"), "at least one route is required")
 		}
 		for j := range s.Routes {

@@ -72,7 +72,7 @@ func TestValidateService(t *testing.T) {
 		many[i] = fmt.Sprintf("h%d.example.com", i)
 	}
 	runErrCases(t, []errCase{
-		{"stream", svc("type: stream\nupstream_id: u\nroutes: [{paths: [/]}]") + upstreamU, "services[0].type", []string{`"stream" is not supported yet`}},
+		{"stream", svc("type: stream\nupstream_id: u\nroutes: [{paths: [/]}]") + upstreamU, "services[0].routes", []string{`a service of type "stream" has no HTTP routes`}},
 		{"other type", svc("type: grpc\nupstream_id: u\nroutes: [{paths: [/]}]") + upstreamU, "services[0].type", []string{`got "grpc"`}},
 		{"name length", svc("name: "+strings.Repeat("n", 65537)+"\nupstream_id: u\nroutes: [{paths: [/]}]") + upstreamU,
 			"services[0].name", []string{"65536", "got 65537"}},

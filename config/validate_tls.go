@@ -460,4 +460,9 @@ func (v *validator) eachUpstream(fn func(path string, u *Upstream)) {
 			fn(field(indexPath("services", i), "upstream"), u)
 		}
 	}
+	for i := range v.cfg.StreamRoutes {
+		if u := v.cfg.StreamRoutes[i].Upstream; u != nil {
+			fn(field(indexPath("stream_routes", i), "upstream"), u)
+		}
+	}
 }

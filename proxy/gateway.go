@@ -25,6 +25,7 @@ import (
 	_ "gateway/plugin/builtin" // every shipped plugin, known to the config loader
 	"gateway/ratelimit"
 	"gateway/ratelimit/redisstore"
+	"gateway/stream"
 	"gateway/tlsedge"
 	"gateway/transport"
 )
@@ -84,7 +85,8 @@ type Gateway struct {
 	reloadMu   sync.Mutex
 	lastReload reloadStatus
 
-	tunnels *tunnelSet // upgraded connections (upgrade.go)
+	tunnels *tunnelSet     // upgraded connections (upgrade.go)
+	streams *stream.Server // TCP stream routes' listeners and connections (stream.go)
 
 	stop     chan struct{}
 	janitorW sync.WaitGroup
@@ -124,6 +126,7 @@ func New(opts Options) *Gateway {
 		stop:          make(chan struct{}),
 		tunnels:       newTunnelSet(reg),
 	}
+	g.streams = stream.NewServer(log, reg, g.access.logger)
 	g.health = healthcheck.NewManager(log, func(upstream, node string, healthy bool) {
 		v := 0.0
 		if healthy {
@@ -156,14 +159,23 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	var streams *stream.Pending
 	if !g.dryRun {
-		// The one step of a commit that can fail, and it changes nothing
-		// when it does; so it comes first.
+		// The steps of a commit that can fail change nothing when they
+		// do; so they come first: the stream listeners a reload adds are
+		// opened (not yet served), then the access log.
+		if streams, err = g.streams.Prepare(cfg.Gateway.StreamListen); err != nil {
+			return streamListenError(err)
+		}
 		if err := g.access.configure(cfg.Gateway.AccessLog, g); err != nil {
+			streams.Abort()
 			return config.Errors{{Path: "gateway.access_log.path", Msg: err.Error()}}
 		}
 	}
 	old := g.commit(s, p)
+	if streams != nil {
+		streams.Commit(s.stream)
+	}
 	g.tls.Swap(certs) // new handshakes use the new certificates from here on
 	g.metrics.configInfo.Reset()
 	g.metrics.configInfo.WithLabelValues(cfg.Revision).Set(1)
@@ -202,6 +214,11 @@ func checkedUpstreams(cfg *config.Config) []healthcheck.Upstream {
 	for i := range cfg.Services {
 		if svc := &cfg.Services[i]; svc.Upstream != nil && svc.Upstream.Checks != nil && svc.Upstream.Checks.Active != nil {
 			checked = append(checked, healthcheck.Upstream{ID: svc.ID, Config: svc.Upstream})
+		}
+	}
+	for i := range cfg.StreamRoutes {
+		if r := &cfg.StreamRoutes[i]; r.Upstream != nil && r.Upstream.Checks != nil && r.Upstream.Checks.Active != nil {
+			checked = append(checked, healthcheck.Upstream{ID: r.ID, Config: r.Upstream})
 		}
 	}
 	return checked
@@ -354,11 +371,22 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.serverMu.Lock()
 	srv := g.server
 	g.serverMu.Unlock()
-	if srv == nil {
-		return nil
+	var err error
+	if srv != nil {
+		// The stream listeners close at once; their connections drain
+		// while the HTTP server does.
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.streams.Shutdown(ctx)
+		}()
+		err = srv.ShutdownWithContext(ctx)
+		g.tunnels.shutdown(ctx)
+		wg.Wait()
+	} else {
+		g.streams.Shutdown(ctx)
 	}
-	err := srv.ShutdownWithContext(ctx)
-	g.tunnels.shutdown(ctx)
 	return err
 }
 
@@ -375,6 +403,7 @@ func (g *Gateway) Close() {
 		done, cancel := context.WithCancel(context.Background())
 		cancel()
 		g.tunnels.shutdown(done)
+		g.streams.Shutdown(done)
 		close(g.stop)
 		g.janitorW.Wait()
 		g.disc.Close()

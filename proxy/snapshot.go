@@ -18,6 +18,7 @@ import (
 	"gateway/ratelimit"
 	"gateway/ratelimit/redisstore"
 	"gateway/router"
+	"gateway/stream"
 	"gateway/transport"
 )
 
@@ -40,6 +41,8 @@ type snapshot struct {
 	// maskQuery are the query argument names that carry credentials
 	// (key-auth's query on any route), masked in the access log.
 	maskQuery [][]byte
+	// stream is the stream routes' table, built by commit (stream.go).
+	stream *stream.Table
 }
 
 // addMaskedQuery adds a credential's query argument name to the names the
@@ -227,6 +230,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 			s.upstreams[svc.ID] = g.compileUpstream(p, "services["+strconv.Itoa(i)+"].upstream", svc.ID, svc.Upstream, &errs)
 		}
 	}
+	g.compileStreamUpstreams(p, s, cfg, &errs) // stream.go
 	if rt == nil {
 		// The routes did not compile: report their problems and the
 		// upstreams'; plugins are compiled once the routes are.
@@ -457,6 +461,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
 	p.redis.Commit()
 
+	s.stream = buildStreamTable(s, p)
 	sweep := g.metrics.flat.beginRoutes(s.cfg.Metrics.RouteHistograms)
 	s.noRoute = sweep.route("", "")
 	for _, rs := range s.routes {

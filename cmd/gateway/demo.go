@@ -33,7 +33,7 @@ import (
 
 // demoConfig is the built-in config; %[1]d and %[2]d are the echo backends'
 // ports, %[3]s and %[4]s the self-signed certificate and key made at start
-// (quoted). It goes through config.Parse like any file, so it is validated and
+// (quoted), %[5]d the TCP echo backend's port. It goes through config.Parse like any file, so it is validated and
 // defaulted the same way.
 const demoConfig = `# The built-in demo config of gateway (demo mode).
 gateway:
@@ -42,6 +42,9 @@ gateway:
   tls_listen: 127.0.0.1:9443
   tls: {default_certificate: demo}
   shutdown_timeout: 5
+  stream_listen: [127.0.0.1:9070]
+stream_routes:
+  - {id: tcp-echo, desc: "TCP echo on 9070", server_port: 9070, upstream: {nodes: [{host: 127.0.0.1, port: %[5]d}]}}
 certificates:
   - {id: demo, desc: "self-signed for localhost and 127.0.0.1, made at start", cert: %[3]s, key: %[4]s}
 services:
@@ -85,6 +88,12 @@ type demoBackends struct {
 	ports   []int
 	servers []*fasthttp.Server
 	wg      sync.WaitGroup
+
+	// tcpEcho is the TCP echo backend of the stream route; tcpConns its
+	// open connections, closed by Close.
+	tcpEcho  net.Listener
+	tcpMu    sync.Mutex
+	tcpConns map[net.Conn]struct{}
 }
 
 func startDemoBackends(log *zap.Logger) (*demoBackends, error) {
@@ -112,14 +121,41 @@ func startDemoBackends(log *zap.Logger) (*demoBackends, error) {
 		d.servers = append(d.servers, srv)
 		d.wg.Go(func() { _ = srv.Serve(ln) })
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("demo tcp echo backend: %w", err)
+	}
+	d.tcpEcho, d.tcpConns = ln, map[net.Conn]struct{}{}
+	d.wg.Go(d.serveTCPEcho)
 	return d, nil
+}
+
+// serveTCPEcho echoes every connection to the TCP echo backend.
+func (d *demoBackends) serveTCPEcho() {
+	for {
+		c, err := d.tcpEcho.Accept()
+		if err != nil {
+			return
+		}
+		d.tcpMu.Lock()
+		d.tcpConns[c] = struct{}{}
+		d.tcpMu.Unlock()
+		d.wg.Go(func() {
+			_, _ = io.Copy(c, c)
+			_ = c.Close()
+			d.tcpMu.Lock()
+			delete(d.tcpConns, c)
+			d.tcpMu.Unlock()
+		})
+	}
 }
 
 // config builds the demo config for the backends' ports. It is called again
 // by a reload (SIGHUP, POST /v1/reload) and yields the same config.
 func (d *demoBackends) config() (*config.Config, error) {
 	cfg, err := config.Parse(fmt.Appendf(nil, demoConfig, d.ports[0], d.ports[1],
-		strconv.Quote(string(d.certPEM)), strconv.Quote(string(d.keyPEM))), "demo.yaml")
+		strconv.Quote(string(d.certPEM)), strconv.Quote(string(d.keyPEM)), d.tcpEcho.Addr().(*net.TCPAddr).Port), "demo.yaml")
 	if err != nil {
 		// A bug in demoConfig, not an operator's mistake.
 		return nil, fmt.Errorf("built-in demo config: %w", err)
@@ -134,6 +170,14 @@ func (d *demoBackends) Close() {
 	defer cancel()
 	for _, srv := range d.servers {
 		_ = srv.ShutdownWithContext(ctx)
+	}
+	if d.tcpEcho != nil {
+		_ = d.tcpEcho.Close()
+		d.tcpMu.Lock()
+		for c := range d.tcpConns {
+			_ = c.Close()
+		}
+		d.tcpMu.Unlock()
 	}
 	d.wg.Wait()
 	if d.certFile != "" {
@@ -206,6 +250,8 @@ func (d *demoBackends) printTry(w io.Writer, listen, tlsListen, control string) 
 	try("WebSocket: the 101 from an echo backend, then messages are echoed (websocat ws://"+gw+"/demo/ws, if installed)",
 		"curl -s --include --no-buffer -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' "+
 			"-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "+gw+"/demo/ws")
+	try("a TCP stream route: 127.0.0.1:9070 is spliced to a TCP echo backend (type a line, it comes back)",
+		"nc localhost 9070")
 	if tlsListen != "" {
 		try("TLS with the self-signed certificate made at start (X-Forwarded-Proto: https upstream)",
 			"curl -s --cacert "+d.certFile+" https://"+curlAddr(tlsListen)+"/demo/echo/hello")

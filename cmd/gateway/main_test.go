@@ -443,7 +443,7 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestDemoMode(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:9080", "127.0.0.1:9091", "127.0.0.1:9443"} {
+	for _, addr := range []string{"127.0.0.1:9080", "127.0.0.1:9091", "127.0.0.1:9443", "127.0.0.1:9070"} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Skipf("demo port %s is busy: %v", addr, err)
@@ -497,6 +497,19 @@ func TestDemoMode(t *testing.T) {
 	// WebSocket: the printed handshake gets a 101 and an echo.
 	require.Contains(t, p.stdout.String(), "localhost:9080/demo/ws")
 	demoWebsocketEcho(t, "127.0.0.1:9080", "/demo/ws")
+
+	// The TCP stream route on 9070 echoes.
+	require.Contains(t, p.stdout.String(), "nc localhost 9070")
+	tc, err := net.DialTimeout("tcp", "127.0.0.1:9070", 5*time.Second)
+	require.NoError(t, err)
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.WriteString(tc, "hello stream\n")
+	require.NoError(t, err)
+	echoed := make([]byte, len("hello stream\n"))
+	_, err = io.ReadFull(tc, echoed)
+	require.NoError(t, err)
+	require.Equal(t, "hello stream\n", string(echoed))
+	require.NoError(t, tc.Close())
 
 	// TLS on 9443 with the certificate printed for curl --cacert.
 	m := regexp.MustCompile(`curl -s --cacert (\S+) https://localhost:9443/demo/echo/hello`).FindStringSubmatch(p.stdout.String())

@@ -374,6 +374,7 @@ func summary(cfg *config.Config) []zap.Field {
 		zap.Int("upstreams", numUpstreams(cfg)),
 		zap.Int("throttle_policies", len(cfg.ThrottlePolicies)),
 		zap.Int("consumers", len(cfg.Consumers)),
+		zap.Int("stream_routes", len(cfg.StreamRoutes)),
 	}
 }
 

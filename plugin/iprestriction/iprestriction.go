@@ -50,7 +50,10 @@ type step struct {
 }
 
 func compile(conf any, _ *plugin.Env) (plugin.Step, error) {
-	c := conf.(*Config)
+	return compileStep(conf.(*Config)), nil
+}
+
+func compileStep(c *Config) *step {
 	s := &step{prefixes: config.ParsePrefixes(c.Blacklist)}
 	if c.Message != "" {
 		s.message = []byte(c.Message)
@@ -58,7 +61,7 @@ func compile(conf any, _ *plugin.Env) (plugin.Step, error) {
 	if len(c.Whitelist) > 0 {
 		s.prefixes, s.allow = config.ParsePrefixes(c.Whitelist), true
 	}
-	return s, nil
+	return s
 }
 
 func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
@@ -78,4 +81,11 @@ func (s *step) permits(ip netip.Addr) bool {
 		}
 	}
 	return listed == s.allow
+}
+
+// Allow returns the plugin's verdict on a client address, for the stream
+// routes (which have no HTTP request to run steps on).
+func Allow(c *Config) func(netip.Addr) bool {
+	s := compileStep(c)
+	return s.permits
 }
