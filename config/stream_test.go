@@ -67,6 +67,8 @@ func TestStreamRoutesErrors(t *testing.T) {
 			"stream_routes[0].id", []string{"also the id of an upstream"}},
 		{"https upstream", streamBase + "stream_routes: [{id: r1, upstream: {scheme: https, nodes: [{host: 10.0.0.1, port: 1}]}}]\n",
 			"stream_routes[0].upstream", []string{"TLS to the nodes of a stream route is not supported yet"}},
+		{"discovered upstream", streamBase + "stream_routes: [{id: r1, upstream: {discovery_type: dns, service_name: \"db.example.com:5432\"}}]\n",
+			"stream_routes[0].upstream", []string{`discovery_type "dns"`, "not supported yet"}},
 		{"chash on header", streamBase + "stream_routes: [{id: r1, upstream: {type: chash, hash_on: header, key: x-user, nodes: [{host: 10.0.0.1, port: 1}]}}]\n",
 			"stream_routes[0].upstream", []string{"can hash only on vars remote_addr and server_port"}},
 		{"stream service with routes", "services: [{id: s, type: stream, upstream: {nodes: [{host: 10.0.0.1, port: 1}]}, routes: [{paths: [/]}]}]\n",

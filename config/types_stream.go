@@ -210,6 +210,9 @@ func (v *validator) streamUpstream(path, id string, u *Upstream) {
 	if u.Scheme == SchemeHTTPS {
 		v.add(path, "upstream %q has scheme https: TLS to the nodes of a stream route is not supported yet", id)
 	}
+	if u.DiscoveryType != "" {
+		v.add(path, "upstream %q uses discovery_type %q: discovered nodes on a stream route are not supported yet (give the nodes)", id, u.DiscoveryType)
+	}
 	if u.Type == CHash {
 		ok := u.HashOn == HashOnVars
 		for _, p := range u.HashKey.Parts {
