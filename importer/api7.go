@@ -1,9 +1,11 @@
 package importer
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gateway/config"
@@ -147,11 +149,13 @@ func convertAPI7(in []input) *Result {
 	for _, s := range items["services"] {
 		id, _ := s.m["id"].(string)
 		m := a.object(s, reflect.TypeFor[config.Service]())
+		seen[id] = true
 		if t, _ := s.m["type"].(string); t == "stream" {
-			w.add(where(s.path), "stream services are not supported yet: not imported")
+			// A stream service holds the upstream of its stream routes
+			// and has no HTTP routes.
+			services = append(services, Commented{Comment: a.comment("stream service", s), Val: m})
 			continue
 		}
-		seen[id] = true
 		if inline, ok := m.Get("routes"); ok {
 			if l, _ := inline.([]any); len(l) > 0 {
 				routesOf[id] = append(l, routesOf[id]...)
@@ -175,8 +179,37 @@ func convertAPI7(in []input) *Result {
 	} else {
 		out.Set("services", []any{})
 	}
-	for _, s := range items["stream_routes"] {
-		w.add(where(s.path), "stream routes are not supported yet: not imported")
+	// Stream routes, and a stream listener for every server_port they
+	// match on (on all addresses: API7 opens its stream ports itself).
+	var streamRoutes []any
+	listen := map[int]bool{}
+	for _, r := range items["stream_routes"] {
+		m := a.object(r, reflect.TypeFor[config.StreamRoute]())
+		var port float64
+		if n, ok := r.m["server_port"].(json.Number); ok {
+			port, _ = n.Float64()
+		}
+		if port <= 0 || port > 65535 || port != float64(int(port)) {
+			w.add(where(r.path), "stream route without server_port: not imported (API7 matches it on every stream port; give it the port it serves)")
+			continue
+		}
+		listen[int(port)] = true
+		streamRoutes = append(streamRoutes, Commented{Comment: a.comment("stream route", r), Val: m})
+	}
+	if len(streamRoutes) > 0 {
+		ports := make([]int, 0, len(listen))
+		for p := range listen {
+			ports = append(ports, p)
+		}
+		sort.Ints(ports)
+		addrs := make([]any, len(ports))
+		for i, p := range ports {
+			addrs[i] = ":" + strconv.Itoa(p)
+		}
+		gw := &Map{}
+		gw.Set("stream_listen", addrs)
+		out.SetC("gateway", gw, "stream listeners: one per server_port of the stream routes")
+		out.SetC("stream_routes", streamRoutes, "API7 stream routes")
 	}
 	// Consumers and their credentials.
 	credsOf := map[string][]any{}
@@ -327,6 +360,15 @@ func (a *api7Conv) value(v any, t reflect.Type, path string) any {
 		}
 		out := &Map{}
 		known := map[string]bool{}
+		// Only DNS discovery is built: another discovery_type drops the
+		// three discovery keys with one warning (the nodes must be given).
+		otherDiscovery := false
+		if t == upstreamType {
+			if dt, _ := m["discovery_type"].(string); dt != "" && dt != "dns" {
+				otherDiscovery = true
+				a.w.add(joinPath(path, "discovery_type"), "discovery_type %q is not supported (only dns): service_name, discovery_type and discovery_args not imported (give the upstream nodes)", dt)
+			}
+		}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -336,6 +378,15 @@ func (a *api7Conv) value(v any, t reflect.Type, path string) any {
 			known[name] = true
 			fv, present := m[name]
 			if !present || fv == nil {
+				continue
+			}
+			if otherDiscovery && (name == "discovery_type" || name == "service_name" || name == "discovery_args") {
+				continue
+			}
+			if t == upstreamType && name == "scheme" && fv == "tcp" {
+				// API7's scheme of stream upstreams: the gateway's stream
+				// routes speak TCP to any upstream, whose scheme is http.
+				a.w.add(joinPath(path, name), `"tcp" left out: stream routes speak TCP to the nodes of any upstream (HTTP routes cannot use it)`)
 				continue
 			}
 			switch f.Type {
@@ -356,12 +407,7 @@ func (a *api7Conv) value(v any, t reflect.Type, path string) any {
 			if known[k] || empty(m[k]) {
 				continue
 			}
-			switch {
-			case t == upstreamType && (k == "discovery_type" || k == "service_name" || k == "discovery_args"):
-				a.w.add(joinPath(path, k), "service discovery is not supported by this build: not imported (give the upstream nodes)")
-			default:
-				a.w.add(joinPath(path, k), "not supported, not imported")
-			}
+			a.w.add(joinPath(path, k), "not supported, not imported")
 		}
 		return out
 	case reflect.Slice:

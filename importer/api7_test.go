@@ -1,10 +1,13 @@
 package importer
 
 import (
+	"net/netip"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/config"
 )
 
 // The API7 samples (testdata/api7/README.md): list responses of every
@@ -18,7 +21,7 @@ func TestAPI7SamplesRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	cfg := load(t, r)
 
-	require.Len(t, cfg.Services, 2)
+	require.Len(t, cfg.Services, 3) // two HTTP, one stream
 	s := service(t, cfg, "7a8b2c")
 	require.Equal(t, "orders", s.Name)
 	require.Equal(t, "/orders", s.PathPrefix)
@@ -46,16 +49,22 @@ func TestAPI7SamplesRoundTrip(t *testing.T) {
 	require.Contains(t, cfg.GlobalPlugins, "ip-restriction")
 
 	requireWarned(t, r, "routes.json: list[1].plugins.prometheus", "not supported by this gateway")
-	requireWarned(t, r, "stream_routes.json: list[0]", "stream routes are not supported yet")
-	requireWarned(t, r, "services.json: list[1].upstream.discovery_type", "service discovery")
-	requireWarned(t, r, "services.json: list[1].upstream.service_name", "service discovery")
+	// The stream service and its stream route, with a listener on the
+	// route's server_port.
+	require.Equal(t, []string{":3306"}, cfg.Gateway.StreamListen)
+	require.Len(t, cfg.StreamRoutes, 1)
+	require.Equal(t, config.StreamRoute{ID: "sr-1", Name: "mysql", Desc: "db", Labels: map[string]string{}, ServiceID: "db-1",
+		ServerAddr: "127.0.0.1", ServerPort: 3306, RemoteAddr: "127.0.0.1"}, withoutParsed(cfg.StreamRoutes[0]))
+	// kubernetes discovery is not built: one warning, the static nodes kept.
+	requireWarned(t, r, "services.json: list[1].upstream.discovery_type", `"kubernetes" is not supported (only dns)`)
+	require.Empty(t, service(t, cfg, "inv-1").Upstream.DiscoveryType)
 	requireWarned(t, r, "certificates.json: list[0]", "GATEWAY_CERT_KEY_CERT_SHOP")
 	yaml := string(r.YAML)
 	require.Contains(t, yaml, `# api7 service 7a8b2c "orders" (testdata/api7/services.json: list[0])`)
 	require.Contains(t, yaml, `# api7 route r-get "get-order" (testdata/api7/routes.json: list[1])`)
 	require.Contains(t, yaml, `# api7 credential cred-1 "mobile-app" (testdata/api7/credentials-alice.json: list[0])`)
 	require.NotContains(t, yaml, "created_at")
-	require.NotContains(t, yaml, "service_id")
+	require.NotContains(t, yaml, "        service_id") // routes nest in their service (a stream route keeps its own)
 }
 
 // Get responses ({value}) and bare objects, their type from their fields.
@@ -89,4 +98,10 @@ func TestAPI7WrappedListItems(t *testing.T) {
 	cfg := load(t, r)
 	require.Equal(t, "jack", cfg.Consumers[0].Username)
 	require.Contains(t, string(r.YAML), "consumers.json: list[0].value)")
+}
+
+// withoutParsed clears what validation derives from a stream route.
+func withoutParsed(r config.StreamRoute) config.StreamRoute {
+	r.Server, r.Remote, r.Plugins = netip.Addr{}, netip.Prefix{}, nil
+	return r
 }

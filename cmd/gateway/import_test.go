@@ -154,10 +154,18 @@ func TestImportSeedSamplesValidateAndServe(t *testing.T) {
 
 	code, yaml, warnings = runCmd(t, dir, "import", "api7", filepath.Join(testdata, "api7"))
 	require.Equal(t, 0, code, warnings)
+	// The imported stream listener (the stream route's server_port, 3306)
+	// joins the test's listeners, on a free port.
+	streamAddr := testnet.FreeAddr(t)
+	_, streamPort, _ := strings.Cut(streamAddr, ":")
+	require.Contains(t, yaml, "gateway:\n  stream_listen: [\":3306\"]\n")
+	yaml = strings.Replace(yaml, "gateway:\n  stream_listen: [\":3306\"]\n", "", 1)
+	yaml = strings.Replace(yaml, "server_port: 3306", "server_port: "+streamPort, 1)
+	head = strings.Replace(head, "access_log:", "stream_listen: [\""+streamAddr+"\"], access_log:", 1)
 	path = writeConfig(t, dir, head+yaml)
 	code, out, errs = runCmd(t, dir, "validate", "-c", path)
 	require.Equal(t, 0, code, errs)
-	require.Contains(t, out, "2 services, 3 routes")
+	require.Contains(t, out, "3 services, 3 routes")
 
 	g := startGateway(t, dir, "-c", path)
 	g.waitReady(t, control)

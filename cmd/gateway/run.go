@@ -65,11 +65,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		startPprof(addr, log)
 	}
 	rs := applyRuntimeDefaults(os.Getenv, cgroupMemoryFiles)
-	gcFields := []zap.Field{zap.Int("gc_percent", rs.GCPercent), zap.String("gc_percent_from", rs.GCSource), zap.String("memory_limit_from", rs.LimitSource)}
-	if rs.LimitSource != "none" {
-		gcFields = append(gcFields, zap.Int64("memory_limit_bytes", rs.MemoryLimit))
-	}
-	log.Info("garbage collector", gcFields...)
 
 	r := &runner{log: log, level: level, limits: f.limits(), certWatch: map[string]*configwatch.Watcher{}, resync: make(chan struct{}, 1)}
 	var demo *demoBackends
@@ -97,6 +92,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	r.setLevel(cfg)
 	r.listen, r.controlListen, r.tlsListen = cfg.Gateway.Listen, cfg.Gateway.ControlListen, cfg.Gateway.TLSListen
 	logWarnings(log, cfg)
+	gcFields := []zap.Field{zap.Int("gc_percent", rs.GCPercent), zap.String("gc_percent_from", rs.GCSource), zap.String("memory_limit_from", rs.LimitSource)}
+	if rs.LimitSource != "none" {
+		gcFields = append(gcFields, zap.Int64("memory_limit_bytes", rs.MemoryLimit))
+	}
+	log.Info("garbage collector", gcFields...)
 
 	r.g = proxy.New(proxy.Options{Logger: log})
 	defer r.g.Close()
