@@ -74,6 +74,9 @@ type Request struct {
 	Upstream string
 	// Probe marks the request a circuit breaker let through half-open.
 	Probe bool
+	// BreakerRule is 1 + the index of the breaker's downgrade rule that
+	// matched the request (0: none), for its response step.
+	BreakerRule int
 
 	// Answered is set by a step that wrote the whole response itself in
 	// Ctx.Response (cors answering a preflight): the chain stops, nothing

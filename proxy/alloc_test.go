@@ -281,7 +281,42 @@ services:
     plugins:
       mocking: {response_status: 200, response_example: '{"mock":true}', response_headers: {X-Env: test}}
     routes: [{paths: ["/*"]}]
+  - id: opened
+    hosts: [opened.example.com]
+    plugins:
+      breaker:
+        breaker_condition: {breaker_type: condition, unhealthy_condition: "$context.statusCode == 200", unhealthy_threshold: 1, open_breaker_time: 3600}
+        downgrade_default: {type: mock, status_code: 200, result_content: default}
+        downgrade_parameters: [{name: tier, type: header, value: X-Tier}, {name: v, type: query, value: v}]
+        downgrade_rules:
+          - {rule_name: gold, match_regex: '[["tier", "~~", "^gold"], ["v", "in", ["1", "2"]]]', downgrade_backend: {type: mock, mock_info: {status_code: 200, result_content: gold}}}
+          - {rule_name: path, match_regex: '["OR", ["reqPath", "==", "/x"], ["method", "!=", "GET"]]', downgrade_backend: {type: mock, status_code: 200, result_content: path}}
+    upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+b.port()+`}]}
+    routes: [{paths: ["/*"]}]
 `)
+	for _, tc := range []struct{ uri, tier, want string }{
+		{"/anything?v=2", "golden", "gold"}, {"/anything?v=3", "golden", "default"}, {"/x", "", "path"},
+	} {
+		prepare := func(r *fasthttp.Request) {
+			r.Header.SetMethod("GET")
+			r.SetRequestURI(tc.uri)
+			r.Header.SetHost("opened.example.com")
+			r.Header.Set("X-Tier", tc.tier)
+		}
+		var req fasthttp.Request
+		prepare(&req)
+		ctx := &fasthttp.RequestCtx{}
+		ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+		g.Handler(ctx) // the first opens the breaker (a 200 is unhealthy here)
+		ctx.Response.Reset()
+		req.CopyTo(&ctx.Request)
+		g.Handler(ctx)
+		require.Equal(t, tc.want, string(ctx.Response.Body()))
+		perReq := proxiedMallocs(t, g, 10000, prepare)
+		t.Logf("mallocs per request answered by an open breaker's downgrade rules (%s): %.3f", tc.want, perReq)
+		require.Less(t, perReq, 0.01)
+	}
+
 	perReq := proxiedMallocs(t, g, 10000, func(r *fasthttp.Request) {
 		r.Header.SetMethod("GET")
 		r.SetRequestURI("/anything")
