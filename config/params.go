@@ -142,7 +142,7 @@ func ParseNumber(b []byte) (int64, bool) {
 type BackendParam struct {
 	ID         string  `json:"id"`
 	Name       string  `json:"name"`
-	Location   string  `json:"location"` // QUERY or HEADER (PATH: not supported yet)
+	Location   string  `json:"location"` // QUERY, HEADER or PATH ({name} in proxy-rewrite's uri)
 	Origin     string  `json:"origin"`   // REQUEST, CONSTANT or SYSTEM
 	Value      string  `json:"value"`
 	Remark     string  `json:"remark"`
@@ -161,13 +161,15 @@ func (v *validator) backendParams(path string, bps []BackendParam, reqs []ReqPar
 		}
 		switch p.Location {
 		case "PATH":
-			v.add(field(pp, "location"), "PATH is not supported yet (set the backend path with proxy-rewrite's uri and {param})")
+			if !validParamName(p.Name) {
+				v.add(field(pp, "name"), "a PATH parameter is {name} in proxy-rewrite's uri: letters, digits and '_', got %q", p.Name)
+			}
 		case "HEADER":
 			if !validHeaderName(p.Name) {
 				v.add(field(pp, "name"), "invalid header name %q", p.Name)
 			}
 		default:
-			v.oneOf(field(pp, "location"), p.Location, "QUERY", "HEADER")
+			v.oneOf(field(pp, "location"), p.Location, "QUERY", "HEADER", "PATH")
 		}
 		switch p.Origin {
 		case "REQUEST":

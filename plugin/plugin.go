@@ -96,6 +96,12 @@ type Request struct {
 	// ExtraQuery is appended to the upstream query (backend_params),
 	// encoded, without a leading '&'; kept across requests.
 	ExtraQuery []byte
+	// PathParams are backend_params of location PATH: `{name}` in
+	// proxy-rewrite's uri renders them (before the route's own path
+	// parameters of that name). Values are encoded, in PathBuf; both are
+	// kept across requests.
+	PathParams []PathParam
+	PathBuf    []byte
 	// RequestID is the request's X-Request-Id.
 	RequestID []byte
 	// UpstreamHost replaces the Host header the upstream's pass_host gives.
@@ -113,7 +119,25 @@ func (r *Request) Reset() {
 		r.BodyCheck.Release()
 	}
 	scratch, uriBuf, extra := r.Scratch[:0], r.URIBuf[:0], r.ExtraQuery[:0]
-	*r = Request{Scratch: scratch, URIBuf: uriBuf, ExtraQuery: extra}
+	pp, pb := r.PathParams[:0], r.PathBuf[:0]
+	*r = Request{Scratch: scratch, URIBuf: uriBuf, ExtraQuery: extra, PathParams: pp, PathBuf: pb}
+}
+
+// PathParam is one backend path parameter: its name and its encoded
+// value at PathBuf[Start:End].
+type PathParam struct {
+	Name       []byte
+	Start, End int
+}
+
+// PathParam returns the value of backend path parameter name.
+func (r *Request) PathParam(name []byte) ([]byte, bool) {
+	for i := range r.PathParams {
+		if p := &r.PathParams[i]; string(p.Name) == string(name) {
+			return r.PathBuf[p.Start:p.End], true
+		}
+	}
+	return nil, false
 }
 
 // BodyCheck verifies a request body as it passes.

@@ -384,6 +384,11 @@ services:
           - {name: X-Req-Id, location: HEADER, origin: SYSTEM, value: $context.requestId}
           - {name: X-Src, location: HEADER, origin: SYSTEM, value: $context.sourceIp}
           - {name: X-Time, location: HEADER, origin: SYSTEM, value: $context.requestTime}
+          - {name: oid, location: PATH, origin: REQUEST, value: id}
+          - {name: st, location: PATH, origin: REQUEST, value: state}
+          - {name: ver, location: PATH, origin: CONSTANT, value: v2}
+        plugins:
+          proxy-rewrite: {uri: "/api/{ver}/orders/{oid}/{st}"}
       - paths: ["/cap/*"]
         plugins:
           proxy-rewrite: {regex_uri: ["^/cap/([a-z]+)/([0-9]+)$", "/$1s/$2"]}

@@ -145,6 +145,9 @@ func (st *reqState) Var(kind router.VarKind, name []byte) []byte {
 	case router.VarCookie:
 		return ctx.Request.Header.CookieBytes(name)
 	case router.VarPath:
+		if v, ok := st.pr.PathParam(name); ok {
+			return v
+		}
 		for i := range st.match.Params {
 			if st.match.Params[i].Name == b2s(name) {
 				return st.match.Params[i].Value

@@ -36,6 +36,10 @@ type Config struct {
 	UseRealRequestURIUnsafe bool                  `json:"use_real_request_uri_unsafe"`
 }
 
+// URITemplate is uri as configured (backend_params of location PATH
+// check that it holds their {name}).
+func (c *Config) URITemplate() string { return c.URI }
+
 // methods are APISIX's, but HEAD: a HEAD upstream would leave a GET
 // client without the body its response head announces.
 var methods = []string{"GET", "POST", "PUT", "DELETE", "OPTIONS", "MKCOL", "COPY", "MOVE", "PROPFIND", "LOCK", "UNLOCK", "PATCH", "TRACE"}
