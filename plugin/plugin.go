@@ -42,6 +42,10 @@ type Request struct {
 	// forwarding (key-auth's hide_credentials).
 	HideHeader []byte
 	HideQuery  []byte
+	// DropHeaders / DropQuery are removed from the forwarded request too
+	// (req_params with pass_through 2); kept across requests.
+	DropHeaders [][]byte
+	DropQuery   [][]byte
 	// Challenge is the WWW-Authenticate value of a 401 (basic-auth's).
 	Challenge []byte
 
@@ -120,7 +124,8 @@ func (r *Request) Reset() {
 	}
 	scratch, uriBuf, extra := r.Scratch[:0], r.URIBuf[:0], r.ExtraQuery[:0]
 	pp, pb := r.PathParams[:0], r.PathBuf[:0]
-	*r = Request{Scratch: scratch, URIBuf: uriBuf, ExtraQuery: extra, PathParams: pp, PathBuf: pb}
+	dh, dq := r.DropHeaders[:0], r.DropQuery[:0]
+	*r = Request{Scratch: scratch, URIBuf: uriBuf, ExtraQuery: extra, PathParams: pp, PathBuf: pb, DropHeaders: dh, DropQuery: dq}
 }
 
 // PathParam is one backend path parameter: its name and its encoded

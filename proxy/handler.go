@@ -465,12 +465,19 @@ func hasHeader(raw, name []byte) bool {
 	return false
 }
 
-// appendQueryWithout re-encodes the query without the argument skip.
-func appendQueryWithout(dst []byte, args *fasthttp.Args, skip []byte) []byte {
+// appendQueryWithout re-encodes the query without the argument skip (nil:
+// none) and those in drop.
+func appendQueryWithout(dst []byte, args *fasthttp.Args, skip []byte, drop [][]byte) []byte {
 	first := true
+next:
 	for k, v := range args.All() {
-		if bytes.Equal(k, skip) {
+		if skip != nil && bytes.Equal(k, skip) {
 			continue
+		}
+		for _, d := range drop {
+			if bytes.Equal(k, d) {
+				continue next
+			}
 		}
 		if !first {
 			dst = append(dst, '&')

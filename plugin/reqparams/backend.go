@@ -39,7 +39,7 @@ type bparam struct {
 	path     bool // location PATH: {name} in proxy-rewrite's uri
 	name     []byte
 	from     int
-	constant []byte // CONSTANT, and the API name
+	constant []byte // CONSTANT, the API name, a REQUEST parameter's default_value
 	reqLoc   byte
 	reqName  []byte
 	fromPath bool // REQUEST from a PATH req_param: already encoded
@@ -78,6 +78,11 @@ func compileBackend(conf any, env *plugin.Env) (plugin.Step, error) {
 			for _, rp := range rc.ReqParams {
 				if rp.Name == p.Value {
 					b.reqName = []byte(rp.Name)
+					if rp.DefaultValue != nil {
+						// A query default is only in the upstream query:
+						// read it from here.
+						b.constant = []byte(*rp.DefaultValue)
+					}
 					b.fromPath = rp.Location == "PATH"
 					switch rp.Location {
 					case "QUERY":
@@ -104,7 +109,9 @@ func (s *backendStep) OnRequest(r *plugin.Request) config.ResponseType {
 			v = p.constant
 		case fromRequest:
 			if v = lookup(r, p.reqLoc, p.reqName); len(v) == 0 {
-				continue // an optional parameter the client did not send
+				if v = p.constant; v == nil {
+					continue // an optional parameter the client did not send
+				}
 			}
 		case fromRequestID:
 			v = r.RequestID
