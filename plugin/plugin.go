@@ -356,6 +356,7 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 	}
 	renv := env.ForRoute(r)
 	c := &Chain{}
+	var last []ResponseStep
 	for _, def := range config.RegisteredPlugins() {
 		conf, ok := eff[def.Name]
 		if !ok {
@@ -374,12 +375,23 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 			c.request = append(c.request, s)
 		}
 		if s, ok := step.(ResponseStep); ok {
-			c.response = append(c.response, s)
+			if _, encodes := step.(Encoder); encodes {
+				last = append(last, s)
+			} else {
+				c.response = append(c.response, s)
+			}
 		}
 		if s, ok := step.(QueryCredential); ok && s.CredentialQuery() != "" {
 			c.credQuery = append(c.credQuery, s.CredentialQuery())
 		}
 	}
 	c.request = groupAuthenticators(c.request)
+	c.response = append(c.response, last...)
 	return c, nil
 }
+
+// Encoder is implemented by response steps that encode the body for the
+// wire (gzip): they run after every other response step, whatever their
+// priority, as nginx's gzip filter runs after the body filters, so that
+// response-rewrite's filters see the body uncompressed.
+type Encoder interface{ EncodesBody() }

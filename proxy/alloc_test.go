@@ -370,7 +370,10 @@ services:
       - paths: ["/resp/*"]
         plugins:
           set_resp_headers: {response_headers: [{name: X-O, value: o}, {name: Content-Type, value: "text/x", action: append}, {name: X-S, value: s, action: skip}, {name: X-A, value: a, action: add}, {name: X-D, action: delete}]}
-          response-rewrite: {status_code: 200, headers: {set: {X-Set: "v-$arg_v"}, add: {X-Add: "a"}, remove: [X-Remove]}}
+          response-rewrite: {status_code: 200, headers: {set: {X-Set: "v-$arg_v"}, add: {X-Add: "a"}, remove: [X-Remove]}, vars: [["status", "==", 200], ["sent_http_content_type", "~~", "json"], ["arg_v", "==", "1"]]}
+      - paths: ["/body/*"]
+        plugins:
+          response-rewrite: {body: '{"replaced":true}', vars: [["upstream_status", "<", 300]]}
       - paths: ["/params/{id}"]
         req_params:
           - {name: id, type: NUMBER, location: PATH, valid_enable: 1, min_num: 1}
@@ -418,9 +421,13 @@ services:
 			r.SetRequestURI("/rw/tpl/42?x=abc")
 			r.Header.Set("X-Drop", "1")
 		}},
-		{"set_resp_headers (every action) and response-rewrite", func(r *fasthttp.Request) {
+		{"set_resp_headers (every action) and response-rewrite (vars)", func(r *fasthttp.Request) {
 			r.Header.SetMethod("GET")
 			r.SetRequestURI("/rw/resp/x?v=1")
+		}},
+		{"response-rewrite body", func(r *fasthttp.Request) {
+			r.Header.SetMethod("GET")
+			r.SetRequestURI("/rw/body/x")
 		}},
 		{"req_params (path, query, header; validated, regular, defaults, pass_through 2) and backend_params (header, query, path)", func(r *fasthttp.Request) {
 			r.Header.SetMethod("GET")

@@ -167,6 +167,10 @@ func putOut(o *out) {
 // maxPooledOut is the largest buffer kept in outFree.
 const maxPooledOut = 1 << 20
 
+// EncodesBody implements plugin.Encoder: gzip runs after the other
+// response steps.
+func (s *step) EncodesBody() {}
+
 // OnResponse gzips the body when everything allows it.
 func (s *step) OnResponse(r *plugin.Request) {
 	ctx := r.Ctx
