@@ -477,7 +477,7 @@ gateway: {access_log: {enabled: false}}
 services:
   - id: gz
     upstream: {keepalive_pool: {requests: 100000000}, nodes: [{host: 127.0.0.1, port: `+testnet.Port(ln.Addr().String())+`}]}
-    routes: [{paths: ["/*"], plugins: {gzip: {types: ["application/json"]}}}]
+    routes: [{paths: ["/*"], plugins: {gzip: {types: ["application/json"]}, brotli: {types: ["application/json"], comp_level: 4}}}]
 `)
 	// The baseline is the same answer not compressed: a 100 KiB body read
 	// from the node may allocate on its own once fasthttp's body buffer
@@ -491,6 +491,8 @@ services:
 	}
 	plain := measure("identity")
 	gz := measure("gzip")
-	t.Logf("mallocs per request, 100 KiB JSON body: %.3f not compressed, %.3f gzipped (level 1)", plain, gz)
+	br := measure("br")
+	t.Logf("mallocs per request, 100 KiB JSON body: %.3f not compressed, %.3f gzipped (level 1), %.3f brotli (level 4)", plain, gz, br)
 	require.Less(t, gz-plain, 0.5)
+	require.Less(t, br-plain, 0.5)
 }

@@ -315,7 +315,8 @@ func (g *Gateway) finish(st *reqState) {
 	switch {
 	case st.errType == errClientClosed, ctx.IsHead():
 	case ctx.Response.IsBodyStream():
-		if rsp, ok := ctx.Response.BodyStream().(*transport.ResponseStream); ok {
+		// A node's stream, or gzip's compressing one around it.
+		if rsp, ok := ctx.Response.BodyStream().(interface{ CountInto(transport.Adder) }); ok {
 			rsp.CountInto(rm.bytesOut)
 		}
 		st.bytesOut = max(ctx.Response.Header.ContentLength(), 0)
