@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 )
 
 func TestReqParamsRequiredAndValidated(t *testing.T) {
@@ -111,6 +112,10 @@ services:
 	require.Equal(t, "fr", string(b.lastRequest().Header.Peek("X-Lang")))
 	resp = tg.do(t, "GET", "/orders/42?token=t3&page=2&region=x", nil, "")
 	require.Equal(t, "b GET /orders/42?page=2&region=x&reg=x", string(resp.Body()))
+	// An empty argument counts as missing: the default replaces it.
+	resp = tg.do(t, "GET", "/orders/42?page=&q=1", map[string]string{"X-Lang": ""}, "")
+	require.Equal(t, "b GET /orders/42?q=1&page=1&region=eu&reg=eu", string(resp.Body()))
+	require.Equal(t, []string{"en"}, headerValues(b.lastRequest(), "X-Lang"))
 
 	for _, code := range []string{"ABCD", "xABC", "ab1"} {
 		resp = tg.do(t, "GET", "/orders/42?code="+code, nil, "")
@@ -118,7 +123,15 @@ services:
 		require.Contains(t, string(resp.Body()), "parameter code (QUERY) is invalid")
 		require.Contains(t, string(resp.Body()), `"error_code":"APIG.0201"`) // REQUEST_PARAMETERS_FAILURE
 	}
-	require.EqualValues(t, 3, b.hits.Load())
+	require.EqualValues(t, 4, b.hits.Load())
+}
+
+func headerValues(r *fasthttp.Request, name string) []string {
+	var out []string
+	for _, v := range r.Header.PeekAll(name) {
+		out = append(out, string(v))
+	}
+	return out
 }
 
 func TestReqParamsDefaultMustPassValidation(t *testing.T) {
@@ -131,4 +144,19 @@ services:
     routes: [{paths: [/x], req_params: [{name: page, type: NUMBER, location: QUERY, default_value: "500", valid_enable: 1, max_num: 100}]}]
 `))
 	require.ErrorContains(t, err, `req_params[0].default_value: "500" fails the parameter's own validation`)
+}
+
+func TestReqParamsPassThroughNeedsAnEditableQuery(t *testing.T) {
+	g := New(Options{})
+	t.Cleanup(g.Close)
+	err := g.Apply(mustParse(t, `
+services:
+  - id: s
+    upstream: {nodes: [{host: 127.0.0.1, port: 1}]}
+    routes:
+      - paths: [/x]
+        req_params: [{name: token, type: STRING, location: QUERY, pass_through: 2}]
+        plugins: {proxy-rewrite: {use_real_request_uri_unsafe: true}}
+`))
+	require.ErrorContains(t, err, `req_params[0].pass_through: 2 cannot remove a query argument`)
 }

@@ -63,6 +63,14 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 			}
 		}
 	}
+	rawURI := false
+	if env.Route != nil {
+		if eff, err := plugin.Effective(env.Config, env.Route); err == nil {
+			if pr, ok := eff["proxy-rewrite"].(interface{ RawRequestURI() bool }); ok {
+				rawURI = pr.RawRequestURI()
+			}
+		}
+	}
 	s := &step{}
 	for i := range ps {
 		p := &ps[i]
@@ -89,6 +97,9 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 			q.re = re
 		}
 		q.drop = p.PassThrough == 2 && !(q.loc == locHeader && backendHeaders[strings.ToLower(p.Name)])
+		if rawURI && q.loc == locQuery && q.drop {
+			return nil, fmt.Errorf("req_params[%d].pass_through: 2 cannot remove a query argument that proxy-rewrite's use_real_request_uri_unsafe sends as received", i)
+		}
 		if p.DefaultValue != nil {
 			q.dflt = []byte(*p.DefaultValue)
 			if q.validate && !q.valid(q.dflt) {
@@ -114,6 +125,9 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 			if p.drop {
 				p.markDrop(r) // an empty one
 			} else if p.dflt != nil {
+				if p.loc == locQuery && r.Ctx.QueryArgs().HasBytes(p.name) {
+					p.markDrop(r) // an empty one: the default replaces it
+				}
 				if p.loc == locHeader {
 					r.Ctx.Request.Header.DelBytes(p.name) // an empty line
 					r.Ctx.Request.Header.SetBytesKV(p.name, p.dflt)
