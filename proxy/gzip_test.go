@@ -193,8 +193,14 @@ services:
 // TestGzipStreamFlushesAsTheNodeSends: a slow streamed body (server-sent
 // events) reaches the client compressed piece by piece, not at its end:
 // the node sends its second event only after the client decoded the
-// first.
+// first. Both encodings.
 func TestGzipStreamFlushesAsTheNodeSends(t *testing.T) {
+	for _, enc := range []string{"gzip", "br"} {
+		t.Run(enc, func(t *testing.T) { testStreamFlushes(t, enc) })
+	}
+}
+
+func testStreamFlushes(t *testing.T, enc string) {
 	release := make(chan struct{})
 	var once sync.Once
 	free := func() { once.Do(func() { close(release) }) }
@@ -212,7 +218,11 @@ func TestGzipStreamFlushesAsTheNodeSends(t *testing.T) {
 services:
   - id: s
     upstream: `+upstreamYAML(b)+`
-    routes: [{paths: ["/*"], plugins: {gzip: {types: ["text/event-stream"], min_length: 1}}}]
+    routes:
+      - paths: ["/*"]
+        plugins:
+          gzip: {types: ["text/event-stream"], min_length: 1}
+          brotli: {types: ["text/event-stream"], min_length: 1}
 `)
 	// A failing test must not leave the node waiting (cleanups run last
 	// in first: this one before the servers shut down).
@@ -221,15 +231,19 @@ services:
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
-	_, err = conn.Write([]byte("GET /events HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n"))
+	_, err = conn.Write([]byte("GET /events HTTP/1.1\r\nHost: a\r\nAccept-Encoding: " + enc + "\r\n\r\n"))
 	require.NoError(t, err)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
-	require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+	require.Equal(t, enc, resp.Header.Get("Content-Encoding"))
 	require.Equal(t, []string{"chunked"}, resp.TransferEncoding)
-	zr, err := kgzip.NewReader(resp.Body)
-	require.NoError(t, err)
+	var zr io.Reader
+	if enc == "gzip" {
+		zr, err = kgzip.NewReader(resp.Body)
+		require.NoError(t, err)
+	} else {
+		zr = brrr.NewReader(resp.Body)
+	}
 	lines := bufio.NewReader(zr)
 	line, err := lines.ReadString('\n')
 	require.NoError(t, err)
