@@ -203,6 +203,10 @@ func (p *treeParser) position() string {
 	return fmt.Sprintf("line %d, column %d: ", line, col)
 }
 
+// Raw accepts any JSON value and keeps it as JSON text (a JSON schema's
+// example); null is the same as absent (nil).
+type Raw []byte
+
 // decoder walks the generic tree against the schema types by reflection,
 // using their json tags. It never stops at an error: each is recorded with
 // its path and decoding goes on with the next value, so that one load
@@ -216,6 +220,7 @@ type decoder struct {
 var (
 	ignoredType         = reflect.TypeFor[Ignored]()
 	notSupportedType    = reflect.TypeFor[NotSupported]()
+	rawType             = reflect.TypeFor[Raw]()
 	varType             = reflect.TypeFor[Var]()
 	pluginsType         = reflect.TypeFor[Plugins]()
 	consumerPluginsType = reflect.TypeFor[ConsumerPlugins]()
@@ -244,6 +249,16 @@ func (d *decoder) decode(in any, v reflect.Value) {
 		return
 	case notSupportedType:
 		d.fail("is not supported yet")
+		return
+	case rawType:
+		if in != nil {
+			b, err := json.Marshal(in)
+			if err != nil {
+				d.fail("cannot be read: %v", err)
+				return
+			}
+			v.SetBytes(b)
+		}
 		return
 	case varType:
 		d.decodeVar(in, v)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -22,12 +23,16 @@ type ReqParam struct {
 	SampleValue  string `json:"sample_value"`
 	Remark       string `json:"remark"`
 
+	DefaultValue *string `json:"default_value"` // forwarded when an optional parameter is absent
+	PassThrough  int     `json:"pass_through"`  // 1: forwarded (default); 2: removed before forwarding
+	Regular      *string `json:"regular"`       // with valid_enable 1: the whole value must match
 	// Not supported yet: refused at load.
-	DefaultValue *string `json:"default_value"`
-	PassThrough  int     `json:"pass_through"`
-	Regular      *string `json:"regular"`
-	JSONSchema   *string `json:"json_schema"`
+	JSONSchema *string `json:"json_schema"`
 }
+
+// RegularExpr is the regex that regular compiles to: the whole value must
+// match.
+func (p *ReqParam) RegularExpr() string { return `^(?:` + *p.Regular + `)$` }
 
 // IsRequired reports whether a request must carry the parameter.
 func (p *ReqParam) IsRequired() bool { return p.Required == 1 || p.Location == "PATH" }
@@ -98,13 +103,28 @@ func (v *validator) reqParams(path string, ps []ReqParam, pathParams []string) {
 				}
 			}
 		}
-		for _, ns := range []struct {
-			key string
-			set bool
-		}{{"default_value", p.DefaultValue != nil}, {"pass_through", p.PassThrough == 2}, {"regular", p.Regular != nil}, {"json_schema", p.JSONSchema != nil}} {
-			if ns.set {
-				v.add(field(pp, ns.key), "not supported yet")
+		if p.JSONSchema != nil {
+			v.add(field(pp, "json_schema"), "not supported yet")
+		}
+		if p.DefaultValue != nil {
+			switch {
+			case p.IsRequired():
+				v.add(field(pp, "default_value"), "is only used by an optional parameter (required: 2, not PATH)")
+			case *p.DefaultValue == "":
+				v.add(field(pp, "default_value"), "must not be empty (an empty value counts as missing)")
+			case strings.ContainsFunc(*p.DefaultValue, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+				v.add(field(pp, "default_value"), "must not contain control characters")
 			}
+		}
+		if p.Regular != nil {
+			if _, err := regexp.Compile(p.RegularExpr()); err != nil {
+				v.add(field(pp, "regular"), "invalid regex: %v", err)
+			} else if !p.Validated() {
+				v.add(field(pp, "regular"), "is checked only with valid_enable: 1")
+			}
+		}
+		if p.PassThrough == 2 && p.Location == "PATH" {
+			v.add(field(pp, "pass_through"), "2 (remove) cannot apply to a PATH parameter: the path is the path")
 		}
 		if p.PassThrough != 0 && p.PassThrough != 2 {
 			v.intRange(field(pp, "pass_through"), int64(p.PassThrough), 1, 2)
@@ -142,7 +162,7 @@ func ParseNumber(b []byte) (int64, bool) {
 type BackendParam struct {
 	ID         string  `json:"id"`
 	Name       string  `json:"name"`
-	Location   string  `json:"location"` // QUERY or HEADER (PATH: not supported yet)
+	Location   string  `json:"location"` // QUERY, HEADER or PATH ({name} in proxy-rewrite's uri)
 	Origin     string  `json:"origin"`   // REQUEST, CONSTANT or SYSTEM
 	Value      string  `json:"value"`
 	Remark     string  `json:"remark"`
@@ -161,13 +181,15 @@ func (v *validator) backendParams(path string, bps []BackendParam, reqs []ReqPar
 		}
 		switch p.Location {
 		case "PATH":
-			v.add(field(pp, "location"), "PATH is not supported yet (set the backend path with proxy-rewrite's uri and {param})")
+			if !validParamName(p.Name) {
+				v.add(field(pp, "name"), "a PATH parameter is {name} in proxy-rewrite's uri: letters, digits and '_', got %q", p.Name)
+			}
 		case "HEADER":
 			if !validHeaderName(p.Name) {
 				v.add(field(pp, "name"), "invalid header name %q", p.Name)
 			}
 		default:
-			v.oneOf(field(pp, "location"), p.Location, "QUERY", "HEADER")
+			v.oneOf(field(pp, "location"), p.Location, "QUERY", "HEADER", "PATH")
 		}
 		switch p.Origin {
 		case "REQUEST":

@@ -42,6 +42,10 @@ type Request struct {
 	// forwarding (key-auth's hide_credentials).
 	HideHeader []byte
 	HideQuery  []byte
+	// DropHeaders / DropQuery are removed from the forwarded request too
+	// (req_params with pass_through 2); kept across requests.
+	DropHeaders [][]byte
+	DropQuery   [][]byte
 	// Challenge is the WWW-Authenticate value of a 401 (basic-auth's).
 	Challenge []byte
 
@@ -74,6 +78,9 @@ type Request struct {
 	Upstream string
 	// Probe marks the request a circuit breaker let through half-open.
 	Probe bool
+	// BreakerRule is 1 + the index of the breaker's downgrade rule that
+	// matched the request (0: none), for its response step.
+	BreakerRule int
 
 	// Answered is set by a step that wrote the whole response itself in
 	// Ctx.Response (cors answering a preflight): the chain stops, nothing
@@ -93,6 +100,12 @@ type Request struct {
 	// ExtraQuery is appended to the upstream query (backend_params),
 	// encoded, without a leading '&'; kept across requests.
 	ExtraQuery []byte
+	// PathParams are backend_params of location PATH: `{name}` in
+	// proxy-rewrite's uri renders them (before the route's own path
+	// parameters of that name). Values are encoded, in PathBuf; both are
+	// kept across requests.
+	PathParams []PathParam
+	PathBuf    []byte
 	// RequestID is the request's X-Request-Id.
 	RequestID []byte
 	// UpstreamHost replaces the Host header the upstream's pass_host gives.
@@ -110,7 +123,26 @@ func (r *Request) Reset() {
 		r.BodyCheck.Release()
 	}
 	scratch, uriBuf, extra := r.Scratch[:0], r.URIBuf[:0], r.ExtraQuery[:0]
-	*r = Request{Scratch: scratch, URIBuf: uriBuf, ExtraQuery: extra}
+	pp, pb := r.PathParams[:0], r.PathBuf[:0]
+	dh, dq := r.DropHeaders[:0], r.DropQuery[:0]
+	*r = Request{Scratch: scratch, URIBuf: uriBuf, ExtraQuery: extra, PathParams: pp, PathBuf: pb, DropHeaders: dh, DropQuery: dq}
+}
+
+// PathParam is one backend path parameter: its name and its encoded
+// value at PathBuf[Start:End].
+type PathParam struct {
+	Name       []byte
+	Start, End int
+}
+
+// PathParam returns the value of backend path parameter name.
+func (r *Request) PathParam(name []byte) ([]byte, bool) {
+	for i := range r.PathParams {
+		if p := &r.PathParams[i]; string(p.Name) == string(name) {
+			return r.PathBuf[p.Start:p.End], true
+		}
+	}
+	return nil, false
 }
 
 // BodyCheck verifies a request body as it passes.
@@ -324,6 +356,7 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 	}
 	renv := env.ForRoute(r)
 	c := &Chain{}
+	var last []ResponseStep
 	for _, def := range config.RegisteredPlugins() {
 		conf, ok := eff[def.Name]
 		if !ok {
@@ -342,12 +375,23 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 			c.request = append(c.request, s)
 		}
 		if s, ok := step.(ResponseStep); ok {
-			c.response = append(c.response, s)
+			if _, encodes := step.(Encoder); encodes {
+				last = append(last, s)
+			} else {
+				c.response = append(c.response, s)
+			}
 		}
 		if s, ok := step.(QueryCredential); ok && s.CredentialQuery() != "" {
 			c.credQuery = append(c.credQuery, s.CredentialQuery())
 		}
 	}
 	c.request = groupAuthenticators(c.request)
+	c.response = append(c.response, last...)
 	return c, nil
 }
+
+// Encoder is implemented by response steps that encode the body for the
+// wire (gzip): they run after every other response step, whatever their
+// priority, as nginx's gzip filter runs after the body filters, so that
+// response-rewrite's filters see the body uncompressed.
+type Encoder interface{ EncodesBody() }

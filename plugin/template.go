@@ -135,3 +135,10 @@ func uriKeep(c byte, fromPath bool) bool {
 	}
 	return false
 }
+
+// AppendURIEscaped appends v encoded as EscapeURI renders a variable
+// (fromPath false: only unreserved characters kept, "."/".." encoded
+// whole) or a path parameter (fromPath true: already encoded).
+func AppendURIEscaped(dst, v []byte, fromPath bool) []byte {
+	return appendEscaped(dst, v, EscapeURI, fromPath)
+}

@@ -55,7 +55,7 @@ services:
 
 func TestBackendParamsConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ p, want string }{
-		{`{name: id, location: PATH, origin: CONSTANT, value: x}`, `backend_params[0].location: PATH is not supported yet`},
+		{`{name: user-id, location: PATH, origin: CONSTANT, value: x}`, `backend_params[0].name: a PATH parameter is {name} in proxy-rewrite's uri`},
 		{`{name: id, location: QUERY, origin: REQUEST, value: nope}`, `backend_params[0].value: REQUEST origin names a parameter of req_params, "nope" is not one`},
 		{`{name: id, location: QUERY, origin: SYSTEM, value: $context.other}`, `backend_params[0].value`},
 		{`{name: id, location: BODY, origin: CONSTANT, value: x}`, `backend_params[0].location`},
@@ -65,4 +65,52 @@ func TestBackendParamsConfigErrors(t *testing.T) {
 services: [{id: s, upstream: {nodes: [{host: a, port: 1}]}, routes: [{paths: [/x], backend_params: [` + tc.p + `]}]}]`)
 		require.ErrorContains(t, err, "services[0].routes[0]."+tc.want, tc.p)
 	}
+}
+
+// TestBackendParamsPath: a PATH backend parameter fills {name} in
+// proxy-rewrite's uri (Huawei's backend req_uri), encoded; it takes
+// precedence over a route path parameter of the same name.
+func TestBackendParamsPath(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	tg := startGateway(t, `
+services:
+  - id: s
+    upstream: `+upstreamYAML(b)+`
+    routes:
+      - id: user
+        paths: ["/users/{id}/{tab}"]
+        req_params:
+          - {name: id, type: STRING, location: PATH}
+          - {name: tab, type: STRING, location: PATH}
+          - {name: region, type: STRING, location: QUERY}
+        backend_params:
+          - {name: userId, location: PATH, origin: REQUEST, value: id}
+          - {name: region, location: PATH, origin: REQUEST, value: region}
+          - {name: ver, location: PATH, origin: CONSTANT, value: "v 2/x"}
+          - {name: tab, location: PATH, origin: CONSTANT, value: profile}
+        plugins:
+          proxy-rewrite: {uri: "/api/{ver}/{region}/users/{userId}/{tab}"}
+`)
+	resp := tg.get(t, "/users/u%207/orders?region=../eu&q=1")
+	require.Equal(t, 200, resp.StatusCode())
+	require.Equal(t, "b GET /api/v%202%2Fx/..%2Feu/users/u%207/profile?region=../eu&q=1", string(resp.Body()))
+	require.EqualValues(t, 1, b.hits.Load())
+
+	resp = tg.get(t, "/users/7/orders?region=..")
+	require.Equal(t, "b GET /api/v%202%2Fx/%2E%2E/users/7/profile?region=..", string(resp.Body()), "a value cannot climb the path")
+}
+
+func TestBackendParamsPathNeedsTheURI(t *testing.T) {
+	g := New(Options{})
+	t.Cleanup(g.Close)
+	err := g.Apply(mustParse(t, `
+services:
+  - id: s
+    upstream: {nodes: [{host: 127.0.0.1, port: 1}]}
+    routes:
+      - paths: ["/x"]
+        backend_params: [{name: ver, location: PATH, origin: CONSTANT, value: v2}]
+        plugins: {proxy-rewrite: {uri: "/api/{version}"}}
+`))
+	require.ErrorContains(t, err, `backend parameter "ver" (location PATH) is not in the backend path: the route's proxy-rewrite uri must hold {ver}`)
 }

@@ -181,7 +181,7 @@ func TestBreakerConfigErrors(t *testing.T) {
 		{"condition variable", svc(`breaker: {breaker_condition: {breaker_type: condition, unhealthy_condition: "$context.foo > 1"}}`), `unknown variable "$context.foo"`},
 		{"condition operator", svc(`breaker: {breaker_condition: {breaker_type: condition, unhealthy_condition: "$context.statusCode ~= 5"}}`), "unknown operator"},
 		{"condition missing", svc(`breaker: {breaker_condition: {breaker_type: condition}}`), "unhealthy_condition: is empty"},
-		{"rules", svc(`breaker: {breaker_condition: {breaker_type: timeout}, downgrade_rules: [{rule_name: x}]}`), "downgrade_rules: is not supported yet"},
+		{"rules", svc(`breaker: {breaker_condition: {breaker_type: timeout}, downgrade_rules: [{rule_name: x}]}`), "downgrade_rules[0].match_regex: is required"},
 		{"downgrade type", svc(`breaker: {breaker_condition: {breaker_type: timeout}, downgrade_default: {type: http}}`), "downgrade_default.type"},
 		{"scope", svc(`breaker: {breaker_condition: {breaker_type: timeout}, scope: global}`), "scope"},
 	} {
@@ -292,4 +292,102 @@ services:
 	require.Error(t, g.Apply(cfg))
 	require.Contains(t, scrape(t, g), `gateway_breaker_state{route="r"} 1`)
 	require.Contains(t, string(tg.get(t, "/x").Body()), "circuit breaker is open")
+}
+
+// TestBreakerDowngradeRules: the first matching downgrade rule chooses the
+// answer of an open breaker; a rule with its own breaker_condition has its
+// own breaker; Huawei's sample shape (mock_info, null backends, the
+// console's parameter fields) loads.
+func TestBreakerDowngradeRules(t *testing.T) {
+	b := startBackend(t, "down", func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) })
+	g := New(Options{})
+	require.NoError(t, g.Apply(mustParse(t, `
+gateway: {access_log: {enabled: false}}
+services:
+  - id: s
+    upstream: `+upstreamYAML(b)+`
+    routes:
+      - id: r
+        paths: ["/*"]
+        plugins:
+          breaker:
+            breaker_condition: {breaker_type: condition, unhealthy_condition: "$context.statusCode == 503", unhealthy_threshold: 2, time_window: 60, open_breaker_time: 60}
+            downgrade_default: {type: mock, status_code: 200, result_content: default, headers: [{key: X-Rule, value: default}]}
+            downgrade_parameters:
+              - {name: reqPath, type: path, value: path, disabled: true, focused: true, id: 92002eqbpilg6g}
+              - {name: method, type: method, value: method, disabled: true, focused: true, id: tuvxetsdqvcos8}
+              - {name: tier, type: header, value: X-Tier}
+              - {name: region, type: query, value: region}
+            downgrade_rules:
+              - rule_name: gold
+                parameters: [tier, region]
+                match_regex: '[["tier", "==", "gold"], ["region", "in", ["eu", "us"]]]'
+                downgrade_backend: {type: mock, passthrough_infos: null, func_info: null, http_info: null, http_vpc_info: null, mock_info: {status_code: 203, result_content: '{"cached":true}', headers: [{key: X-Rule, value: gold}]}}
+              - rule_name: orders
+                parameters: [reqPath, method]
+                match_regex: '["OR", ["reqPath", "~~", "^/orders"], ["!", "method", "==", "GET"]]'
+                breaker_condition: {breaker_type: condition, unhealthy_condition: "$context.statusCode >= 500", unhealthy_threshold: 1, time_window: 60, open_breaker_time: 60}
+                downgrade_backend: {type: none}
+              - rule_name: silver
+                match_regex: '["tier", "==", "silver"]'
+`)))
+	tg := serveGateway(t, g)
+
+	// Closed: both breakers let requests through.
+	require.Equal(t, 503, tg.get(t, "/a").StatusCode())
+	require.Equal(t, 503, tg.do(t, "GET", "/b?region=eu", map[string]string{"X-Tier": "gold"}, "").StatusCode())
+	require.EqualValues(t, 2, b.hits.Load())
+
+	// The default breaker is open; gold's answer for gold callers in eu/us.
+	resp := tg.do(t, "GET", "/b?region=us", map[string]string{"X-Tier": "gold"}, "")
+	require.Equal(t, 203, resp.StatusCode())
+	require.Equal(t, `{"cached":true}`, string(resp.Body()))
+	require.Equal(t, "gold", string(resp.Header.Peek("X-Rule")))
+	// Not all of gold's conditions: the next rules, then the default.
+	resp = tg.do(t, "GET", "/b?region=asia", map[string]string{"X-Tier": "gold"}, "")
+	require.Equal(t, "default", string(resp.Body()))
+	// silver has no downgrade_backend or breaker_condition: the default's.
+	resp = tg.do(t, "GET", "/b", map[string]string{"X-Tier": "silver"}, "")
+	require.Equal(t, 200, resp.StatusCode())
+	require.Equal(t, "default", string(resp.Body()))
+	require.EqualValues(t, 2, b.hits.Load())
+
+	// orders has its own breaker, still closed: its first call goes through
+	// and opens it (threshold 1); then its own downgrade (none): 503.
+	require.Equal(t, 503, tg.get(t, "/orders/1").StatusCode())
+	require.EqualValues(t, 3, b.hits.Load())
+	resp = tg.do(t, "POST", "/anything", nil, "x")
+	require.Equal(t, 503, resp.StatusCode())
+	require.Contains(t, string(resp.Body()), "circuit breaker is open")
+	require.EqualValues(t, 3, b.hits.Load())
+
+	m := scrape(t, g)
+	require.Contains(t, m, `gateway_breaker_state{route="r"} 1`)
+	require.Contains(t, m, `gateway_breaker_state{route="r/orders"} 1`)
+}
+
+func TestBreakerDowngradeRuleErrors(t *testing.T) {
+	svc := func(rules string) string {
+		return `services: [{id: s, upstream: {nodes: [{host: 127.0.0.1, port: 1}]}, routes: [{paths: [/]}], plugins: {breaker: {breaker_condition: {breaker_type: timeout}, downgrade_parameters: [{name: tier, type: header, value: X-Tier}], downgrade_rules: [` + rules + `]}}}]` + "\n"
+	}
+	for _, tc := range []struct{ name, rules, want string }{
+		{"undefined", `{rule_name: a, match_regex: '["plan", "==", "x"]'}`, `parameter "plan" is not defined`},
+		{"not in rule parameters", `{rule_name: a, parameters: [reqPath], match_regex: '["tier", "==", "x"]'}`, `parameter "tier" is not defined`},
+		{"unknown rule parameter", `{rule_name: a, parameters: [plan], match_regex: '["reqPath", "==", "/"]'}`, `downgrade_rules[0].parameters[0]: "plan" is not in downgrade_parameters`},
+		{"operator", `{rule_name: a, match_regex: '["tier", "=~", "x"]'}`, `unknown operator "=~"`},
+		{"regex", `{rule_name: a, match_regex: '["tier", "~~", "("]'}`, "invalid regex"},
+		{"not json", `{rule_name: a, match_regex: 'tier == x'}`, "is not a JSON expression"},
+		{"missing", `{rule_name: a}`, "downgrade_rules[0].match_regex: is required"},
+		{"name", `{match_regex: '["tier", "==", "x"]'}`, "rule_name: is required"},
+		{"duplicate", `{rule_name: a, match_regex: '["tier", "==", "x"]'}, {rule_name: a, match_regex: '["tier", "==", "y"]'}`, "is used by another rule"},
+		{"http backend", `{rule_name: a, match_regex: '["tier", "==", "x"]', downgrade_backend: {type: mock, http_info: {address: 10.0.0.1}}}`, "http_info: is not supported yet"},
+		{"rule condition", `{rule_name: a, match_regex: '["tier", "==", "x"]', breaker_condition: {breaker_type: latency}}`, "downgrade_rules[0].breaker_condition.breaker_type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := mustParseErr(svc(tc.rules))
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+	_, err := mustParseErr(`services: [{id: s, upstream: {nodes: [{host: 127.0.0.1, port: 1}]}, routes: [{paths: [/]}], plugins: {breaker: {breaker_condition: {breaker_type: timeout}, downgrade_parameters: [{name: ip, type: system, value: nodeName}]}}}]`)
+	require.ErrorContains(t, err, `unknown system parameter "nodeName"`)
 }

@@ -148,6 +148,9 @@ func (st *reqState) Var(kind router.VarKind, name []byte) []byte {
 	case router.VarCookie:
 		return ctx.Request.Header.CookieBytes(name)
 	case router.VarPath:
+		if v, ok := st.pr.PathParam(name); ok {
+			return v
+		}
 		for i := range st.match.Params {
 			if st.match.Params[i].Name == b2s(name) {
 				return st.match.Params[i].Value
@@ -315,7 +318,8 @@ func (g *Gateway) finish(st *reqState) {
 	switch {
 	case st.errType == errClientClosed, ctx.IsHead():
 	case ctx.Response.IsBodyStream():
-		if rsp, ok := ctx.Response.BodyStream().(*transport.ResponseStream); ok {
+		// A node's stream, or gzip's compressing one around it.
+		if rsp, ok := ctx.Response.BodyStream().(interface{ CountInto(transport.Adder) }); ok {
 			rsp.CountInto(rm.bytesOut)
 		}
 		st.bytesOut = max(ctx.Response.Header.ContentLength(), 0)
@@ -465,12 +469,19 @@ func hasHeader(raw, name []byte) bool {
 	return false
 }
 
-// appendQueryWithout re-encodes the query without the argument skip.
-func appendQueryWithout(dst []byte, args *fasthttp.Args, skip []byte) []byte {
+// appendQueryWithout re-encodes the query without the argument skip (nil:
+// none) and those in drop.
+func appendQueryWithout(dst []byte, args *fasthttp.Args, skip []byte, drop [][]byte) []byte {
 	first := true
+next:
 	for k, v := range args.All() {
-		if bytes.Equal(k, skip) {
+		if skip != nil && bytes.Equal(k, skip) {
 			continue
+		}
+		for _, d := range drop {
+			if bytes.Equal(k, d) {
+				continue next
+			}
 		}
 		if !first {
 			dst = append(dst, '&')

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,9 +91,27 @@ services:
 		{"schema", `
 services:
   - id: s
-    plugins: {mocking: {response_schema: {type: object}}}
+    plugins: {mocking: {response_schema: {type: object, properties: {a: {type: map}}}}}
     routes: [{paths: [/a]}]
-`, "response_schema: is not supported yet"},
+`, "response_schema.properties.a.type"},
+		{"schema and example", `
+services:
+  - id: s
+    plugins: {mocking: {response_example: "{}", response_schema: {type: object}}}
+    routes: [{paths: [/a]}]
+`, "at most one of response_example (or result_content) and response_schema"},
+		{"schema example type", `
+services:
+  - id: s
+    plugins: {mocking: {response_schema: {type: object, properties: {num: {type: integer, example: "12"}}}}}
+    routes: [{paths: [/a]}]
+`, "response_schema.properties.num.example: must be a JSON integer"},
+		{"schema array items", `
+services:
+  - id: s
+    plugins: {mocking: {response_schema: {type: array}}}
+    routes: [{paths: [/a]}]
+`, "response_schema.items: is required"},
 		{"both spellings", `
 services:
   - id: s
@@ -140,4 +160,74 @@ services:
 	require.NoError(t, err)
 	require.Equal(t, 202, r.Status)
 	require.Equal(t, "mocked", r.Body)
+}
+
+// TestMockingResponseSchema: APISIX's documented schema; examples are
+// used, the rest generated once at load (the same schema, the same body).
+func TestMockingResponseSchema(t *testing.T) {
+	conf := `
+services:
+  - id: s
+    plugins:
+      mocking:
+        response_schema:
+          type: object
+          description: APISIX's sample
+          properties:
+            field0: {example: abcd, type: string}
+            field1: {example: 123.12, type: number}
+            field2: {items: {type: string}, type: array}
+            field3:
+              type: object
+              properties:
+                field3_1: {type: string}
+                field3_2:
+                  type: object
+                  properties:
+                    field3_2_1: {example: true, type: boolean}
+                    field3_2_2: {items: {example: 155.55, type: integer}, type: array}
+                    num: {type: number}
+                    int: {type: integer}
+    routes: [{paths: ["/*"]}]
+`
+	tg := startGateway(t, conf)
+	resp := tg.get(t, "/x")
+	require.Equal(t, 200, resp.StatusCode())
+	require.Equal(t, "application/json;charset=utf8", string(resp.Header.ContentType()))
+	body := string(resp.Body())
+	var v struct {
+		Field0 string
+		Field1 float64
+		Field2 []string
+		Field3 struct {
+			Field31 string `json:"field3_1"`
+			Field32 struct {
+				Field321 bool  `json:"field3_2_1"`
+				Field322 []any `json:"field3_2_2"`
+				Num      float64
+				Int      int64
+			} `json:"field3_2"`
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&v), body)
+	require.Equal(t, "abcd", v.Field0)
+	require.Equal(t, 123.12, v.Field1)
+	require.True(t, v.Field3.Field32.Field321)
+	require.NotEmpty(t, v.Field2)
+	require.LessOrEqual(t, len(v.Field2), 3)
+	for _, s := range append(v.Field2, v.Field3.Field31) {
+		require.Regexp(t, `^[A-Za-z0-9]{1,10}$`, s)
+	}
+	require.NotEmpty(t, v.Field3.Field32.Field322)
+	for _, n := range v.Field3.Field32.Field322 {
+		require.Equal(t, 155.0, n, "an integer's example is truncated")
+	}
+	require.Contains(t, body, `"field3_2_2":[155`)
+	require.GreaterOrEqual(t, v.Field3.Field32.Int, int64(0))
+	require.LessOrEqual(t, v.Field3.Field32.Num, 1000.0)
+
+	require.Equal(t, body, string(tg.get(t, "/y").Body()), "generated once")
+	require.Equal(t, body, string(startGateway(t, conf).get(t, "/x").Body()), "the same schema, the same body")
 }

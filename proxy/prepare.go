@@ -35,8 +35,8 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 	st.uriBuf = append(st.uriBuf[:0], path...)
 	if q := ctx.URI().QueryString(); len(q) > 0 && !st.pr.UpstreamURIRaw {
 		st.uriBuf = append(st.uriBuf, sep)
-		if st.pr.HideQuery != nil {
-			st.uriBuf = appendQueryWithout(st.uriBuf, ctx.QueryArgs(), st.pr.HideQuery)
+		if st.pr.HideQuery != nil || len(st.pr.DropQuery) > 0 {
+			st.uriBuf = appendQueryWithout(st.uriBuf, ctx.QueryArgs(), st.pr.HideQuery, st.pr.DropQuery)
 			if st.uriBuf[len(st.uriBuf)-1] == sep {
 				st.uriBuf = st.uriBuf[:len(st.uriBuf)-1]
 			}
@@ -116,6 +116,9 @@ func (g *Gateway) prepareRequest(st *reqState) errType {
 		if cn, ok := st.tlsConn.ClientCN(); ok {
 			h.SetBytesKV(hdrClientCN, cn)
 		}
+	}
+	for _, name := range st.pr.DropHeaders { // req_params pass_through 2
+		h.DelBytes(name)
 	}
 	if st.pr.HideHeader != nil {
 		h.DelBytes(st.pr.HideHeader)

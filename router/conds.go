@@ -36,3 +36,11 @@ func (cs *Conds) Match(src VarSource) bool {
 	}
 	return true
 }
+
+// Len is the number of conditions.
+func (cs *Conds) Len() int { return len(cs.c) }
+
+// Holds reports whether condition i holds for value v (nil: the variable
+// is missing), for a caller that reads the variables itself
+// (response-rewrite's response variables).
+func (cs *Conds) Holds(i int, v []byte) bool { return cs.c[i].holds(v, v == nil) }

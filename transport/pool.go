@@ -590,6 +590,7 @@ type ResponseStream struct {
 	eof       bool
 	n         int64
 	counter   Adder // bytes copied are added to it on Close
+	held      bool  // the next Close does nothing (Hold)
 }
 
 var responseStreamPool sync.Pool
@@ -603,12 +604,17 @@ func acquireResponseStream() *ResponseStream {
 
 func releaseResponseStream(s *ResponseStream) {
 	s.scratch.Reset()
-	s.inner, s.pool, s.conn, s.closeConn, s.eof, s.n, s.counter = nil, nil, nil, false, false, 0, nil
+	s.inner, s.pool, s.conn, s.closeConn, s.eof, s.n, s.counter, s.held = nil, nil, nil, false, false, 0, nil, false
 	responseStreamPool.Put(s)
 }
 
 // Adder is a counter (a prometheus.Counter, for one).
 type Adder interface{ Add(float64) }
+
+// Hold makes the next Close do nothing: a response step that wraps the
+// stream in another (gzip compressing it) takes it out of the response,
+// whose body replacement closes the old stream, and closes it itself.
+func (s *ResponseStream) Hold() { s.held = true }
 
 // CountInto makes the stream add the bytes it copies to c when it closes:
 // a streamed body's size is known only once the client has it.
@@ -627,6 +633,10 @@ func (s *ResponseStream) Read(b []byte) (int, error) {
 // the client went away). Only a body read to its end leaves the connection
 // reusable.
 func (s *ResponseStream) Close() error {
+	if s.held {
+		s.held = false
+		return nil
+	}
 	if s.conn != nil {
 		if s.eof && !s.closeConn {
 			s.pool.put(s.conn)

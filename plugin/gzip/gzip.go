@@ -1,11 +1,12 @@
-// Package gzip is APISIX's gzip plugin: a buffered response of an eligible
-// type and size is gzipped when the client accepts it. Responses that
-// stream (chunked, or longer than transport.StreamThreshold) pass through
-// as they are.
+// Package gzip is APISIX's gzip and brotli plugins: a response of an
+// eligible type and size is compressed when the client accepts the
+// encoding. A buffered body is compressed whole; a streamed one (chunked,
+// or longer than transport.StreamThreshold) is compressed as it streams.
 package gzip
 
 import (
 	"bytes"
+	"io"
 	"runtime"
 	"strings"
 
@@ -40,10 +41,16 @@ func (c *Config) SetDefaults() {
 
 // Validate implements config.Validating.
 func (c *Config) Validate(ch *config.Check) {
-	if len(c.Types) == 0 {
+	checkTypes(ch, c.Types)
+	ch.Field("min_length").IntRange(c.MinLength, 1, 1<<31-1)
+	ch.Field("comp_level").IntRange(c.CompLevel, 1, 9)
+}
+
+func checkTypes(ch *config.Check, types []string) {
+	if len(types) == 0 {
 		ch.Field("types").Errorf(`at least one media type (or "*") is required`)
 	}
-	for i, t := range c.Types {
+	for i, t := range types {
 		if t == "*" {
 			continue
 		}
@@ -52,8 +59,6 @@ func (c *Config) Validate(ch *config.Check) {
 			ch.Field("types").Index(i).Errorf(`not a media type (type/subtype, or "*"), got %q`, t)
 		}
 	}
-	ch.Field("min_length").IntRange(c.MinLength, 1, 1<<31-1)
-	ch.Field("comp_level").IntRange(c.CompLevel, 1, 9)
 }
 
 var (
@@ -64,6 +69,7 @@ var (
 	strAcceptEncoding  = []byte("Accept-Encoding")
 	strGzip            = []byte("gzip")
 	strXGzip           = []byte("x-gzip")
+	strBr              = []byte("br")
 	strSemicolon       = []byte(";")
 	strWeak            = []byte("W/")
 )
@@ -73,28 +79,38 @@ type step struct {
 	types     [][]byte // lower case
 	minLength int
 	writers   *writerPool
+	encoding  []byte               // the Content-Encoding it writes
+	accepts   func(ae []byte) bool // the client's Accept-Encoding allows it
 }
 
-// writerPool keeps gzip writers of one level. It is a bounded free list
-// rather than a sync.Pool: a GC empties a sync.Pool, and a new writer
-// costs about a megabyte of compressor state, so under a busy heap a
-// sync.Pool would rebuild writers all the time.
+// compressor is a gzip or brotli writer.
+type compressor interface {
+	Reset(w io.Writer)
+	Write(p []byte) (int, error)
+	Flush() error
+	Close() error
+}
+
+// writerPool keeps the writers of one encoding and level. It is a bounded
+// free list rather than a sync.Pool: a GC empties a sync.Pool, and a new
+// writer costs up to megabytes of compressor state, so under a busy heap
+// a sync.Pool would rebuild writers all the time.
 type writerPool struct {
 	level int
-	free  chan *kgzip.Writer
+	newW  func() compressor
+	free  chan compressor
 }
 
-func (p *writerPool) get() *kgzip.Writer {
+func (p *writerPool) get() compressor {
 	select {
 	case w := <-p.free:
 		return w
 	default:
-		w, _ := kgzip.NewWriterLevel(nil, p.level)
-		return w
+		return p.newW()
 	}
 }
 
-func (p *writerPool) put(w *kgzip.Writer) {
+func (p *writerPool) put(w compressor) {
 	select {
 	case p.free <- w:
 	default: // full: let it go
@@ -105,24 +121,33 @@ func (p *writerPool) put(w *kgzip.Writer) {
 // compress at once, up to a bound.
 var writerPools [10]writerPool
 
+// poolSize bounds every free list.
+var poolSize = 4 * runtime.GOMAXPROCS(0)
+
 func init() {
-	n := 4 * runtime.GOMAXPROCS(0)
 	for level := range writerPools {
-		writerPools[level] = writerPool{level: level, free: make(chan *kgzip.Writer, n)}
+		writerPools[level] = writerPool{level: level, free: make(chan compressor, poolSize), newW: func() compressor {
+			w, _ := kgzip.NewWriterLevel(nil, level)
+			return w
+		}}
 	}
-	outFree = make(chan *out, n)
+	outFree = make(chan *out, poolSize)
 }
 
 func compile(conf any, _ *plugin.Env) (plugin.Step, error) {
 	c := conf.(*Config)
-	s := &step{minLength: int(c.MinLength), writers: &writerPools[c.CompLevel]}
-	for _, t := range c.Types {
+	return newStep(c.Types, c.MinLength, &writerPools[c.CompLevel], strGzip, acceptsGzip), nil
+}
+
+func newStep(types []string, minLength int64, pool *writerPool, encoding []byte, accepts func([]byte) bool) *step {
+	s := &step{minLength: int(minLength), writers: pool, encoding: encoding, accepts: accepts}
+	for _, t := range types {
 		if t == "*" {
 			s.all = true
 		}
 		s.types = append(s.types, []byte(strings.ToLower(t)))
 	}
-	return s, nil
+	return s
 }
 
 // out is the compressed body while it is written; pooled.
@@ -133,8 +158,8 @@ func (o *out) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// gzip sets o.b to body gzipped by a writer of pool.
-func (o *out) gzip(body []byte, pool *writerPool) error {
+// compress sets o.b to body compressed by a writer of pool.
+func (o *out) compress(body []byte, pool *writerPool) error {
 	o.b = o.b[:0]
 	w := pool.get()
 	defer pool.put(w)
@@ -167,7 +192,11 @@ func putOut(o *out) {
 // maxPooledOut is the largest buffer kept in outFree.
 const maxPooledOut = 1 << 20
 
-// OnResponse gzips the body when everything allows it.
+// EncodesBody implements plugin.Encoder: gzip runs after the other
+// response steps.
+func (s *step) EncodesBody() {}
+
+// OnResponse compresses the body when everything allows it.
 func (s *step) OnResponse(r *plugin.Request) {
 	ctx := r.Ctx
 	resp := &ctx.Response
@@ -175,29 +204,45 @@ func (s *step) OnResponse(r *plugin.Request) {
 	case ctx.IsHead(), sc < 200, sc == fasthttp.StatusNoContent, sc == fasthttp.StatusPartialContent, sc == fasthttp.StatusNotModified:
 		return
 	}
-	if resp.IsBodyStream() || len(resp.Header.PeekBytes(hdrContentEncoding)) > 0 || !s.typeOK(resp.Header.ContentType()) {
+	if len(resp.Header.PeekBytes(hdrContentEncoding)) > 0 || !s.typeOK(resp.Header.ContentType()) {
 		return
 	}
-	// Whether this answer is gzipped depends on Accept-Encoding from here
-	// on, whatever this client sent.
+	// Whether this answer is compressed depends on Accept-Encoding from
+	// here on, whatever this client sent.
 	resp.Header.AddBytesKV(hdrVary, strAcceptEncoding)
-	body := resp.Body()
-	if len(body) < s.minLength || !acceptsGzip(ctx.Request.Header.PeekBytes(hdrAcceptEncoding)) {
+	if !s.accepts(ctx.Request.Header.PeekBytes(hdrAcceptEncoding)) {
 		return
 	}
-	o := getOut()
-	if err := o.gzip(body, s.writers); err == nil {
-		resp.SetBody(o.b) // copies into the response's own buffer
-		resp.Header.SetBytesKV(hdrContentEncoding, strGzip)
-		// The representation changed: a strong validator becomes weak
-		// (as nginx does).
-		if et := resp.Header.PeekBytes(hdrETag); len(et) > 0 && et[0] == '"' {
-			r.Scratch = append(append(r.Scratch[:0], strWeak...), et...)
-			resp.Header.SetBytesKV(hdrETag, r.Scratch)
+	if resp.IsBodyStream() {
+		if n := resp.Header.ContentLength(); n >= 0 && n < s.minLength {
+			return
+		}
+		if !s.compressStream(resp) {
+			return
+		}
+	} else {
+		body := resp.Body()
+		if len(body) < s.minLength {
+			return
+		}
+		o := getOut()
+		err := o.compress(body, s.writers)
+		if err == nil {
+			resp.SetBody(o.b) // copies into the response's own buffer
+		}
+		if cap(o.b) <= maxPooledOut {
+			putOut(o)
+		}
+		if err != nil {
+			return
 		}
 	}
-	if cap(o.b) <= maxPooledOut {
-		putOut(o)
+	resp.Header.SetBytesKV(hdrContentEncoding, s.encoding)
+	// The representation changed: a strong validator becomes weak (as
+	// nginx does).
+	if et := resp.Header.PeekBytes(hdrETag); len(et) > 0 && et[0] == '"' {
+		r.Scratch = append(append(r.Scratch[:0], strWeak...), et...)
+		resp.Header.SetBytesKV(hdrETag, r.Scratch)
 	}
 }
 
@@ -231,7 +276,13 @@ func equalFoldLower(b, lower []byte) bool {
 
 // acceptsGzip reads Accept-Encoding: gzip (or x-gzip, or *) with a q-value
 // other than 0.
-func acceptsGzip(ae []byte) bool {
+func acceptsGzip(ae []byte) bool { return acceptsCoding(ae, strGzip, strXGzip, true) }
+
+// acceptsBrotli reads Accept-Encoding: br with a q-value other than 0 (not
+// *: a client that names no encoding gets gzip, the older one, if any).
+func acceptsBrotli(ae []byte) bool { return acceptsCoding(ae, strBr, nil, false) }
+
+func acceptsCoding(ae, name, alias []byte, star bool) bool {
 	for len(ae) > 0 {
 		var item []byte
 		if i := bytes.IndexByte(ae, ','); i >= 0 {
@@ -241,9 +292,9 @@ func acceptsGzip(ae []byte) bool {
 		}
 		coding, params, _ := bytes.Cut(item, strSemicolon)
 		coding = bytes.TrimSpace(coding)
-		if !(len(coding) == len(strGzip) && equalFoldLower(coding, strGzip)) &&
-			!(len(coding) == len(strXGzip) && equalFoldLower(coding, strXGzip)) &&
-			!(len(coding) == 1 && coding[0] == '*') {
+		if !(len(coding) == len(name) && equalFoldLower(coding, name)) &&
+			!(alias != nil && len(coding) == len(alias) && equalFoldLower(coding, alias)) &&
+			!(star && len(coding) == 1 && coding[0] == '*') {
 			continue
 		}
 		return !qZero(params)

@@ -28,13 +28,13 @@ func init() {
 
 // Config is the plugin's config on a route, a service or global_plugins.
 type Config struct {
-	Delay           config.Seconds            `json:"delay"`
-	ResponseStatus  int                       `json:"response_status"`
-	ContentType     string                    `json:"content_type"`
-	ResponseExample string                    `json:"response_example"`
-	ResponseHeaders map[string]string         `json:"response_headers"`
-	WithMockHeader  bool                      `json:"with_mock_header"`
-	ResponseSchema  map[string]config.Ignored `json:"response_schema"`
+	Delay           config.Seconds    `json:"delay"`
+	ResponseStatus  int               `json:"response_status"`
+	ContentType     string            `json:"content_type"`
+	ResponseExample string            `json:"response_example"`
+	ResponseHeaders map[string]string `json:"response_headers"`
+	WithMockHeader  bool              `json:"with_mock_header"`
+	ResponseSchema  *Schema           `json:"response_schema"`
 
 	// Huawei's MOCK backend spelling of the same answer.
 	StatusCode    int               `json:"status_code"`
@@ -78,7 +78,10 @@ func (c *Config) Validate(ch *config.Check) {
 		ch.Field("headers").Index(i).Field("key").HeaderName(h.Key)
 	}
 	if c.ResponseSchema != nil {
-		ch.Field("response_schema").Errorf("is not supported yet (use response_example)")
+		if c.ResponseExample != "" || c.ResultContent != "" {
+			ch.Errorf("at most one of response_example (or result_content) and response_schema")
+		}
+		c.ResponseSchema.validate(ch.Field("response_schema"), 0)
 	}
 }
 
@@ -95,6 +98,9 @@ func Compile(c *Config) *plugin.Answer {
 	}
 	if c.StatusCode != 0 {
 		a.Status = c.StatusCode
+	}
+	if c.ResponseSchema != nil {
+		a.Body = c.ResponseSchema.Generate()
 	}
 	a.AddHeaders(c.Headers)
 	names := make([]string, 0, len(c.ResponseHeaders))

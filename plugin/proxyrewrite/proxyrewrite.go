@@ -36,6 +36,14 @@ type Config struct {
 	UseRealRequestURIUnsafe bool                  `json:"use_real_request_uri_unsafe"`
 }
 
+// URITemplate is uri as configured (backend_params of location PATH
+// check that it holds their {name}).
+func (c *Config) URITemplate() string { return c.URI }
+
+// RawRequestURI reports use_real_request_uri_unsafe (the client's query is
+// sent as received: req_params cannot edit it).
+func (c *Config) RawRequestURI() bool { return c.UseRealRequestURIUnsafe }
+
 // methods are APISIX's, but HEAD: a HEAD upstream would leave a GET
 // client without the body its response head announces.
 var methods = []string{"GET", "POST", "PUT", "DELETE", "OPTIONS", "MKCOL", "COPY", "MOVE", "PROPFIND", "LOCK", "UNLOCK", "PATCH", "TRACE"}

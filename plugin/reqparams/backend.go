@@ -1,6 +1,8 @@
 package reqparams
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -34,11 +36,13 @@ var systemOrigins = map[string]int{
 
 type bparam struct {
 	header   bool
+	path     bool // location PATH: {name} in proxy-rewrite's uri
 	name     []byte
 	from     int
-	constant []byte // CONSTANT, and the API name
+	constant []byte // CONSTANT, the API name, a REQUEST parameter's default_value
 	reqLoc   byte
 	reqName  []byte
+	fromPath bool // REQUEST from a PATH req_param: already encoded
 }
 
 type backendStep struct{ params []bparam }
@@ -50,8 +54,17 @@ func compileBackend(conf any, env *plugin.Env) (plugin.Step, error) {
 		apiName = env.RouteID
 	}
 	s := &backendStep{}
+	var uri string
+	if eff, err := plugin.Effective(env.Config, env.Route); err == nil {
+		if pr, ok := eff["proxy-rewrite"].(interface{ URITemplate() string }); ok {
+			uri = pr.URITemplate()
+		}
+	}
 	for _, p := range rc.BackendParams {
-		b := bparam{header: p.Location == "HEADER", name: []byte(p.Name)}
+		b := bparam{header: p.Location == "HEADER", path: p.Location == "PATH", name: []byte(p.Name)}
+		if b.path && !strings.Contains(uri, "{"+p.Name+"}") {
+			return nil, fmt.Errorf("backend parameter %q (location PATH) is not in the backend path: the route's proxy-rewrite uri must hold {%s}", p.Name, p.Name)
+		}
 		switch p.Origin {
 		case "CONSTANT":
 			b.constant = []byte(p.Value)
@@ -65,6 +78,12 @@ func compileBackend(conf any, env *plugin.Env) (plugin.Step, error) {
 			for _, rp := range rc.ReqParams {
 				if rp.Name == p.Value {
 					b.reqName = []byte(rp.Name)
+					if rp.DefaultValue != nil {
+						// A query default is only in the upstream query:
+						// read it from here.
+						b.constant = []byte(*rp.DefaultValue)
+					}
+					b.fromPath = rp.Location == "PATH"
 					switch rp.Location {
 					case "QUERY":
 						b.reqLoc = locQuery
@@ -90,7 +109,9 @@ func (s *backendStep) OnRequest(r *plugin.Request) config.ResponseType {
 			v = p.constant
 		case fromRequest:
 			if v = lookup(r, p.reqLoc, p.reqName); len(v) == 0 {
-				continue // an optional parameter the client did not send
+				if v = p.constant; v == nil {
+					continue // an optional parameter the client did not send
+				}
 			}
 		case fromRequestID:
 			v = r.RequestID
@@ -101,6 +122,12 @@ func (s *backendStep) OnRequest(r *plugin.Request) config.ResponseType {
 		case fromRequestTime:
 			r.Scratch = r.Now.UTC().AppendFormat(r.Scratch[:0], time.RFC3339)
 			v = r.Scratch
+		}
+		if p.path {
+			start := len(r.PathBuf)
+			r.PathBuf = plugin.AppendURIEscaped(r.PathBuf, v, p.fromPath)
+			r.PathParams = append(r.PathParams, plugin.PathParam{Name: p.name, Start: start, End: len(r.PathBuf)})
+			continue
 		}
 		if p.header {
 			if p.from == fromRequest { // the others hold no control characters

@@ -5,10 +5,12 @@
 package respheaders
 
 import (
+	"encoding/base64"
 	"strings"
 
 	"gateway/config"
 	"gateway/plugin"
+	"gateway/router"
 )
 
 // Names and priorities (response-rewrite's is APISIX's 899).
@@ -67,36 +69,50 @@ func (c *SetConfig) Validate(ch *config.Check) {
 	}
 }
 
-// RewriteConfig is APISIX response-rewrite, limited to the status and the
-// headers.
+// RewriteConfig is APISIX response-rewrite.
 type RewriteConfig struct {
 	StatusCode int                   `json:"status_code"`
 	Headers    *plugin.HeaderActions `json:"headers"`
-	// Not supported yet: refused at load.
-	Body       *string         `json:"body"`
-	BodyBase64 *bool           `json:"body_base64"`
-	Filters    *config.Ignored `json:"filters"`
-	Vars       *config.Ignored `json:"vars"`
+	Body       *string               `json:"body"`
+	BodyBase64 bool                  `json:"body_base64"`
+	Filters    []Filter              `json:"filters"`
+	Vars       []config.Var          `json:"vars"`
+	varKinds   []respVar             // by Validate
 }
 
 // Validate implements config.Validating.
 func (c *RewriteConfig) Validate(ch *config.Check) {
-	for _, k := range []struct {
-		key string
-		set bool
-	}{{"body", c.Body != nil}, {"body_base64", c.BodyBase64 != nil}, {"filters", c.Filters != nil}, {"vars", c.Vars != nil}} {
-		if k.set {
-			ch.Field(k.key).Errorf("not supported yet (response-rewrite takes status_code and headers)")
-		}
-	}
 	if c.StatusCode != 0 {
 		ch.Field("status_code").IntRange(int64(c.StatusCode), 200, 598)
 	}
-	if c.StatusCode == 0 && c.Headers == nil {
-		ch.Errorf("status_code or headers is required")
+	if c.StatusCode == 0 && c.Headers == nil && c.Body == nil && len(c.Filters) == 0 {
+		ch.Errorf("status_code, headers, body or filters is required")
 	}
 	if c.Headers != nil {
 		c.Headers.Check(ch.Field("headers"), 0, checkName)
+	}
+	if c.Body != nil && len(c.Filters) > 0 {
+		ch.Errorf("at most one of body and filters")
+	}
+	if c.BodyBase64 {
+		if c.Body == nil {
+			ch.Field("body_base64").Errorf("needs body")
+		} else if _, err := base64.StdEncoding.DecodeString(*c.Body); err != nil {
+			ch.Field("body").Errorf("is not base64 (body_base64 is true): %v", err)
+		}
+	}
+	for i := range c.Filters {
+		c.Filters[i].validate(ch.Field("filters").Index(i))
+	}
+	c.varKinds = checkVars(ch.Field("vars"), c.Vars)
+	if len(c.Vars) > 0 {
+		known := true
+		for i := range c.Vars {
+			known = known && c.Vars[i].Ref.Kind != config.VarNone
+		}
+		if _, err := router.CompileConds(c.Vars); known && err != nil {
+			ch.Field("vars").Errorf("%v", err)
+		}
 	}
 }
 
@@ -134,6 +150,7 @@ type op struct {
 type step struct {
 	status int
 	ops    []op
+	body   *bodyRewrite // response-rewrite
 }
 
 var comma = []byte(",")
@@ -150,6 +167,11 @@ func compileSet(conf any, _ *plugin.Env) (plugin.Step, error) {
 func compileRewrite(conf any, _ *plugin.Env) (plugin.Step, error) {
 	c := conf.(*RewriteConfig)
 	s := &step{status: c.StatusCode}
+	b, err := compileBody(c)
+	if err != nil {
+		return nil, err
+	}
+	s.body = b
 	if h := c.Headers; h != nil {
 		set, add, err := h.Compile(0)
 		if err != nil {
@@ -168,8 +190,16 @@ func compileRewrite(conf any, _ *plugin.Env) (plugin.Step, error) {
 	return s, nil
 }
 
-// OnResponse applies the status and the header actions in order.
+// OnResponse applies the status and the header actions in order, then
+// response-rewrite's body; response-rewrite does nothing unless its vars
+// hold.
 func (s *step) OnResponse(r *plugin.Request) {
+	if s.body != nil {
+		if !s.body.match(r) {
+			return
+		}
+		defer s.body.rewrite(r)
+	}
 	resp := &r.Ctx.Response
 	if s.status != 0 {
 		resp.SetStatusCode(s.status)
