@@ -38,6 +38,11 @@ type snapshot struct {
 	// maskQuery are the query argument names that carry credentials
 	// (key-auth's query on any route), masked in the access log.
 	maskQuery [][]byte
+	// chains are the services' plugin chains by what they were compiled
+	// from, for the next reload to reuse (reuse.go); built counts the
+	// chains this compile built rather than reused.
+	chains map[serviceKey][]*plugin.Chain
+	built  int
 }
 
 // addMaskedQuery adds a credential's query argument name to the names the
@@ -244,9 +249,13 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		return nil
 	}
 	s.routes = make([]*routeState, rt.NumRoutes())
+	reuse := newChainReuse(cfg, g.snap.Load())
+	s.chains = make(map[serviceKey][]*plugin.Chain, len(cfg.Services))
 	seq := 0
 	for si := range cfg.Services {
 		svc := &cfg.Services[si]
+		key, prevChains := reuse.service(si, svc)
+		chains := make([]*plugin.Chain, len(svc.Routes))
 		upID := svc.UpstreamID
 		if upID == "" {
 			upID = svc.ID
@@ -268,7 +277,14 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				rs.to = up.to
 			}
 			rs.to = withRouteTimeout(rs.to, r.Config.Timeout)
-			chain, err := plugin.Build(env, r)
+			var chain *plugin.Chain
+			var err error
+			if prevChains != nil && prevChains[ri].Reuse(env, r) {
+				chain = prevChains[ri]
+			} else {
+				s.built++
+				chain, err = plugin.Build(env, r)
+			}
 			if err != nil {
 				errs = append(errs, config.FieldError{
 					Path: "services[" + strconv.Itoa(si) + "].routes[" + strconv.Itoa(ri) + "]",
@@ -280,8 +296,12 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				}
 			}
 			rs.chain = chain
+			chains[ri] = chain
 			rs.ws = g.compileWebsocket(&cfg.Gateway, svc.ID, r.Config)
 			s.routes[r.Seq] = rs
+		}
+		if key != nil {
+			s.chains[*key] = chains
 		}
 	}
 	if len(errs) > 0 {

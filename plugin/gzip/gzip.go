@@ -73,6 +73,8 @@ type step struct {
 	types     [][]byte // lower case
 	minLength int
 	writers   *writerPool
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 // writerPool keeps gzip writers of one level. It is a bounded free list

@@ -41,7 +41,10 @@ type bparam struct {
 	reqName  []byte
 }
 
-type backendStep struct{ params []bparam }
+type backendStep struct {
+	plugin.Stateless // no long-lived state: a reload may keep it (issue 20)
+	params           []bparam
+}
 
 func compileBackend(conf any, env *plugin.Env) (plugin.Step, error) {
 	rc := conf.(*config.Route)

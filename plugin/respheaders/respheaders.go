@@ -134,6 +134,8 @@ type op struct {
 type step struct {
 	status int
 	ops    []op
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 var comma = []byte(",")

@@ -22,6 +22,7 @@ func init() {
 }
 
 type step struct {
+	conf      *config.ThrottlePolicy
 	policy    *Policy
 	cluster   *clusterPolicy // throttle_strategy cluster; nil: local
 	scope     uint64         // the route's id: counters survive reloads that move it
@@ -35,7 +36,7 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &step{policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
+	s := &step{conf: cp, policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
 	if cp.ThrottleStrategy == "cluster" {
 		cl, err := env.Shared("throttle-policy-cluster:"+cp.ID, func() (any, error) {
 			return newClusterPolicy(env.Config, env.Redis, s.policy, cp)
@@ -49,6 +50,19 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 		s.throttled[c] = plugin.NewLazyCounter(env.Throttled, cp.ID, env.RouteID, c.String())
 	}
 	return s, nil
+}
+
+// Reuse keeps a local policy's step across a reload that changed neither
+// the policy nor the route (plugin.Reusable): the new snapshot's Policy is
+// asked for, as compile does, so that the counters stay in the store, and
+// the step is kept only if that Policy counts on the very same limiters.
+// A cluster policy is compiled again.
+func (s *step) Reuse(env *plugin.Env) bool {
+	if s.cluster != nil {
+		return false
+	}
+	p, err := env.Shared("throttle-policy:"+s.conf.ID, func() (any, error) { return NewPolicy(env.Limits, s.conf), nil })
+	return err == nil && p.(*Policy).sameCounters(s.policy)
 }
 
 func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
