@@ -20,8 +20,12 @@ type Digest struct {
 	// gateway section, upstreams, policies, consumers, global plugins...
 	// whatever a service's routes may refer to.
 	Global uint64
-	// Services is one hash per service, its routes included.
+	// Services is one hash per service, its routes included; Own is the
+	// same without the routes, and Routes[i][j] is route j of service i
+	// (nil for a service that is not an object with a list of routes).
 	Services []uint64
+	Own      []uint64
+	Routes   [][]uint64
 }
 
 // Digest returns what Parse hashed of the file; nil for a config that Parse
@@ -48,11 +52,38 @@ func digestTree(root any) *Digest {
 	d.Global = h.Sum64()
 	if svcs, ok := top["services"].([]any); ok {
 		d.Services = make([]uint64, len(svcs))
+		d.Own = make([]uint64, len(svcs))
+		d.Routes = make([][]uint64, len(svcs))
 		for i, s := range svcs {
+			m, isMap := s.(map[string]any)
+			routes, isList := m["routes"].([]any)
+			if !isMap || !isList {
+				h.Reset()
+				buf = hashValue(h, buf[:0], s)
+				h.Write(buf)
+				d.Services[i] = h.Sum64()
+				continue
+			}
+			// The service without its routes, then each route; the
+			// service's hash is of those hashes.
+			delete(m, "routes")
 			h.Reset()
-			buf = hashValue(h, buf[:0], s)
+			buf = hashValue(h, buf[:0], m)
 			h.Write(buf)
-			d.Services[i] = h.Sum64()
+			m["routes"] = routes
+			d.Own[i] = h.Sum64()
+			d.Routes[i] = make([]uint64, len(routes))
+			for j, r := range routes {
+				h.Reset()
+				buf = hashValue(h, buf[:0], r)
+				h.Write(buf)
+				d.Routes[i][j] = h.Sum64()
+			}
+			buf = binary.AppendUvarint(append(buf[:0], 'S'), d.Own[i])
+			for _, rh := range d.Routes[i] {
+				buf = binary.LittleEndian.AppendUint64(buf, rh)
+			}
+			d.Services[i] = xxhash.Sum64(buf)
 		}
 	}
 	return d

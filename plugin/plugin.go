@@ -256,6 +256,10 @@ type Reusable interface {
 	Reuse(env *Env) bool
 }
 
+// A Reusable step must not hold on to the config it was compiled from
+// (the *config.Route, the service): it copies what it needs, so that steps
+// kept across many reloads do not keep older configs alive.
+
 // Stateless is embedded by steps that hold no long-lived state (counters,
 // breakers, upstreams): they are Reusable as they are.
 type Stateless struct{}

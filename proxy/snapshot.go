@@ -38,10 +38,10 @@ type snapshot struct {
 	// maskQuery are the query argument names that carry credentials
 	// (key-auth's query on any route), masked in the access log.
 	maskQuery [][]byte
-	// chains are the services' plugin chains by what they were compiled
+	// chains are the routes' plugin chains by what they were compiled
 	// from, for the next reload to reuse (reuse.go); built counts the
 	// chains this compile built rather than reused.
-	chains map[serviceKey][]*plugin.Chain
+	chains map[routeKey]*plugin.Chain
 	built  int
 }
 
@@ -250,12 +250,10 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 	}
 	s.routes = make([]*routeState, rt.NumRoutes())
 	reuse := newChainReuse(cfg, g.snap.Load())
-	s.chains = make(map[serviceKey][]*plugin.Chain, len(cfg.Services))
+	s.chains = make(map[routeKey]*plugin.Chain, len(s.routes))
 	seq := 0
 	for si := range cfg.Services {
 		svc := &cfg.Services[si]
-		key, prevChains := reuse.service(si, svc)
-		chains := make([]*plugin.Chain, len(svc.Routes))
 		upID := svc.UpstreamID
 		if upID == "" {
 			upID = svc.ID
@@ -277,10 +275,11 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				rs.to = up.to
 			}
 			rs.to = withRouteTimeout(rs.to, r.Config.Timeout)
+			key, prev, keyed := reuse.route(si, ri, svc.ID, r.ID)
 			var chain *plugin.Chain
 			var err error
-			if prevChains != nil && prevChains[ri].Reuse(env, r) {
-				chain = prevChains[ri]
+			if prev != nil && prev.Reuse(env, r) {
+				chain = prev
 			} else {
 				s.built++
 				chain, err = plugin.Build(env, r)
@@ -296,12 +295,11 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				}
 			}
 			rs.chain = chain
-			chains[ri] = chain
+			if keyed && chain != nil {
+				s.chains[key] = chain
+			}
 			rs.ws = g.compileWebsocket(&cfg.Gateway, svc.ID, r.Config)
 			s.routes[r.Seq] = rs
-		}
-		if key != nil {
-			s.chains[*key] = chains
 		}
 	}
 	if len(errs) > 0 {

@@ -36,7 +36,8 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &step{conf: cp, policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
+	cpCopy := *cp // a copy: a kept step must not keep the config it came from
+	s := &step{conf: &cpCopy, policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
 	if cp.ThrottleStrategy == "cluster" {
 		cl, err := env.Shared("throttle-policy-cluster:"+cp.ID, func() (any, error) {
 			return newClusterPolicy(env.Config, env.Redis, s.policy, cp)
