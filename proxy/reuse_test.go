@@ -12,9 +12,9 @@ import (
 // and a throttle policy; changed names a service whose first route gets
 // another path, described names a service that gets a description, and
 // key is the consumer's key.
-func manyServices(b *backend, services, routes, changed, described int, key string) string {
+func manyServices(port string, services, routes, changed, described int, key string) string {
 	var s strings.Builder
-	fmt.Fprintf(&s, "gateway: {access_log: {enabled: false}}\nupstreams:\n  - {id: u, nodes: [{host: 127.0.0.1, port: %s}]}\n", b.port())
+	fmt.Fprintf(&s, "gateway: {access_log: {enabled: false}}\nupstreams:\n  - {id: u, nodes: [{host: 127.0.0.1, port: %s}]}\n", port)
 	s.WriteString("throttle_policies:\n  - {id: p, api_call_limits: 1000000, time_interval: 1, time_unit: HOUR}\n")
 	fmt.Fprintf(&s, "consumers:\n  - {username: alice, plugins: {key-auth: {key: %s}}}\n", key)
 	s.WriteString("services:\n")
@@ -41,7 +41,7 @@ func manyServices(b *backend, services, routes, changed, described int, key stri
 // or everything when the config outside the services changed.
 func TestReloadCompilesOnlyChangedServices(t *testing.T) {
 	b := startBackend(t, "b", nil)
-	tg := startGateway(t, manyServices(b, 100, 100, -1, -1, "k1"))
+	tg := startGateway(t, manyServices(b.port(), 100, 100, -1, -1, "k1"))
 	built := func() int { return tg.g.snap.Load().built }
 	require.Equal(t, 10000, built(), "the first compile builds every route")
 	get := func(uri, key string) int {
@@ -49,7 +49,7 @@ func TestReloadCompilesOnlyChangedServices(t *testing.T) {
 	}
 	require.Equal(t, 200, get("/s7/r3/x", "k1"))
 
-	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b, 100, 100, 42, -1, "k1"))))
+	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, -1, "k1"))))
 	require.Equal(t, 1, built(), "one route changed: it only")
 	require.Equal(t, 200, get("/s42/changed/x", "k1"))
 	require.Equal(t, 404, get("/s42/r0/x", "k1"))
@@ -58,16 +58,16 @@ func TestReloadCompilesOnlyChangedServices(t *testing.T) {
 	require.Equal(t, 401, get("/s7/r3/x", "wrong"))
 	require.Equal(t, 401, get("/s42/changed/x", "wrong"))
 
-	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b, 100, 100, 42, -1, "k1"))))
+	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, -1, "k1"))))
 	require.Equal(t, 0, built(), "nothing changed")
 
-	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b, 100, 100, 42, 42, "k1"))))
+	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, 42, "k1"))))
 	require.Equal(t, 100, built(), "one service's own settings changed: its routes")
 	require.Equal(t, 200, get("/s42/r1/x", "k1"))
 
 	// A change outside the services (the consumer's key) may concern any
 	// route: everything is compiled again, and the new key works everywhere.
-	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b, 100, 100, 42, 42, "k2"))))
+	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, 42, "k2"))))
 	require.Equal(t, 10000, built())
 	require.Equal(t, 401, get("/s7/r3/x", "k1"))
 	require.Equal(t, 200, get("/s7/r3/x", "k2"))
