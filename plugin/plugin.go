@@ -267,6 +267,10 @@ type Stateless struct{}
 // Reuse reports true: there is nothing to ask for again.
 func (Stateless) Reuse(*Env) bool { return true }
 
+func (Stateless) stateless() {}
+
+type stateless interface{ stateless() }
+
 // Chain is the compiled steps of one route, in priority order.
 type Chain struct {
 	steps     []Step
@@ -280,6 +284,16 @@ type Chain struct {
 // serve route r of the snapshot env compiles, every one of its steps being
 // Reusable (see there): it then has asked env for their long-lived state.
 func (c *Chain) Reuse(env *Env, r *router.Route) bool {
+	all := true
+	for _, s := range c.steps {
+		if _, ok := s.(stateless); !ok {
+			all = false
+			break
+		}
+	}
+	if all {
+		return true // nothing to ask for: no route environment needed
+	}
 	renv := env.ForRoute(r)
 	for _, s := range c.steps {
 		if ru, ok := s.(Reusable); !ok || !ru.Reuse(renv) {

@@ -23,6 +23,7 @@ func init() {
 
 type step struct {
 	conf      *config.ThrottlePolicy
+	shared    string // the Env.Shared key of the policy
 	policy    *Policy
 	cluster   *clusterPolicy // throttle_strategy cluster; nil: local
 	scope     uint64         // the route's id: counters survive reloads that move it
@@ -32,12 +33,13 @@ type step struct {
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	cp := conf.(*config.ThrottlePolicy)
 	// One Policy per snapshot, shared by every route bound to it.
-	p, err := env.Shared("throttle-policy:"+cp.ID, func() (any, error) { return NewPolicy(env.Limits, cp), nil })
+	shared := "throttle-policy:" + cp.ID
+	p, err := env.Shared(shared, func() (any, error) { return NewPolicy(env.Limits, cp), nil })
 	if err != nil {
 		return nil, err
 	}
 	cpCopy := *cp // a copy: a kept step must not keep the config it came from
-	s := &step{conf: &cpCopy, policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
+	s := &step{conf: &cpCopy, shared: shared, policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
 	if cp.ThrottleStrategy == "cluster" {
 		cl, err := env.Shared("throttle-policy-cluster:"+cp.ID, func() (any, error) {
 			return newClusterPolicy(env.Config, env.Redis, s.policy, cp)
@@ -62,7 +64,7 @@ func (s *step) Reuse(env *plugin.Env) bool {
 	if s.cluster != nil {
 		return false
 	}
-	p, err := env.Shared("throttle-policy:"+s.conf.ID, func() (any, error) { return NewPolicy(env.Limits, s.conf), nil })
+	p, err := env.Shared(s.shared, func() (any, error) { return NewPolicy(env.Limits, s.conf), nil })
 	return err == nil && p.(*Policy).sameCounters(s.policy)
 }
 
