@@ -91,7 +91,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	all := append(d.errs, withoutDecoded(validate(cfg), d.errs)...)
 	if len(all) > 0 {
 		sortErrors(all)
-		locate(node, name, all)
+		// The nodes were let go after the tree was built (garbage for the
+		// rest of the load); a file with errors is parsed again for lines.
+		cfg.Locate(all)
 		return nil, all
 	}
 	return cfg, nil
