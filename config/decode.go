@@ -278,10 +278,10 @@ func (d *decoder) decode(in any, v reflect.Value) {
 			return
 		}
 		m := reflect.MakeMapWithSize(t, len(obj))
-		for _, k := range sortedKeys(obj) {
+		for k, val := range obj { // errors are sorted by path at the end
 			elem := reflect.New(t.Elem()).Elem()
 			d.path.pushKey(k)
-			d.decode(obj[k], elem)
+			d.decode(val, elem)
 			d.path.pop()
 			m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), elem)
 		}
@@ -401,14 +401,13 @@ func (d *decoder) decodeStruct(in any, v reflect.Value) {
 		d.fail("not a gateway config: none of its %d top-level keys is one of revision, gateway, services, upstreams, throttle_policies, consumers, gateway_responses, global_plugins, certificates, ca_certificates, snis (the keys are not shown)", len(obj))
 		return
 	}
-	for _, k := range sortedKeys(obj) {
+	for k, val := range obj { // errors are sorted by path at the end
 		d.path.pushKey(k)
 		i, known := fields[k]
 		switch {
 		case !known:
 			d.fail("unknown key")
 		default:
-			val := obj[k]
 			if isSecret(v.Type().Field(i)) {
 				d.decodeSecret(val, v.Field(i))
 			} else {
@@ -431,7 +430,7 @@ func (d *decoder) decodePlugins(in any, v reflect.Value, consumer bool) {
 		return
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(obj))
-	for _, name := range sortedKeys(obj) {
+	for name, val := range obj { // errors are sorted by path at the end
 		d.path.pushKey(name)
 		def, known := LookupPlugin(name)
 		newConf := (func() any)(nil)
@@ -451,7 +450,6 @@ func (d *decoder) decodePlugins(in any, v reflect.Value, consumer bool) {
 		case newConf == nil:
 			d.fail("not supported here (only on a consumer or credential)")
 		default:
-			val := obj[name]
 			if val == nil {
 				// YAML's `key-auth:` with nothing after it is null; naming
 				// a plugin means enabling it, so null is its empty config.
