@@ -252,13 +252,13 @@ type QueryCredential interface {
 // holds, as its compile did, so that the new snapshot keeps that state;
 // false means the step must be compiled again. A step that does not
 // implement it is always compiled again.
-type Reusable interface {
-	Reuse(env *Env) bool
-}
-
+//
 // A Reusable step must not hold on to the config it was compiled from
 // (the *config.Route, the service): it copies what it needs, so that steps
 // kept across many reloads do not keep older configs alive.
+type Reusable interface {
+	Reuse(env *Env) bool
+}
 
 // Stateless is embedded by steps that hold no long-lived state (counters,
 // breakers, upstreams): they are Reusable as they are.

@@ -145,7 +145,6 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 }
 
 func (g *Gateway) apply(cfg *config.Config) error {
-
 	// Certificates compile first: like compile, this has no side effects.
 	certs, err := tlsedge.Compile(cfg)
 	if err != nil {
