@@ -28,7 +28,14 @@ import (
 func parseYAML(data []byte) (any, *yaml.Node, Errors) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, Errors{{Msg: "invalid YAML: " + yamlMessage(err)}}
+		// "yaml: line 3: mapping values are not allowed in this context"
+		// becomes line 3, "invalid YAML: mapping values are not allowed...".
+		msg := yamlMessage(err)
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, nil, Errors{{Line: line, Msg: "invalid YAML: " + m[2]}}
+		}
+		return nil, nil, Errors{{Msg: "invalid YAML: " + msg}}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, nil, nil
@@ -334,6 +341,8 @@ func resolvePlain(s string) any {
 	}
 	return s
 }
+
+var yamlLine = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
 
 var yamlFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`)
 
