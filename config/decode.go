@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"sigs.k8s.io/yaml"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // defaulter is implemented by the schema types that have defaults. The
@@ -22,23 +22,24 @@ import (
 // replaces it.
 type defaulter interface{ setDefaults() }
 
-// parseTree turns the file's bytes into the generic JSON tree the decoder
-// walks: map[string]any, []any, string, json.Number, bool and nil. YAML is
-// converted to JSON first, so both formats meet the same decoder. A syntax
-// error is fatal; duplicate keys are not, and come back with the tree.
+// parseTree turns the file's bytes into the generic tree the decoder
+// walks: map[string]any, []any, string, json.Number, bool and nil. JSON is
+// read by encoding/json's tokens, YAML by go.yaml.in/yaml/v3's nodes
+// (yamltree.go); both formats meet the same decoder. A syntax error is
+// fatal; duplicate keys are not, and come back with the tree.
 func parseTree(data []byte, name string) (any, Errors) {
+	root, _, errs := parseSource(data, name)
+	return root, errs
+}
+
+// parseSource is parseTree that also returns a YAML file's root node, which
+// locates errors by their paths (nil for JSON).
+func parseSource(data []byte, name string) (any, *yaml.Node, Errors) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	isJSON := strings.EqualFold(extension(name), ".json")
-	if !isJSON {
-		// The strict conversion rejects duplicate keys instead of letting
-		// the last one win silently.
-		j, err := yaml.YAMLToJSONStrict(data)
-		if err != nil {
-			return nil, Errors{{Msg: "invalid YAML: " + yamlMessage(err)}}
-		}
-		data = j
+	if !isJSONName(name) {
+		return parseYAML(data)
 	}
 	p := treeParser{dec: json.NewDecoder(bytes.NewReader(data)), data: data}
 	p.dec.UseNumber()
@@ -52,14 +53,12 @@ func parseTree(data []byte, name string) (any, Errors) {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		if errors.Is(err, errTooDeep) && !isJSON {
-			// The position would be one in the converted JSON.
-			return nil, Errors{{Msg: "invalid YAML: " + err.Error()}}
-		}
-		return nil, Errors{{Msg: "invalid JSON: " + p.position() + err.Error()}}
+		return nil, nil, Errors{{Msg: "invalid JSON: " + p.position() + err.Error()}}
 	}
-	return root, p.errs
+	return root, nil, p.errs
 }
+
+func isJSONName(name string) bool { return strings.EqualFold(extension(name), ".json") }
 
 func extension(name string) string {
 	if i := strings.LastIndexByte(name, '.'); i >= 0 && !strings.ContainsAny(name[i:], `/\`) {
@@ -71,14 +70,10 @@ func extension(name string) string {
 // yamlMessage makes the YAML library's error one line without the wrapper
 // text that says nothing to an operator.
 //
-// The library prints the key and value of a map key it cannot convert (a
-// list or object used as a key); that value may be a secret, so the
-// message is replaced. Anything else is clipped, as values in errors are.
+// Its messages quote at most a token of the file; they are clipped, as
+// values in errors are.
 func yamlMessage(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
-	if strings.HasPrefix(msg, "unsupported map key") {
-		return "a list or an object is used as a map key; keys must be strings"
-	}
+	msg := err.Error()
 	if strings.Contains(msg, "exceeded max depth") {
 		// The YAML library's own, looser cap.
 		return errTooDeep.Error()
@@ -301,10 +296,10 @@ func (d *decoder) decode(in any, v reflect.Value) {
 			return
 		}
 		m := reflect.MakeMapWithSize(t, len(obj))
-		for _, k := range sortedKeys(obj) {
+		for k, val := range obj { // errors are sorted by path at the end
 			elem := reflect.New(t.Elem()).Elem()
 			d.path.pushKey(k)
-			d.decode(obj[k], elem)
+			d.decode(val, elem)
 			d.path.pop()
 			m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), elem)
 		}
@@ -424,14 +419,13 @@ func (d *decoder) decodeStruct(in any, v reflect.Value) {
 		d.fail("not a gateway config: none of its %d top-level keys is one of revision, gateway, services, upstreams, throttle_policies, consumers, gateway_responses, global_plugins, certificates, ca_certificates, snis (the keys are not shown)", len(obj))
 		return
 	}
-	for _, k := range sortedKeys(obj) {
+	for k, val := range obj { // errors are sorted by path at the end
 		d.path.pushKey(k)
 		i, known := fields[k]
 		switch {
 		case !known:
 			d.fail("unknown key")
 		default:
-			val := obj[k]
 			switch f := v.Type().Field(i); {
 			case isSecret(f):
 				d.decodeSecret(val, v.Field(i))
@@ -456,7 +450,7 @@ func (d *decoder) decodePlugins(in any, v reflect.Value, consumer bool) {
 		return
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(obj))
-	for _, name := range sortedKeys(obj) {
+	for name, val := range obj { // errors are sorted by path at the end
 		d.path.pushKey(name)
 		def, known := LookupPlugin(name)
 		newConf := (func() any)(nil)
@@ -476,7 +470,6 @@ func (d *decoder) decodePlugins(in any, v reflect.Value, consumer bool) {
 		case newConf == nil:
 			d.fail("not supported here (only on a consumer or credential)")
 		default:
-			val := obj[name]
 			if val == nil {
 				// YAML's `key-auth:` with nothing after it is null; naming
 				// a plugin means enabling it, so null is its empty config.

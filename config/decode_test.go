@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -198,7 +199,11 @@ func TestSyntaxErrors(t *testing.T) {
 	require.Contains(t, errs.Error(), "unexpected data after the top-level value")
 
 	errs = parseErrs(t, "services: [a\n", "c.yaml")
-	require.Contains(t, errs.Error(), "invalid YAML: yaml: line 1")
+	require.Len(t, errs, 1)
+	require.Equal(t, 1, errs[0].Line)
+	require.True(t, strings.HasPrefix(errs.Error(), "c.yaml:1: invalid YAML: "), errs.Error())
+	errs = parseErrs(t, "gateway: {}\nservices: a: b\n", "c.yaml")
+	require.Equal(t, "c.yaml:2: invalid YAML: mapping values are not allowed in this context", errs.Error())
 }
 
 func TestEmptyFileIsAnError(t *testing.T) {

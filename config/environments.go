@@ -61,7 +61,7 @@ func substituteEnvironment(root any) Errors {
 		errs = append(errs, FieldError{Path: "gateway.environment", Msg: fmt.Sprintf("environment %q is not defined in environments", clipped(selected))})
 	}
 	s := envSubst{selected: selected, vars: vars, errs: errs, found: found}
-	s.walk(top, "", false)
+	s.walk(top, false)
 	return s.errs
 }
 
@@ -70,12 +70,13 @@ type envSubst struct {
 	found    bool
 	vars     map[string]any
 	errs     Errors
+	path     pathStack // made a string only where a value is substituted
 }
 
 // walk substitutes in strings below v when on is set, and decides on for
 // the keys below: path_prefix, paths, upstream_host, a node's host, and
 // everything under proxy-rewrite.
-func (s *envSubst) walk(v any, path string, on bool) any {
+func (s *envSubst) walk(v any, on bool) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, child := range t {
@@ -84,30 +85,35 @@ func (s *envSubst) walk(v any, path string, on bool) any {
 			case "path_prefix", "paths", "upstream_host", "proxy-rewrite":
 				childOn = true
 			case "host":
-				childOn = on || strings.HasSuffix(trimIndex(path), ".nodes") || trimIndex(path) == "nodes"
+				childOn = on || s.inNodes()
 			}
-			t[k] = s.walk(child, field(path, k), childOn)
+			s.path.pushKey(k)
+			t[k] = s.walk(child, childOn)
+			s.path.pop()
 		}
 	case []any:
 		for i, child := range t {
-			t[i] = s.walk(child, indexPath(path, i), on)
+			s.path.pushIndex(i)
+			t[i] = s.walk(child, on)
+			s.path.pop()
 		}
 	case string:
 		if on && strings.Contains(t, "#") {
-			return s.replace(t, path)
+			return s.replace(t, s.path.String())
 		}
 	}
 	return v
 }
 
-// trimIndex drops a trailing [i] from a key path.
-func trimIndex(path string) string {
-	if strings.HasSuffix(path, "]") {
-		if i := strings.LastIndexByte(path, '['); i >= 0 {
-			return path[:i]
-		}
+// inNodes reports whether the walk is in a list of nodes (`nodes` or
+// `nodes[i]`, at any depth).
+func (s *envSubst) inNodes() bool {
+	p := s.path
+	if n := len(p); n > 0 && p[n-1].index >= 0 {
+		p = p[:n-1]
 	}
-	return path
+	n := len(p)
+	return n > 0 && p[n-1].index < 0 && p[n-1].key == "nodes"
 }
 
 func (s *envSubst) replace(v, path string) string {

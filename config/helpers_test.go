@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -54,7 +55,13 @@ func requireFieldError(t *testing.T, errs Errors, path string, parts ...string) 
 		if ok {
 			require.Contains(t, errs.Error(), e.Error())
 			if path != "" {
-				require.Equal(t, path+": "+e.Msg, e.Error())
+				// "file:line: path: message" for YAML, "path: message" for JSON.
+				want := path + ": " + e.Msg
+				if e.Line > 0 {
+					require.NotEmpty(t, e.File)
+					want = e.File + ":" + strconv.Itoa(e.Line) + ": " + want
+				}
+				require.Equal(t, want, e.Error())
 			}
 			return
 		}

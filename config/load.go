@@ -12,18 +12,26 @@ import (
 
 // FieldError is one problem of a config file, at a key path such as
 // `services[2].upstream.nodes[0].port`. Path is empty for problems of the
-// file as a whole (syntax errors).
+// file as a whole (syntax errors). Errors of a YAML file also have the
+// line of the path's deepest node the file has, and the file's name.
 type FieldError struct {
 	Path string
 	Msg  string
+	File string // set with Line
+	Line int    // 1-based; 0: unknown (JSON files, built-in configs)
 }
 
-// Error returns "path: message".
+// Error returns "path: message", after "file:line: " when the line is
+// known.
 func (e FieldError) Error() string {
-	if e.Path == "" {
-		return e.Msg
+	s := e.Msg
+	if e.Path != "" {
+		s = e.Path + ": " + e.Msg
 	}
-	return e.Path + ": " + e.Msg
+	if e.File != "" && e.Line > 0 {
+		return e.File + ":" + strconv.Itoa(e.Line) + ": " + s
+	}
+	return s
 }
 
 // Errors is every problem of a config file, in the order of their places in
@@ -64,7 +72,7 @@ func LoadFile(path string, lim ReadLimits) (*Config, error) {
 // defaults that depend on other fields and validates the result. Either the
 // config is valid, or the error is Errors with every problem found.
 func Parse(data []byte, name string) (*Config, error) {
-	root, errs := parseTree(data, name)
+	root, node, errs := parseSource(data, name)
 	if root == nil {
 		if len(errs) == 0 {
 			// A file with nothing in it is refused rather than loaded as a
@@ -72,19 +80,35 @@ func Parse(data []byte, name string) (*Config, error) {
 			// before writing it must not blank the serving config.
 			errs = Errors{{Msg: "the file is empty"}}
 		}
+		locate(node, name, errs)
 		return nil, errs
 	}
 	errs = append(errs, substituteEnvironment(root)...)
-	cfg := &Config{Source: name}
+	cfg := &Config{Source: name, src: data, digest: digestTree(root)}
 	d := decoder{errs: errs}
 	d.decode(root, reflect.ValueOf(cfg).Elem())
 	resolve(cfg, data)
 	all := append(d.errs, withoutDecoded(validate(cfg), d.errs)...)
 	if len(all) > 0 {
 		sortErrors(all)
+		// The nodes were let go after the tree was built (garbage for the
+		// rest of the load); a file with errors is parsed again for lines.
+		cfg.Locate(all)
 		return nil, all
 	}
 	return cfg, nil
+}
+
+// Locate gives the errors found in cfg after it loaded (compiling its
+// routes and plugins) the file and line of their paths, as Parse does for
+// its own; it changes only errors that have none. It parses the file
+// again, which only a config with errors pays for.
+func (cfg *Config) Locate(errs Errors) {
+	if cfg == nil || len(cfg.src) == 0 || isJSONName(cfg.Source) {
+		return
+	}
+	_, node, _ := parseYAML(cfg.src)
+	locate(node, cfg.Source, errs)
 }
 
 // Default returns a config with every gateway default applied and nothing

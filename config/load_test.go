@@ -226,6 +226,7 @@ global_plugins:
 	fromJSON, err := Parse([]byte(jsonDoc), "c.json")
 	require.NoError(t, err)
 	fromYAML.Source, fromJSON.Source = "", ""
+	fromYAML.src, fromJSON.src = nil, nil // the digests stay: the same tree hashes the same
 	require.Equal(t, fromYAML, fromJSON)
 
 	// Spot checks that the values came through at all.
@@ -262,7 +263,10 @@ func TestErrorText(t *testing.T) {
 	errs := Errors{e, {Path: "gateway.listen", Msg: "bad"}}
 	require.Equal(t, "services[2].upstream.nodes[0].port: must be 1..65535, got 0\ngateway.listen: bad", errs.Error())
 
-	// The example of config.md, produced by loading.
+	// The example of config.md, produced by loading; a YAML file's errors
+	// also say where (issue 20), a JSON file's do not.
 	errs = parseErrs(t, withUpstream("{nodes: [{host: a, port: 0}]}"), "c.yaml")
+	require.Equal(t, "c.yaml:3: services[0].upstream.nodes[0].port: must be 1..65535, got 0", errs.Error())
+	errs = parseErrs(t, `{"services": [{"id": "s", "upstream": {"nodes": [{"host": "a", "port": 0}]}, "routes": [{"paths": ["/"]}]}]}`, "c.json")
 	require.Equal(t, "services[0].upstream.nodes[0].port: must be 1..65535, got 0", errs.Error())
 }

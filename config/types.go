@@ -73,6 +73,11 @@ type Config struct {
 	// certificate close to expiry, TLSv1.1 allowed); `validate` prints
 	// them and `run` logs them.
 	Warnings Errors `json:"-"`
+
+	// src is the file's text (Locate) and digest what Parse hashed of it
+	// (digest.go).
+	src    []byte
+	digest *Digest
 }
 
 // Gateway holds listener, limit, client-IP and logging settings.

@@ -146,47 +146,55 @@ func (v *validator) route(path string, s *Service, r *Route) {
 	if len(r.Name) > maxName {
 		v.add(field(path, "name"), "must have at most %d characters, got %d", maxName, len(r.Name))
 	}
-	pp := field(path, "paths")
+	// Key paths are made only for what has something to check or is
+	// wrong: a reload of 10,000 routes validates them all (issue 20).
 	if len(r.Paths) == 0 || len(r.Paths) > maxPaths {
-		v.add(pp, "must have 1..%d paths, got %d", maxPaths, len(r.Paths))
+		v.add(field(path, "paths"), "must have 1..%d paths, got %d", maxPaths, len(r.Paths))
 	}
 	var params []string
-	seen := map[string]bool{}
+	var canons []string // a route has a handful of paths
 	for i, p := range r.Paths {
 		pat, err := ParsePathPattern(p)
 		if err != nil {
-			v.add(indexPath(pp, i), "%v, got %q", err, p)
+			v.add(indexPath(field(path, "paths"), i), "%v, got %q", err, p)
 			continue
 		}
 		if msg := v.unmatchable(p); msg != "" {
-			v.add(indexPath(pp, i), "%s, got %q", msg, p)
+			v.add(indexPath(field(path, "paths"), i), "%s, got %q", msg, p)
 			continue
 		}
-		if seen[pat.Canon] {
-			v.add(indexPath(pp, i), "duplicate path %q", p)
+		if slices.Contains(canons, pat.Canon) {
+			v.add(indexPath(field(path, "paths"), i), "duplicate path %q", p)
 		}
-		seen[pat.Canon] = true
+		canons = append(canons, pat.Canon)
 		params = append(params, pat.Params...)
 	}
-	mp := field(path, "methods")
 	if len(r.Methods) > len(httpMethods) {
-		v.add(mp, "must have at most %d methods, got %d", len(httpMethods), len(r.Methods))
+		v.add(field(path, "methods"), "must have at most %d methods, got %d", len(httpMethods), len(r.Methods))
 	}
 	for i, m := range r.Methods {
 		switch {
 		case !slices.Contains(httpMethods, m):
-			v.add(indexPath(mp, i), "must be one of %s, got %q", strings.Join(httpMethods, ", "), m)
+			v.add(indexPath(field(path, "methods"), i), "must be one of %s, got %q", strings.Join(httpMethods, ", "), m)
 		case slices.Index(r.Methods, m) < i:
-			v.add(indexPath(mp, i), "duplicate method %q", m)
+			v.add(indexPath(field(path, "methods"), i), "duplicate method %q", m)
 		}
 	}
 	for i := range r.Vars {
 		v.routeVar(indexPath(field(path, "vars"), i), &r.Vars[i], params)
 	}
-	v.reqParams(field(path, "req_params"), r.ReqParams, params)
-	v.backendParams(field(path, "backend_params"), r.BackendParams, r.ReqParams)
-	v.plugins(field(path, "plugins"), r.Plugins)
-	v.policyRef(field(path, "throttle_policy"), r.ThrottlePolicy)
+	if len(r.ReqParams) > 0 {
+		v.reqParams(field(path, "req_params"), r.ReqParams, params)
+	}
+	if len(r.BackendParams) > 0 {
+		v.backendParams(field(path, "backend_params"), r.BackendParams, r.ReqParams)
+	}
+	if len(r.Plugins) > 0 {
+		v.plugins(field(path, "plugins"), r.Plugins)
+	}
+	if r.ThrottlePolicy != "" {
+		v.policyRef(field(path, "throttle_policy"), r.ThrottlePolicy)
+	}
 	if r.Timeout != nil {
 		// 0 keeps the upstream's value (see DECISIONS.md).
 		tp := field(path, "timeout")
@@ -253,10 +261,10 @@ func (v *validator) routeVar(path string, x *Var, params []string) {
 // file is the one reported, naming the earlier.
 func (v *validator) routeConflicts() {
 	type entry struct {
-		path    string
-		route   *Route
-		methods []string
+		si, ri int // the route's place, made a key path only for an error
+		route  *Route
 	}
+	routePath := func(e entry) string { return indexPath(field(indexPath("services", e.si), "routes"), e.ri) }
 	buckets := map[string][]entry{}
 	for i := range v.cfg.Services {
 		s := &v.cfg.Services[i]
@@ -267,9 +275,9 @@ func (v *validator) routeConflicts() {
 			if len(r.Vars) > 0 {
 				continue
 			}
-			me := entry{path: indexPath(field(indexPath("services", i), "routes"), j), route: r, methods: r.Methods}
-			reported := map[*Route]bool{}
-			added := map[string]bool{}
+			me := entry{si: i, ri: j, route: r}
+			var reported []*Route
+			var added []string // a route has a handful of paths
 			for _, p := range r.Paths {
 				pat, err := ParsePathPattern(p)
 				if err != nil {
@@ -277,17 +285,17 @@ func (v *validator) routeConflicts() {
 				}
 				canon := pat.Canon
 				key := hosts + "\x00" + prefix + canon + "\x00" + strconv.Itoa(r.Priority)
-				if added[key] {
+				if slices.Contains(added, key) {
 					continue // the same route twice: reported as a duplicate path
 				}
-				added[key] = true
+				added = append(added, key)
 				for _, other := range buckets[key] {
-					if reported[other.route] || !methodsOverlap(me.methods, other.methods) {
+					if slices.Contains(reported, other.route) || !methodsOverlap(r.Methods, other.route.Methods) {
 						continue
 					}
-					reported[other.route] = true
-					v.add(me.path, "conflicts with %s (id %q): same hosts, path pattern %q, methods and priority, and neither has vars; one of them could never match",
-						other.path, other.route.ID, prefix+canon)
+					reported = append(reported, other.route)
+					v.add(routePath(me), "conflicts with %s (id %q): same hosts, path pattern %q, methods and priority, and neither has vars; one of them could never match",
+						routePath(other), other.route.ID, prefix+canon)
 				}
 				buckets[key] = append(buckets[key], me)
 			}

@@ -276,12 +276,63 @@ type QueryCredential interface {
 	CredentialQuery() string
 }
 
+// Reusable is implemented by a step that a later snapshot may serve with
+// as it is while nothing it was compiled from changed: the route, its
+// service and the config outside the services (consumers, policies, global
+// plugins...), which proxy's incremental compile checks by their hashes
+// (config.Digest). Reuse asks env again for the long-lived state the step
+// holds, as its compile did, so that the new snapshot keeps that state;
+// false means the step must be compiled again. A step that does not
+// implement it is always compiled again.
+//
+// A Reusable step must not hold on to the config it was compiled from
+// (the *config.Route, the service): it copies what it needs, so that steps
+// kept across many reloads do not keep older configs alive.
+type Reusable interface {
+	Reuse(env *Env) bool
+}
+
+// Stateless is embedded by steps that hold no long-lived state (counters,
+// breakers, upstreams): they are Reusable as they are.
+type Stateless struct{}
+
+// Reuse reports true: there is nothing to ask for again.
+func (Stateless) Reuse(*Env) bool { return true }
+
+func (Stateless) stateless() {}
+
+type stateless interface{ stateless() }
+
 // Chain is the compiled steps of one route, in priority order.
 type Chain struct {
+	steps     []Step
 	names     []string
 	request   []RequestStep
 	response  []ResponseStep
 	credQuery []string
+}
+
+// Reuse reports whether the chain, compiled for an earlier snapshot, may
+// serve route r of the snapshot env compiles, every one of its steps being
+// Reusable (see there): it then has asked env for their long-lived state.
+func (c *Chain) Reuse(env *Env, r *router.Route) bool {
+	all := true
+	for _, s := range c.steps {
+		if _, ok := s.(stateless); !ok {
+			all = false
+			break
+		}
+	}
+	if all {
+		return true // nothing to ask for: no route environment needed
+	}
+	renv := env.ForRoute(r)
+	for _, s := range c.steps {
+		if ru, ok := s.(Reusable); !ok || !ru.Reuse(renv) {
+			return false
+		}
+	}
+	return true
 }
 
 // CredentialQueries lists the query arguments that carry credentials on
@@ -370,6 +421,7 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plugin %q: %w", def.Name, err)
 		}
+		c.steps = append(c.steps, step)
 		c.names = append(c.names, def.Name)
 		if s, ok := step.(RequestStep); ok {
 			c.request = append(c.request, s)

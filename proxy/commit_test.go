@@ -94,6 +94,7 @@ throttle_policies: [{id: p, api_call_limits: 100, time_interval: 1, time_unit: H
 	require.Equal(t, config.Errors{{
 		Path: "services[1].routes[1]",
 		Msg:  `plugin "` + refusePlugin + `": refused by the test`,
+		File: "test.yaml", Line: 10, // compile errors are located like load errors (issue 20)
 	}}, errs)
 
 	require.Same(t, snap, tg.g.snap.Load(), "the serving snapshot stays")
@@ -188,8 +189,8 @@ services:
       - {paths: ["/three"], plugins: {`+refusePlugin+`: {refuse: true}}}
 `)
 	want := []string{
-		`services[0].routes[0]: plugin "` + refusePlugin + `": refused by the test`,
-		`services[0].routes[2]: plugin "` + refusePlugin + `": refused by the test`,
+		`test.yaml:7: services[0].routes[0]: plugin "` + refusePlugin + `": refused by the test`,
+		`test.yaml:9: services[0].routes[2]: plugin "` + refusePlugin + `": refused by the test`,
 	}
 	err := tg.g.Apply(bad)
 	require.Equal(t, want, ErrorLines(err))
@@ -226,7 +227,7 @@ services:
 `))
 	lines := ErrorLines(err)
 	require.Len(t, lines, 1)
-	require.True(t, strings.HasPrefix(lines[0], "gateway.access_log.path: open "+path+": "), lines[0])
+	require.True(t, strings.HasPrefix(lines[0], "test.yaml:2: gateway.access_log.path: open "+path+": "), lines[0])
 	require.Same(t, snap, tg.g.snap.Load())
 	require.Equal(t, before, longLivedOf(tg.g))
 }

@@ -21,6 +21,13 @@ func FuzzParseApply(f *testing.F) {
     routes: [{paths: ["/{x}/*"], plugins: {ip-restriction: {blacklist: [1.2.3.4/32]}}}]
 consumers: [{username: u, plugins: {key-auth: {key: k}}}]
 `,
+		// Anchors, aliases and merge keys (yaml/v3 nodes, issue 20).
+		`services:
+  - id: s
+    upstream: &up {nodes: [{host: a, port: 1}]}
+    routes: [&r {paths: [/a], methods: [GET]}, {<<: *r, paths: [/b]}]
+  - {id: t, upstream: *up, path_prefix: /t, routes: [{<<: [*r], priority: 2}]}
+`,
 	} {
 		f.Add([]byte(s))
 	}

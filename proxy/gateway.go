@@ -149,7 +149,15 @@ func New(opts Options) *Gateway {
 func (g *Gateway) Apply(cfg *config.Config) error {
 	g.applyMu.Lock()
 	defer g.applyMu.Unlock()
+	err := g.apply(cfg)
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		cfg.Locate(errs) // file:line, as load errors have
+	}
+	return err
+}
 
+func (g *Gateway) apply(cfg *config.Config) error {
 	// Certificates compile first: like compile, this has no side effects.
 	certs, err := tlsedge.Compile(cfg)
 	if err != nil {

@@ -43,6 +43,11 @@ type snapshot struct {
 	maskQuery [][]byte
 	// stream is the stream routes' table, built by commit (stream.go).
 	stream *stream.Table
+	// chains are the routes' plugin chains by what they were compiled
+	// from, for the next reload to reuse (reuse.go); built counts the
+	// chains this compile built rather than reused.
+	chains map[routeKey]*plugin.Chain
+	built  int
 }
 
 // addMaskedQuery adds a credential's query argument name to the names the
@@ -256,6 +261,8 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 		return nil
 	}
 	s.routes = make([]*routeState, rt.NumRoutes())
+	reuse := newChainReuse(cfg, g.snap.Load())
+	s.chains = make(map[routeKey]*plugin.Chain, len(s.routes))
 	seq := 0
 	for si := range cfg.Services {
 		svc := &cfg.Services[si]
@@ -280,7 +287,15 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				rs.to = up.to
 			}
 			rs.to = withRouteTimeout(rs.to, r.Config.Timeout)
-			chain, err := plugin.Build(env, r)
+			key, prev, keyed := reuse.route(si, ri, svc.ID, r.ID)
+			var chain *plugin.Chain
+			var err error
+			if prev != nil && prev.Reuse(env, r) {
+				chain = prev
+			} else {
+				s.built++
+				chain, err = plugin.Build(env, r)
+			}
 			if err != nil {
 				errs = append(errs, config.FieldError{
 					Path: "services[" + strconv.Itoa(si) + "].routes[" + strconv.Itoa(ri) + "]",
@@ -292,6 +307,9 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				}
 			}
 			rs.chain = chain
+			if keyed && chain != nil {
+				s.chains[key] = chain
+			}
 			rs.ws = g.compileWebsocket(&cfg.Gateway, svc.ID, r.Config)
 			s.routes[r.Seq] = rs
 		}

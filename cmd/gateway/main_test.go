@@ -288,7 +288,8 @@ func TestValidateReportsEveryError(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(errOut), "\n")
 	require.GreaterOrEqual(t, len(lines), 2, "one error per line: %q", errOut)
 	for _, l := range lines {
-		require.True(t, strings.HasPrefix(l, path+": "), "line %q names the file", l)
+		// "file: path: message", or "file:line: path: message" (issue 20).
+		require.Regexp(t, `^`+regexp.QuoteMeta(path)+`(:[0-9]+)?: services\[0\]`, l, "line names the file")
 	}
 }
 

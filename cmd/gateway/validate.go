@@ -28,9 +28,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 			return exitConfig
 		}
 		// One error per line, each prefixed with the file like a compiler's,
-		// so that editors and grep can use the output.
+		// so that editors and grep can use the output. Errors of a YAML
+		// file name it and their line already ("gw.yaml:12: path: ...").
 		for _, line := range errorLines(err) {
-			fmt.Fprintf(stderr, "%s: %s\n", f.path, line)
+			if !strings.HasPrefix(line, f.path+":") {
+				line = f.path + ": " + line
+			}
+			fmt.Fprintln(stderr, line)
 		}
 		return exitConfig
 	}

@@ -143,6 +143,8 @@ type step struct {
 	// dummy is compared against when the username is unknown, so that
 	// an unknown user costs what a wrong password does (plain passwords).
 	dummy credential
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {

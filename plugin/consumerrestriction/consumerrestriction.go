@@ -105,6 +105,8 @@ type step struct {
 	methods   map[string][][]byte
 	status    int    // 0: UNAUTHORIZED's own
 	msg       []byte // nil: UNAUTHORIZED's own
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, _ *plugin.Env) (plugin.Step, error) {

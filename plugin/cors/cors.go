@@ -213,6 +213,8 @@ type step struct {
 	maxAge        []byte // nil: not sent
 	credentials   bool
 	dependsOnOrig bool // the answer depends on Origin: Vary: Origin
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, _ *plugin.Env) (plugin.Step, error) {

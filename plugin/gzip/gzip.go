@@ -81,6 +81,8 @@ type step struct {
 	writers   *writerPool
 	encoding  []byte               // the Content-Encoding it writes
 	accepts   func(ae []byte) bool // the client's Accept-Encoding allows it
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 // compressor is a gzip or brotli writer.

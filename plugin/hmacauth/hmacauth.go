@@ -136,6 +136,8 @@ type step struct {
 	hide    bool
 	keys    keys
 	digest  bool // validate_request_body
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {

@@ -47,6 +47,8 @@ type step struct {
 	prefixes []netip.Prefix
 	allow    bool // whitelist: listed addresses are allowed; blacklist: denied
 	message  []byte
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, _ *plugin.Env) (plugin.Step, error) {

@@ -212,6 +212,8 @@ type step struct {
 	keys                  keys
 	cache                 *cache
 	parser                *jwt.Parser
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {

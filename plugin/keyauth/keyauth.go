@@ -120,6 +120,8 @@ type step struct {
 	query  []byte
 	hide   bool
 	keys   keys
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {

@@ -117,7 +117,10 @@ func Compile(c *Config) *plugin.Answer {
 	return a
 }
 
-type step struct{ answer *plugin.Answer }
+type step struct {
+	plugin.Stateless // no long-lived state: a reload may keep it (issue 20)
+	answer           *plugin.Answer
+}
 
 func compile(conf any, _ *plugin.Env) (plugin.Step, error) {
 	return &step{answer: Compile(conf.(*Config))}, nil

@@ -147,6 +147,8 @@ type step struct {
 	add, set   []plugin.HeaderAction
 	remove     [][]byte
 	capsNeeded bool // a header value reads a capture
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, _ *plugin.Env) (plugin.Step, error) {

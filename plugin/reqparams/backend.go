@@ -45,7 +45,10 @@ type bparam struct {
 	fromPath bool // REQUEST from a PATH req_param: already encoded
 }
 
-type backendStep struct{ params []bparam }
+type backendStep struct {
+	plugin.Stateless // no long-lived state: a reload may keep it (issue 20)
+	params           []bparam
+}
 
 func compileBackend(conf any, env *plugin.Env) (plugin.Step, error) {
 	rc := conf.(*config.Route)

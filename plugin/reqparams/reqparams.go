@@ -49,7 +49,10 @@ type param struct {
 	msgInvalid       []byte
 }
 
-type step struct{ params []param }
+type step struct {
+	plugin.Stateless // no long-lived state: a reload may keep it (issue 20)
+	params           []param
+}
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	ps := conf.([]config.ReqParam)

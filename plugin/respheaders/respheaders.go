@@ -151,6 +151,8 @@ type step struct {
 	status int
 	ops    []op
 	body   *bodyRewrite // response-rewrite
+
+	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 var comma = []byte(",")

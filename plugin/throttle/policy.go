@@ -59,6 +59,11 @@ type appSpecial struct {
 	byUser map[string]int64
 }
 
+// sameCounters reports whether p and q count on the same limiters.
+func (p *Policy) sameCounters(q *Policy) bool {
+	return p.api == q.api && p.user == q.user && p.app == q.app && p.ip == q.ip
+}
+
 // NewPolicy compiles p, taking its limiters from store so that a reload
 // keeps the counters of every counter whose policy id, type, limit, window
 // and kind did not change (a changed special keeps them and applies its new

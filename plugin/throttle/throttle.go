@@ -22,6 +22,8 @@ func init() {
 }
 
 type step struct {
+	conf      *config.ThrottlePolicy
+	shared    string // the Env.Shared key of the policy
 	policy    *Policy
 	cluster   *clusterPolicy // throttle_strategy cluster; nil: local
 	scope     uint64         // the route's id: counters survive reloads that move it
@@ -31,11 +33,13 @@ type step struct {
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	cp := conf.(*config.ThrottlePolicy)
 	// One Policy per snapshot, shared by every route bound to it.
-	p, err := env.Shared("throttle-policy:"+cp.ID, func() (any, error) { return NewPolicy(env.Limits, cp), nil })
+	shared := "throttle-policy:" + cp.ID
+	p, err := env.Shared(shared, func() (any, error) { return NewPolicy(env.Limits, cp), nil })
 	if err != nil {
 		return nil, err
 	}
-	s := &step{policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
+	cpCopy := *cp // a copy: a kept step must not keep the config it came from
+	s := &step{conf: &cpCopy, shared: shared, policy: p.(*Policy), scope: xxhash.Sum64String(env.RouteID)}
 	if cp.ThrottleStrategy == "cluster" {
 		cl, err := env.Shared("throttle-policy-cluster:"+cp.ID, func() (any, error) {
 			return newClusterPolicy(env.Config, env.Redis, s.policy, cp)
@@ -49,6 +53,19 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 		s.throttled[c] = plugin.NewLazyCounter(env.Throttled, cp.ID, env.RouteID, c.String())
 	}
 	return s, nil
+}
+
+// Reuse keeps a local policy's step across a reload that changed neither
+// the policy nor the route (plugin.Reusable): the new snapshot's Policy is
+// asked for, as compile does, so that the counters stay in the store, and
+// the step is kept only if that Policy counts on the very same limiters.
+// A cluster policy is compiled again.
+func (s *step) Reuse(env *plugin.Env) bool {
+	if s.cluster != nil {
+		return false
+	}
+	p, err := env.Shared(s.shared, func() (any, error) { return NewPolicy(env.Limits, s.conf), nil })
+	return err == nil && p.(*Policy).sameCounters(s.policy)
 }
 
 func (s *step) OnRequest(r *plugin.Request) config.ResponseType {

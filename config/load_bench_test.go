@@ -1,0 +1,35 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// benchConfig is bench's `full` scenario config (bench/scenarios.go):
+// routes routes in one service behind key-auth and a throttle policy.
+func benchConfig(routes int) string {
+	var b strings.Builder
+	b.WriteString("revision: bench\ngateway:\n  access_log: {enabled: false}\n")
+	b.WriteString("upstreams:\n  - id: backends\n    type: chash\n    hash_on: header\n    key: X-User-Id\n    nodes:\n      - {host: 127.0.0.1, port: 1}\n      - {host: 127.0.0.1, port: 2}\n")
+	b.WriteString("throttle_policies:\n  - {id: bench, api_call_limits: 2000000000, user_call_limits: 2000000000, app_call_limits: 2000000000, ip_call_limits: 2000000000, time_interval: 1, time_unit: SECOND, type: 1}\n")
+	b.WriteString("consumers:\n  - username: bench-user\n    credentials:\n      - {name: bench-app, plugins: {key-auth: {key: bench-key}}}\n")
+	b.WriteString("services:\n  - id: bench\n    upstream_id: backends\n    throttle_policy: bench\n    plugins: {key-auth: {}}\n    routes:\n")
+	for i := range routes {
+		fmt.Fprintf(&b, "      - {id: r%d, paths: [\"/r%d/*\"]}\n", i, i)
+	}
+	return b.String()
+}
+
+// BenchmarkLoad10kRoutes is config.Parse of a 10,000-route file, the
+// config half of a reload (issue 20).
+func BenchmarkLoad10kRoutes(b *testing.B) {
+	doc := []byte(benchConfig(10000))
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(doc, "gw.yaml"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

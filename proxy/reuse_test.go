@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// manyServices is a config of services x routes routes behind key-auth
+// and a throttle policy; changed names a service whose first route gets
+// another path, described names a service that gets a description, and
+// key is the consumer's key.
+func manyServices(port string, services, routes, changed, described int, key string) string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "gateway: {access_log: {enabled: false}}\nupstreams:\n  - {id: u, nodes: [{host: 127.0.0.1, port: %s}]}\n", port)
+	s.WriteString("throttle_policies:\n  - {id: p, api_call_limits: 1000000, time_interval: 1, time_unit: HOUR}\n")
+	fmt.Fprintf(&s, "consumers:\n  - {username: alice, plugins: {key-auth: {key: %s}}}\n", key)
+	s.WriteString("services:\n")
+	for i := range services {
+		fmt.Fprintf(&s, "  - id: s%d\n    path_prefix: /s%d\n    upstream_id: u\n    throttle_policy: p\n    plugins: {key-auth: {}}\n", i, i)
+		if i == described {
+			s.WriteString("    desc: changed\n")
+		}
+		s.WriteString("    routes:\n")
+		for j := range routes {
+			path := fmt.Sprintf("/r%d/*", j)
+			if i == changed && j == 0 {
+				path = "/changed/*"
+			}
+			fmt.Fprintf(&s, "      - {id: s%d-r%d, paths: [%q]}\n", i, j, path)
+		}
+	}
+	return s.String()
+}
+
+// TestReloadCompilesOnlyChangedServices (issue 20): a reload of a
+// 10,000-route config compiles the plugin chains of what changed only: the
+// changed route, or every route of a service whose own settings changed,
+// or everything when the config outside the services changed.
+func TestReloadCompilesOnlyChangedServices(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	tg := startGateway(t, manyServices(b.port(), 100, 100, -1, -1, "k1"))
+	built := func() int { return tg.g.snap.Load().built }
+	require.Equal(t, 10000, built(), "the first compile builds every route")
+	get := func(uri, key string) int {
+		return tg.do(t, "GET", uri, map[string]string{"apikey": key}, "").StatusCode()
+	}
+	require.Equal(t, 200, get("/s7/r3/x", "k1"))
+
+	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, -1, "k1"))))
+	require.Equal(t, 1, built(), "one route changed: it only")
+	require.Equal(t, 200, get("/s42/changed/x", "k1"))
+	require.Equal(t, 404, get("/s42/r0/x", "k1"))
+	require.Equal(t, 200, get("/s42/r1/x", "k1"), "a kept chain serves as before")
+	require.Equal(t, 200, get("/s7/r3/x", "k1"))
+	require.Equal(t, 401, get("/s7/r3/x", "wrong"))
+	require.Equal(t, 401, get("/s42/changed/x", "wrong"))
+
+	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, -1, "k1"))))
+	require.Equal(t, 0, built(), "nothing changed")
+
+	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, 42, "k1"))))
+	require.Equal(t, 100, built(), "one service's own settings changed: its routes")
+	require.Equal(t, 200, get("/s42/r1/x", "k1"))
+
+	// A change outside the services (the consumer's key) may concern any
+	// route: everything is compiled again, and the new key works everywhere.
+	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, 42, "k2"))))
+	require.Equal(t, 10000, built())
+	require.Equal(t, 401, get("/s7/r3/x", "k1"))
+	require.Equal(t, 200, get("/s7/r3/x", "k2"))
+}
+
+// A kept throttle step keeps its counters in the store: they survive
+// reloads that keep it, and a route compiled again later counts on the
+// same ones.
+func TestReusedThrottleKeepsCounters(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	conf := func(otherPath string, methods bool) string {
+		s := `
+throttle_policies:
+  - {id: p, api_call_limits: 3, time_interval: 1, time_unit: HOUR}
+services:
+  - id: a
+    upstream: ` + upstreamYAML(b) + `
+    throttle_policy: p
+    routes: [{id: ra, paths: ["/a"]`
+		if methods {
+			s += `, methods: [GET]`
+		}
+		return s + `}]
+  - id: o
+    upstream: ` + upstreamYAML(b) + `
+    routes: [{id: ro, paths: ["` + otherPath + `"]}]
+`
+	}
+	tg := startGateway(t, conf("/o1", false))
+	require.Equal(t, 200, tg.get(t, "/a").StatusCode())
+	require.Equal(t, 200, tg.get(t, "/a").StatusCode())
+	// Two reloads that change only the other service: a's chain is kept,
+	// and each sweep of the counters finds them asked for.
+	for _, p := range []string{"/o2", "/o3"} {
+		require.NoError(t, tg.g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\n"+conf(p, false))))
+		require.Equal(t, 1, tg.g.snap.Load().built)
+	}
+	require.Equal(t, 200, tg.get(t, "/a").StatusCode())
+	require.Equal(t, 429, tg.get(t, "/a").StatusCode(), "the fourth request of the hour, counted across reloads")
+	// ra changes: it is compiled again, on the same counters.
+	require.NoError(t, tg.g.Apply(mustParse(t, "gateway: {access_log: {enabled: false}}\n"+conf("/o3", true))))
+	require.Equal(t, 1, tg.g.snap.Load().built)
+	require.Equal(t, 429, tg.get(t, "/a").StatusCode())
+}
