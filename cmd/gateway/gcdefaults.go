@@ -3,7 +3,9 @@ package main
 import (
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 )
@@ -11,11 +13,22 @@ import (
 // The gateway is a long-running server whose live heap is mostly its
 // compiled config: garbage comes from connections and reloads, not from
 // requests. Go's default GOGC=100 collects every time the heap doubles,
-// which for a small live heap means a collection every few thousand
-// requests. A higher GOGC trades memory for CPU; a soft memory limit taken
-// from the container keeps that trade from running into the OOM killer.
-// GOGC and GOMEMLIMIT in the environment always win.
+// which for a small live heap (a few routes: 3-5 MiB) means a collection
+// every few MiB of garbage; for a large one (10,000 routes: ~40 MiB) it is
+// already rare. So unless GOGC is set, the percent is chosen after each
+// config is applied to give the heap at least minGCHeadroom of room:
+// measured (bench, one run, quiet machine), a small config gains 6-9% req
+// per CPU-second over GOGC=100, while a 10,000-route config gains nothing
+// from GOGC=200 or 400 and only grows (RSS +16 / +30 MiB), so it stays at
+// 100. A soft memory limit taken from the container keeps the headroom
+// from running into the OOM killer. GOGC and GOMEMLIMIT in the
+// environment always win.
 const (
+	minGCPercent  = 100
+	maxGCPercent  = 400
+	minGCHeadroom = 16 << 20
+	// defaultGCPercent is the percent at start, before a config's live
+	// heap is known.
 	defaultGCPercent = 200
 	// memoryLimitShare of the cgroup's memory.max becomes the soft limit,
 	// leaving room for what the Go runtime does not count (stacks of
@@ -35,6 +48,7 @@ var cgroupMemoryFiles = []string{
 type runtimeSettings struct {
 	GCPercent   int
 	GCSource    string // "GOGC" or "default"
+	LiveHeap    uint64 // bytes live after the last GC, when the percent was chosen from it
 	MemoryLimit int64  // bytes; math.MaxInt64 when none
 	LimitSource string // "GOMEMLIMIT", "cgroup <file>" or "none"
 }
@@ -83,4 +97,35 @@ func readCgroupLimit(path string) (int64, bool) {
 		return 0, false
 	}
 	return v, true
+}
+
+// gcPercentFor is the percent that gives a live heap of live bytes at
+// least minGCHeadroom of room, within [minGCPercent, maxGCPercent].
+func gcPercentFor(live uint64) int {
+	if live == 0 {
+		return maxGCPercent
+	}
+	p := int((uint64(minGCHeadroom)*100 + live - 1) / live)
+	return min(max(p, minGCPercent), maxGCPercent)
+}
+
+// tuneGC sets the percent for the config just applied (unless GOGC was
+// set). At start it collects first, so that the live heap is the
+// config's; after a reload it reads the last collection's figure rather
+// than pay a forced collection on every reload.
+func tuneGC(s *runtimeSettings, collect bool) {
+	if s.GCSource != "default" {
+		return
+	}
+	if collect {
+		runtime.GC()
+	}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return
+	}
+	s.LiveHeap = sample[0].Value.Uint64()
+	s.GCPercent = gcPercentFor(s.LiveHeap)
+	debug.SetGCPercent(s.GCPercent)
 }

@@ -48,3 +48,23 @@ func TestRuntimeDefaults(t *testing.T) {
 		require.Equal(t, int64(123<<20), debug.SetMemoryLimit(math.MaxInt64))
 	})
 }
+
+func TestGCPercentForLiveHeap(t *testing.T) {
+	require.Equal(t, maxGCPercent, gcPercentFor(0))
+	require.Equal(t, maxGCPercent, gcPercentFor(3<<20), "a small config: 400% of 3 MiB is under the 16 MiB headroom")
+	require.Equal(t, 200, gcPercentFor(8<<20))
+	require.Equal(t, minGCPercent, gcPercentFor(40<<20), "a large config keeps Go's default")
+
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	s := runtimeSettings{GCSource: "default", GCPercent: defaultGCPercent}
+	tuneGC(&s, true)
+	require.NotZero(t, s.LiveHeap)
+	require.Equal(t, gcPercentFor(s.LiveHeap), s.GCPercent)
+	require.Equal(t, s.GCPercent, debug.SetGCPercent(100), "the runtime runs with it")
+
+	fromEnv := runtimeSettings{GCSource: "GOGC", GCPercent: 50}
+	tuneGC(&fromEnv, true)
+	require.Equal(t, 50, fromEnv.GCPercent, "GOGC from the environment is left alone")
+	require.Zero(t, fromEnv.LiveHeap)
+}

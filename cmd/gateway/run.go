@@ -25,6 +25,7 @@ import (
 // runner is one `gateway run`: the Gateway, where its config comes from,
 // and the reload that the file watcher, SIGHUP and POST /v1/reload share.
 type runner struct {
+	gc    *runtimeSettings // GOGC/GOMEMLIMIT in effect (gcdefaults.go)
 	log   *zap.Logger
 	level zap.AtomicLevel // follows gateway.log_level across reloads
 	g     *proxy.Gateway
@@ -92,11 +93,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	r.setLevel(cfg)
 	r.listen, r.controlListen, r.tlsListen = cfg.Gateway.Listen, cfg.Gateway.ControlListen, cfg.Gateway.TLSListen
 	logWarnings(log, cfg)
-	gcFields := []zap.Field{zap.Int("gc_percent", rs.GCPercent), zap.String("gc_percent_from", rs.GCSource), zap.String("memory_limit_from", rs.LimitSource)}
-	if rs.LimitSource != "none" {
-		gcFields = append(gcFields, zap.Int64("memory_limit_bytes", rs.MemoryLimit))
-	}
-	log.Info("garbage collector", gcFields...)
 
 	r.g = proxy.New(proxy.Options{Logger: log})
 	defer r.g.Close()
@@ -104,6 +100,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot compile config", zap.String("file", f.path), zap.Strings("errors", errorLines(err)))
 		return exitConfig
 	}
+	r.gc = &rs
+	r.tuneGC(true)
 
 	// The watch starts as early as it can (it needs the debounce from the
 	// config), so that an edit made while the gateway starts is not missed.
@@ -284,6 +282,7 @@ func (r *runner) reload(trigger string) (string, error) {
 	}
 	r.setLevel(cfg)
 	logWarnings(r.log, cfg)
+	r.tuneGC(false)
 	if cfg.Gateway.Listen != r.listen || cfg.Gateway.ControlListen != r.controlListen || cfg.Gateway.TLSListen != r.tlsListen {
 		r.log.Warn("gateway.listen, gateway.tls_listen and gateway.control_listen need a restart; the new values were not applied",
 			zap.String("listen", r.listen), zap.String("new_listen", cfg.Gateway.Listen),
@@ -390,4 +389,19 @@ func sourceName(cfg *config.Config) string {
 func notExist(path string) bool {
 	_, err := os.Stat(path)
 	return errors.Is(err, fs.ErrNotExist)
+}
+
+// tuneGC chooses the GC percent for the config just applied and logs the
+// garbage collector's settings.
+func (r *runner) tuneGC(collect bool) {
+	tuneGC(r.gc, collect)
+	rs := r.gc
+	fields := []zap.Field{zap.Int("gc_percent", rs.GCPercent), zap.String("gc_percent_from", rs.GCSource), zap.String("memory_limit_from", rs.LimitSource)}
+	if rs.LiveHeap > 0 {
+		fields = append(fields, zap.Uint64("live_heap_bytes", rs.LiveHeap))
+	}
+	if rs.LimitSource != "none" {
+		fields = append(fields, zap.Int64("memory_limit_bytes", rs.MemoryLimit))
+	}
+	r.log.Info("garbage collector", fields...)
 }
