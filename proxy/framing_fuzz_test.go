@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,12 +59,20 @@ type framingRig struct {
 	hits     atomic.Int64
 	mu       sync.Mutex
 	badFrame string // the first upstream request with ambiguous framing
+	token    []byte // set on every request the rig's gateway forwards
 }
 
 func startFramingRig(f *testing.F) *framingRig {
-	rig := &framingRig{}
+	rig := &framingRig{token: []byte(strconv.FormatInt(time.Now().UnixNano(), 36))}
 	bsrv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
+			// Only the rig's own gateway sets the token: a test running in
+			// parallel whose "dead" node address is this backend's port
+			// (a request or a health probe) is not counted.
+			if !bytes.Equal(ctx.Request.Header.Peek("X-Framing-Rig"), rig.token) {
+				ctx.SetStatusCode(fasthttp.StatusMisdirectedRequest)
+				return
+			}
 			rig.hits.Add(1)
 			if why := ambiguousFraming(ctx.Request.Header.RawHeaders()); why != "" {
 				rig.mu.Lock()
@@ -84,7 +93,7 @@ gateway: {access_log: {enabled: false}, max_request_body_size: 65536}
 services:
   - id: s
     upstream: {nodes: [{host: ` + host + `, port: ` + port + `}], timeout: {connect: 5, send: 5, read: 5}}
-    routes: [{paths: ["/*"]}]
+    routes: [{paths: ["/*"], plugins: {proxy-rewrite: {headers: {set: {X-Framing-Rig: "` + string(rig.token) + `"}}}}}]
 `)
 	if err != nil {
 		f.Fatal(err)
@@ -94,6 +103,12 @@ services:
 		f.Fatal(err)
 	}
 	rig.addr = serveGateway(f, g).addr
+	// The rig must see what its gateway forwards (the token reaches the
+	// backend), or no execution could fail.
+	status, _, err := fasthttp.Get(nil, "http://"+rig.addr+"/self-check")
+	if err != nil || status != fasthttp.StatusOK || rig.hits.Load() != 1 {
+		f.Fatalf("the rig does not count a forwarded request: status %d, hits %d, %v", status, rig.hits.Load(), err)
+	}
 	return rig
 }
 
