@@ -372,15 +372,17 @@ func constHistogram(desc *prometheus.Desc, h *histogram, labels ...string) prome
 
 func (c *flatCollector) Collect(ch chan<- prometheus.Metric) {
 	f := c.f
+	// Read once: a reload flipping it mid-collect would export both forms.
+	routeHistograms := f.routeHistograms.Load()
 	for _, s := range f.services.slots() {
 		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.bytesIn.n.Load()), s.svc, "in")
 		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.bytesOut.n.Load()), s.svc, "out")
-		if !f.routeHistograms.Load() {
+		if !routeHistograms {
 			ch <- constHistogram(c.reqDur, &s.dur, s.svc, "")
 		}
 	}
 	for _, r := range f.routes.slots() {
-		if f.routeHistograms.Load() {
+		if routeHistograms {
 			ch <- constHistogram(c.reqDur, &r.dur, r.svc, r.route)
 		}
 		r.codes.each(func(code int, n uint64) {

@@ -141,7 +141,10 @@ func (s *statusCounters) any() bool { return s.slots[0].Load() != 0 }
 // each calls f with every code counted and its count.
 func (s *statusCounters) each(f func(code int, n uint64)) {
 	for i := range s.slots {
-		if v := s.slots[i].Load(); v != 0 {
+		// A slot with a count and no code is one a request still holding a
+		// retired route's counters added to after the slot was reset for
+		// reuse (inc's Add landing after reset's Store): not a code.
+		if v := s.slots[i].Load(); v>>codeShift != 0 {
 			f(int(v>>codeShift)-1, v&countMask)
 		}
 	}

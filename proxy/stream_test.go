@@ -478,6 +478,54 @@ stream_routes: [{id: r, idle_timeout: 0.2, upstream: {nodes: [{host: 127.0.0.1, 
 	}, 10*time.Second, 10*time.Millisecond)
 }
 
+// TestStreamIdleClosesAStuckWriterAfterHalfClose: the node half-closes
+// (its side is done) and never reads; the client's direction blocks
+// writing to it. With the other direction ended, only the half-close
+// watch can see that nothing moves (it failed before the watch existed:
+// the connection stayed open until shutdown).
+func TestStreamIdleClosesAStuckWriterAfterHalfClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	accepted := make(chan net.Conn, 1)
+	t.Cleanup(func() {
+		_ = ln.Close()
+		select {
+		case c := <-accepted:
+			_ = c.Close()
+		default:
+		}
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if c, err := ln.Accept(); err == nil {
+			_ = c.(*net.TCPConn).CloseWrite() // done sending; never reads
+			accepted <- c
+		}
+	}()
+	addr := testnet.FreeAddr(t)
+	g := startStreamGateway(t, `
+gateway: {access_log: {enabled: false}, stream_listen: ["`+addr+`"]}
+stream_routes: [{id: r, idle_timeout: 0.2, upstream: {nodes: [{host: 127.0.0.1, port: `+testnet.Port(ln.Addr().String())+`}]}}]
+`)
+	c := dialTCP(t, addr)
+	var got [1]byte
+	_, err = c.Read(got[:])
+	require.ErrorIs(t, err, io.EOF, "the node's half-close reaches the client")
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := c.Write(chunk); err != nil {
+			require.NotContains(t, err.Error(), "timeout")
+			break
+		}
+	}
+	require.Eventually(t, func() bool {
+		return strings.Contains(scrape(t, g), `gateway_stream_connections_total{result="idle",route="r"} 1`)
+	}, 10*time.Second, 10*time.Millisecond)
+}
+
 // A stream service's upstream with passive checks: a failed connect is a
 // TCP failure that takes the node out; the retry reaches the live one.
 func TestStreamPassiveTCPFailureOnStreamService(t *testing.T) {

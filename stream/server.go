@@ -414,8 +414,9 @@ type conn struct {
 	mu       sync.Mutex
 	d        [2]dir
 	closed   bool
-	idled    bool // closed by the idle timeout
-	shutdown bool // closed by Shutdown
+	idled    bool        // closed by the idle timeout
+	shutdown bool        // closed by Shutdown
+	watch    *time.Timer // after a half-close: the direction left (watchLocked)
 }
 
 type dir struct {
@@ -429,7 +430,15 @@ type dir struct {
 	poked     bool      // the other direction asked for a fresh look
 	pokedAt   time.Time
 	done      bool // src ended (EOF) and dst was half-closed
+
+	lr io.LimitedReader // the chunk pipe copies (its goroutine's own)
 }
+
+// spliceChunk bounds one copy: a copy returns only once its splice pipe
+// has drained into dst, so an unbounded one to a slow reader could move
+// bytes for longer than the idle timeout without being seen to (see pipe).
+// io.Copy into a *net.TCPConn still splices from an *io.LimitedReader.
+const spliceChunk = 64 << 10
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked copy.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -454,7 +463,9 @@ func (c *conn) pipe(i int) {
 	c.armLocked(d, d.idleSince)
 	c.mu.Unlock()
 	for {
-		n, err := io.Copy(d.dst, d.src)
+		d.lr = io.LimitedReader{R: d.src, N: spliceChunk}
+		n, err := io.Copy(d.dst, &d.lr)
+		chunk := err == nil && d.lr.N == 0 // a whole chunk: src has not ended
 		now := time.Now()
 		if n > 0 {
 			d.count.Add(float64(n))
@@ -465,13 +476,14 @@ func (c *conn) pipe(i int) {
 		d.poked = false
 		switch {
 		case c.closed:
-		case err == nil: // EOF from src: half-close dst, the other way goes on
+		case err == nil && !chunk: // EOF from src: half-close dst, the other way goes on
 			d.done = true
 			if !o.done && d.dst.CloseWrite() == nil {
+				c.watchLocked(o)
 				c.mu.Unlock()
 				return
 			}
-		case !isTimeout(err):
+		case err != nil && !isTimeout(err):
 		case n > 0:
 			d.idleSince, d.confirmed = now, false
 			c.armLocked(d, now)
@@ -532,7 +544,35 @@ func (c *conn) close() {
 	c.mu.Unlock()
 }
 
+// watchLocked keeps the idle timeout for the direction o left running
+// after the other ended: o's own deadlines find it quiet when it reads,
+// but a copy blocked writing to a peer that does not read never returns,
+// and nothing else would look. It is closed when it has completed no chunk
+// for twice the idle timeout.
+func (c *conn) watchLocked(o *dir) {
+	if c.idle <= 0 {
+		return
+	}
+	var check func()
+	check = func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case c.closed || o.done:
+		case time.Since(o.idleSince) >= 2*c.idle:
+			c.idled = true
+			c.closeLocked()
+		default:
+			c.watch = time.AfterFunc(c.idle, check)
+		}
+	}
+	c.watch = time.AfterFunc(c.idle, check)
+}
+
 func (c *conn) closeLocked() {
+	if c.watch != nil {
+		c.watch.Stop()
+	}
 	if c.closed {
 		return
 	}
