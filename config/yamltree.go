@@ -1,9 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -27,15 +30,31 @@ import (
 // with the tree like JSON's.
 func parseYAML(data []byte) (any, *yaml.Node, Errors) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	err := dec.Decode(&doc)
+	if errors.Is(err, io.EOF) {
+		return nil, nil, nil // no document at all
+	}
+	if err != nil {
+		msg := yamlMessage(err)
+		// An unquoted value that starts with '*' is an alias, and yaml.v3
+		// names it ("unknown anchor 'xyz' referenced"): that name may be
+		// a key-auth key or a password written without quotes.
+		if strings.Contains(msg, "anchor '") {
+			return nil, nil, Errors{{Msg: "invalid YAML: an alias (*name) refers to no anchor, or to itself (the name is not shown: quote a value that starts with *)"}}
+		}
 		// "yaml: line 3: mapping values are not allowed in this context"
 		// becomes line 3, "invalid YAML: mapping values are not allowed...".
-		msg := yamlMessage(err)
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return nil, nil, Errors{{Line: line, Msg: "invalid YAML: " + m[2]}}
 		}
-		return nil, nil, Errors{{Msg: "invalid YAML: " + msg}}
+		return nil, nil, Errors{{Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}}
+	}
+	// A second document would load and do nothing.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, nil, Errors{{Line: extra.Line, Msg: "invalid YAML: the file holds more than one document (---); a config is one document"}}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, nil, nil

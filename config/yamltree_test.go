@@ -135,3 +135,19 @@ func TestYAMLAliasBomb(t *testing.T) {
 	})
 	require.Less(t, n, uint64(16<<20))
 }
+
+// An unquoted value starting with '*' is an alias: yaml.v3's message names
+// it, and it may be a key written without quotes.
+func TestYAMLUnknownAliasDoesNotEchoTheName(t *testing.T) {
+	_, err := Parse([]byte("consumers:\n  - username: a\n    plugins:\n      key-auth: {key: *Sup3rS3cretValue}\n"), "gw.yaml")
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "refers to no anchor")
+	require.NotContains(t, err.Error(), "Sup3rS3cret")
+}
+
+// A second document would load and do nothing: refused.
+func TestYAMLSecondDocumentRefused(t *testing.T) {
+	_, err := Parse([]byte("revision: r1\n---\nbogus_key: 1\n"), "gw.yaml")
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "gw.yaml:2: invalid YAML: the file holds more than one document")
+}

@@ -136,7 +136,9 @@ func writeComment(b *bytes.Buffer, c string, indent int) {
 		b.WriteString(strings.Repeat(" ", indent))
 		b.WriteString("# ")
 		b.WriteString(strings.Map(func(r rune) rune {
-			if r < 0x20 {
+			// YAML also ends a comment at NEL, LS and PS: a source remark
+			// holding one would start a key of its own.
+			if r < 0x20 || r == 0x7f || r == '\u0085' || r == '\u2028' || r == '\u2029' {
 				return ' '
 			}
 			return r

@@ -56,3 +56,14 @@ func TestMarshalReadsBack(t *testing.T) {
 	require.Contains(t, string(out), "  # item\n  # a comment\n  # of two lines\n  - \"a b\"")
 	require.Equal(t, out, Marshal(m), "the same value writes the same bytes")
 }
+
+// A comment made of a source remark cannot end early: YAML line breaks
+// beyond \n (NEL, LS, PS) would turn the rest of the remark into a key.
+func TestCommentCannotInjectKeys(t *testing.T) {
+	for _, brk := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
+		out := Marshal((&Map{}).SetC("a", 1, "note"+brk+"bogus_key: 1"))
+		var parsed map[string]any
+		require.NoError(t, yaml.Unmarshal(out, &parsed), "%q", out)
+		require.Equal(t, map[string]any{"a": 1}, parsed, "%q", out)
+	}
+}
