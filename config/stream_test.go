@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -67,6 +68,8 @@ func TestStreamRoutesErrors(t *testing.T) {
 			"stream_routes[0].id", []string{"also the id of an upstream"}},
 		{"https upstream", streamBase + "stream_routes: [{id: r1, upstream: {scheme: https, nodes: [{host: 10.0.0.1, port: 1}]}}]\n",
 			"stream_routes[0].upstream", []string{"TLS to the nodes of a stream route is not supported yet"}},
+		{"ip-restriction on a stream service", strings.Replace(streamBase, "type: stream,", "type: stream, plugins: {ip-restriction: {blacklist: [10.0.0.0/8]}},", 1) + "stream_routes: [{id: r1, service_id: st}]\n",
+			"services[1].plugins", []string{"not supported on a service of type stream", "put ip-restriction on its stream routes"}},
 		{"discovered upstream", streamBase + "stream_routes: [{id: r1, upstream: {discovery_type: dns, service_name: \"db.example.com:5432\"}}]\n",
 			"stream_routes[0].upstream", []string{`discovery_type "dns"`, "not supported yet"}},
 		{"chash on header", streamBase + "stream_routes: [{id: r1, upstream: {type: chash, hash_on: header, key: x-user, nodes: [{host: 10.0.0.1, port: 1}]}}]\n",

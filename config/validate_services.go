@@ -65,6 +65,21 @@ func (v *validator) services() {
 		}
 		v.plugins(field(path, "plugins"), s.Plugins)
 		v.policyRef(field(path, "throttle_policy"), s.ThrottlePolicy)
+		if s.Type == "stream" {
+			// A stream service only lends its upstream to stream routes:
+			// what acts on HTTP requests would load and do nothing (an
+			// ip-restriction here would not be enforced). A stream route
+			// takes ip-restriction itself.
+			if len(s.Plugins) > 0 {
+				v.add(field(path, "plugins"), "not supported on a service of type stream (put ip-restriction on its stream routes)")
+			}
+			if s.ThrottlePolicy != "" {
+				v.add(field(path, "throttle_policy"), "not supported on a service of type stream")
+			}
+			if len(s.Hosts) > 0 {
+				v.add(field(path, "hosts"), "not supported on a service of type stream (stream routes match server_addr, server_port and remote_addr)")
+			}
+		}
 		if len(s.Routes) == 0 && s.Type != "stream" {
 			v.add(field(path, "routes"), "at least one route is required")
 		}
