@@ -1114,13 +1114,21 @@ func (c *hwConv) reqParams(a *obj) ([]any, map[string]bool) {
 			}
 		}
 		if pt, ok := p.integer("pass_through"); ok && pt == 2 {
-			c.w.add(p.at("pass_through"), "pass_through 2 (remove the parameter before forwarding) is not supported yet: the parameter is passed through")
+			m.Set("pass_through", 2) // removed before forwarding
 		}
-		for _, k := range []string{"default_value", "regular", "json_schema"} {
-			if p.has(k) {
-				c.w.add(p.at(k), "not supported yet, not imported")
-				p.ignore(k)
+		if v := p.str("default_value"); v != "" {
+			m.Set("default_value", v)
+		}
+		if v := p.str("regular"); v != "" {
+			if ve, _ := p.integer("valid_enable"); ve == 1 {
+				m.Set("regular", v)
+			} else {
+				c.w.add(p.at("regular"), "checked only with valid_enable 1 (as in APIG): not imported")
 			}
+		}
+		if p.has("json_schema") {
+			c.w.add(p.at("json_schema"), "not supported yet, not imported")
+			p.ignore("json_schema")
 		}
 		p.ignore("id", "req_param_id", "orchestrations")
 		p.done()

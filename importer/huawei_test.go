@@ -146,7 +146,7 @@ func TestHuaweiAPIBackendAndParams(t *testing.T) {
 			"timeout": 5000, "retry_count": "2", "id": "b1", "status": 1, "vpc_channel_status": 2},
 		"req_params": [
 			{"name": "id", "type": "NUMBER", "location": "PATH", "required": 1, "valid_enable": 1, "min_num": 1, "max_num": 0, "id": "p1", "pass_through": 1},
-			{"name": "X-Tenant", "type": "STRING", "location": "HEADER", "required": 2, "max_size": 16, "default_value": "t0", "id": "p2"}],
+			{"name": "X-Tenant", "type": "STRING", "location": "HEADER", "required": 2, "max_size": 16, "default_value": "t0", "regular": "^t[0-9]$", "valid_enable": 1, "pass_through": 2, "id": "p2"}],
 		"backend_params": [
 			{"name": "X-Order-Id", "value": "id", "location": "HEADER", "origin": "REQUEST", "req_param_id": "p1", "id": "bp1"},
 			{"name": "channel", "value": "web", "location": "QUERY", "origin": "CONSTANT", "remark": "constant"},
@@ -167,7 +167,11 @@ func TestHuaweiAPIBackendAndParams(t *testing.T) {
 	require.Equal(t, "PATH", rt.ReqParams[0].Location)
 	require.Equal(t, int64(1), *rt.ReqParams[0].MinNum)
 	require.Nil(t, rt.ReqParams[0].MaxNum, "max_num 0 is the API's 'not set'")
-	require.Nil(t, rt.ReqParams[1].DefaultValue)
+	// Carried over: the gateway builds default_value, regular and
+	// pass_through 2 (dropping regular would admit what the source refused).
+	require.Equal(t, "t0", *rt.ReqParams[1].DefaultValue)
+	require.Equal(t, "^t[0-9]$", *rt.ReqParams[1].Regular)
+	require.Equal(t, 2, rt.ReqParams[1].PassThrough)
 	require.Equal(t, int64(16), *rt.ReqParams[1].MaxSize)
 	require.Equal(t, []config.BackendParam{
 		{Name: "X-Order-Id", Location: "HEADER", Origin: "REQUEST", Value: "id"},
@@ -178,7 +182,6 @@ func TestHuaweiAPIBackendAndParams(t *testing.T) {
 	require.Contains(t, string(r.YAML), `method: "POST"`)
 	require.Contains(t, string(r.YAML), "# huawei api api1 \"get_order\" (")
 	require.Contains(t, string(r.YAML), "# remark: Order lookup")
-	requireWarned(t, r, "api.json: req_params[1].default_value", "not supported yet")
 	requireWarned(t, r, "api.json: backend_params[2].value", `"$context.appld"`)
 	requireWarned(t, r, "api.json: backend_params[3].location", "PATH")
 }
