@@ -229,3 +229,21 @@ func TestSetResolverSwitchesServers(t *testing.T) {
 	m.SetResolver(resolverFor(next))
 	waitFor(t, "the new nameserver's answer", func() bool { return hosts(w.Current())[0] == "10.0.0.2" })
 }
+
+// The same target at two SRV priorities is one node, at the preferred one.
+func TestLookupSRVSameTargetTwice(t *testing.T) {
+	s := dnstest.Start(t)
+	s.SetSRV("_http._tcp.svc.test", 20,
+		dnstest.SRV{Priority: 10, Port: 80, Target: "a.svc.test"},
+		dnstest.SRV{Priority: 10, Port: 80, Target: "b.svc.test"},
+		dnstest.SRV{Priority: 20, Port: 80, Target: "a.svc.test"},
+	)
+	s.SetA("a.svc.test", 5, "10.0.0.1")
+	s.SetA("b.svc.test", 5, "10.0.0.2")
+	nodes, _, err := resolverFor(s).Lookup(context.Background(), "_http._tcp.svc.test", 0, true)
+	require.NoError(t, err)
+	require.Equal(t, []config.Node{
+		{Host: "10.0.0.1", Port: 80, Weight: 1, Priority: -10},
+		{Host: "10.0.0.2", Port: 80, Weight: 1, Priority: -10},
+	}, nodes)
+}

@@ -149,7 +149,18 @@ func (r *Resolver) Lookup(ctx context.Context, name string, port int, srv bool) 
 		return nil, 0, fmt.Errorf("%s: %w", name, errNoRecords)
 	}
 	slices.SortFunc(nodes, compareNodes)
-	nodes = slices.CompactFunc(nodes, func(a, b config.Node) bool { return a.Host == b.Host && a.Port == b.Port })
+	// One node per address, at its most preferred priority (the sort puts
+	// it first): SRV records of two priorities may name the same target,
+	// which are not neighbours once sorted.
+	kept := make(map[string]bool, len(nodes))
+	nodes = slices.DeleteFunc(nodes, func(n config.Node) bool {
+		k := n.Addr()
+		if kept[k] {
+			return true
+		}
+		kept[k] = true
+		return false
+	})
 	return nodes, time.Duration(minTTL) * time.Second, nil
 }
 

@@ -228,7 +228,7 @@ func (g *Gateway) applyNodeSet(d *discUpstream) []*transport.Pool {
 	}
 	for _, k := range d.keys {
 		if !slices.Contains(keys, k) {
-			delete(g.nodes, k)
+			g.forgetNode(k)
 		}
 	}
 	d.pools, d.keys = pools, keys

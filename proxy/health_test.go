@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,4 +178,32 @@ func attemptsTo(t *testing.T, g *Gateway, addr string) float64 {
 		}
 	}
 	return total
+}
+
+// A node a reload removes stops being exported in
+// gateway_upstream_node_healthy (it stayed forever, which DNS discovery's
+// churning addresses would turn into unbounded series).
+func TestRemovedNodeLeavesHealthSeries(t *testing.T) {
+	a := startBackend(t, "a", nil)
+	b := startBackend(t, "b", nil)
+	conf := func(ports ...string) string {
+		nodes := ""
+		for _, p := range ports {
+			nodes += `{host: 127.0.0.1, port: ` + p + `}, `
+		}
+		return `
+services:
+  - id: s
+    upstream:
+      nodes: [` + nodes + `]
+      ` + fastChecks + `
+    routes: [{paths: ["/*"]}]
+`
+	}
+	tg := startGateway(t, conf(a.port(), b.port()))
+	series := `gateway_upstream_node_healthy{node="127.0.0.1:` + b.port() + `",upstream="s"}`
+	require.Eventually(t, func() bool { return strings.Contains(scrape(t, tg.g), series) }, 5*time.Second, 20*time.Millisecond)
+	require.NoError(t, tg.g.Apply(mustParse(t, conf(a.port()))))
+	require.NotContains(t, scrape(t, tg.g), series)
+	require.Contains(t, scrape(t, tg.g), `gateway_upstream_node_healthy{node="127.0.0.1:`+a.port()+`",upstream="s"}`)
 }

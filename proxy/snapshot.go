@@ -423,6 +423,17 @@ func (g *Gateway) wireNode(upstream string, ns *nodeState) (balancer.NodeRef, st
 	return ref, key
 }
 
+// forgetNode drops the long-lived state of a node no upstream has any
+// more (key as wireNode makes it) and its health series, which would
+// otherwise be exported forever (DNS discovery churns addresses). The
+// caller holds stateMu.
+func (g *Gateway) forgetNode(key string) {
+	delete(g.nodes, key)
+	if upstream, addr, ok := strings.Cut(key, "|"); ok {
+		g.metrics.nodeHealthy.DeleteLabelValues(upstream, addr)
+	}
+}
+
 // commit publishes a compiled snapshot: it carries out p, swaps s in and
 // retires the long-lived state s no longer uses. It returns the snapshot it
 // replaced (nil on the first commit). Requests still running on that one
@@ -469,7 +480,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	}
 	for key := range g.nodes {
 		if _, ok := nodesUsed[key]; !ok {
-			delete(g.nodes, key)
+			g.forgetNode(key)
 		}
 	}
 	g.metrics.flat.nodes.end(time.Now())
