@@ -198,10 +198,15 @@ func TestSyntaxErrors(t *testing.T) {
 	errs = parseErrs(t, `{"gateway": {}} trailing`, "c.json")
 	require.Contains(t, errs.Error(), "unexpected data after the top-level value")
 
+	// yaml.v3 numbers its parser's lines from 0 and names the line of the
+	// construct left open, or where it noticed when that is line 1: here
+	// the end of the file.
 	errs = parseErrs(t, "services: [a\n", "c.yaml")
 	require.Len(t, errs, 1)
-	require.Equal(t, 1, errs[0].Line)
-	require.True(t, strings.HasPrefix(errs.Error(), "c.yaml:1: invalid YAML: "), errs.Error())
+	require.Equal(t, 2, errs[0].Line)
+	require.True(t, strings.HasPrefix(errs.Error(), "c.yaml:2: invalid YAML: "), errs.Error())
+	errs = parseErrs(t, "a: 1\nb: 2\nc: 3\nd: [1, 2\ne: 5\n", "c.yaml")
+	require.Equal(t, "c.yaml:4: invalid YAML: did not find expected ',' or ']'", errs.Error(), "the line the [ is on")
 	errs = parseErrs(t, "gateway: {}\nservices: a: b\n", "c.yaml")
 	require.Equal(t, "c.yaml:2: invalid YAML: mapping values are not allowed in this context", errs.Error())
 }

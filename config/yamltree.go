@@ -47,6 +47,11 @@ func parseYAML(data []byte) (any, *yaml.Node, Errors) {
 		// becomes line 3, "invalid YAML: mapping values are not allowed...".
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
+			// yaml.v3 numbers the lines of its parser's errors (as opposed
+			// to its scanner's) from 0: the line of the construct left open.
+			if strings.HasPrefix(m[2], "did not find expected") || strings.HasPrefix(m[2], "found undefined tag handle") {
+				line++
+			}
 			return nil, nil, Errors{{Line: line, Msg: "invalid YAML: " + m[2]}}
 		}
 		return nil, nil, Errors{{Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}}
