@@ -438,7 +438,10 @@ type dir struct {
 // has drained into dst, so an unbounded one to a slow reader could move
 // bytes for longer than the idle timeout without being seen to (see pipe).
 // io.Copy into a *net.TCPConn still splices from an *io.LimitedReader.
-const spliceChunk = 64 << 10
+// A reader slower than a chunk per idle timeout is still cut. Measured
+// (bench tcp, one run each): unbounded 2003 MiB per CPU-second, 256 KiB
+// 1773, 64 KiB 1190 (each return re-arms a deadline and restarts a splice).
+const spliceChunk = 256 << 10
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked copy.
 var aLongTimeAgo = time.Unix(1, 0)
