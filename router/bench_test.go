@@ -207,3 +207,15 @@ func BenchmarkCompile(b *testing.B) {
 	// CPU of the whole process, the garbage collector's included.
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 }
+
+// BenchmarkCompile10k compiles the 10,000 routes of a reload (issue 20):
+// the router is built whole at every reload.
+func BenchmarkCompile10k(b *testing.B) {
+	cfg := genConfig(10000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Compile(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -47,7 +47,7 @@ func Compile(cfg *config.Config) (*Router, error) {
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
-	c.r.ordered = matchOrder(c.r.routes, c.keys)
+	c.r.keys = c.keys
 	return c.r, nil
 }
 
@@ -59,6 +59,7 @@ type compiler struct {
 	patterns []string // backing array of every Route.Patterns
 	keys     []orderKey
 	nPaths   int
+	nodes    nodeSlab
 
 	src    []byte  // a config path, copied for normalizePath
 	buf    []byte  // normalizePath scratch
@@ -109,14 +110,15 @@ func (c *compiler) service(si int, svc *config.Service) {
 		}
 	}
 	for ri := range svc.Routes {
-		c.route(si, svc, ri, base+".routes["+strconv.Itoa(ri)+"]", prefix, trees, tier)
+		c.route(si, svc, ri, prefix, trees, tier)
 	}
 }
 
-// route compiles one route at key path base; problems go to c.errs and
-// leave the route out.
-func (c *compiler) route(si int, svc *config.Service, ri int, base string, prefix string, trees []*node, key orderKey) {
+// route compiles route ri of service si; problems go to c.errs and leave
+// the route out. Its key path is made only for an error.
+func (c *compiler) route(si int, svc *config.Service, ri int, prefix string, trees []*node, key orderKey) {
 	rc := &svc.Routes[ri]
+	base := func() string { return "services[" + strconv.Itoa(si) + "].routes[" + strconv.Itoa(ri) + "]" }
 	rt := &c.routes[len(c.r.routes)]
 	*rt = Route{
 		Seq:        len(c.r.routes),
@@ -134,11 +136,11 @@ func (c *compiler) route(si int, svc *config.Service, ri int, base string, prefi
 	nErrs := len(c.errs)
 	methods, err := compileMethods(rc.Methods)
 	if err != nil {
-		c.fail(base, err)
+		c.fail(base(), err)
 	}
 	conds, err := compileVars(rc.Vars)
 	if err != nil {
-		c.fail(base, err)
+		c.fail(base(), err)
 	}
 	key.class, key.plen, key.priority = classPrefix+1, len(prefix), rc.Priority
 	for pi, path := range rc.Paths {
@@ -146,7 +148,7 @@ func (c *compiler) route(si int, svc *config.Service, ri int, base string, prefi
 		c.src = append(c.src[:0], path...)
 		c.buf, ok = normalizePath(c.buf, c.src)
 		if !ok {
-			c.fail(base, &indexError{"paths", pi, fmt.Errorf("%q is not a valid path (must start with '/', stay below it, and escape '%%' properly)", path)})
+			c.fail(base(), &indexError{"paths", pi, fmt.Errorf("%q is not a valid path (must start with '/', stay below it, and escape '%%' properly)", path)})
 			continue
 		}
 		rel := path
@@ -159,7 +161,7 @@ func (c *compiler) route(si int, svc *config.Service, ri int, base string, prefi
 		}
 		p, err := parsePattern(full, len(prefix), c.pieces)
 		if err != nil {
-			c.fail(base, &indexError{"paths", pi, err})
+			c.fail(base(), &indexError{"paths", pi, err})
 			continue
 		}
 		c.pieces = p.pieces
@@ -179,9 +181,9 @@ func (c *compiler) route(si int, svc *config.Service, ri int, base string, prefi
 		c.nPaths++
 		c.r.maxParams = max(c.r.maxParams, len(p.names))
 		for _, t := range trees {
-			t.insert(p, e)
+			t.insert(&c.nodes, p, e)
 			if prefix != "" && (rel == "/" || rel == "/*") {
-				t.insertStatic(prefix).svcEnd = true
+				t.insertStatic(&c.nodes, prefix).svcEnd = true
 			}
 		}
 		class := classExact

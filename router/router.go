@@ -1,13 +1,23 @@
 package router
 
-import "gateway/config"
+import (
+	"sync"
+
+	"gateway/config"
+)
 
 // Router is a compiled route table.
 type Router struct {
 	hosts     *hosts
 	routes    []*Route // by Seq
-	ordered   []*Route // match order, for Routes
 	maxParams int
+
+	// ordered is the match order, for Routes, sorted on first use: only
+	// the control API lists routes, and a reload of 10,000 routes need
+	// not sort them (issue 20). keys are the sort keys, by Seq.
+	orderOnce sync.Once
+	ordered   []*Route
+	keys      []orderKey
 
 	pathMode     PathMode // gateway.path_policy
 	rejectParams bool     // gateway.reject_path_params
@@ -68,7 +78,10 @@ func (r *Router) NumRoutes() int { return len(r.routes) }
 // prefix), longer patterns first, then longer path_prefix, higher priority
 // and file order. For a request that several routes match, the earlier one
 // is tried first. The slice is shared: do not modify it.
-func (r *Router) Routes() []*Route { return r.ordered }
+func (r *Router) Routes() []*Route {
+	r.orderOnce.Do(func() { r.ordered = matchOrder(r.routes, r.keys) })
+	return r.ordered
+}
 
 // Route returns the route with sequence number seq.
 func (r *Router) Route(seq int) *Route { return r.routes[seq] }

@@ -112,33 +112,83 @@ func parsePattern(full string, plen int, pieces []piece) (pattern, error) {
 	return p, nil
 }
 
+// nodeSlab hands out the nodes of one compile from a few large chunks
+// rather than one allocation each: a reload of 10,000 routes makes some
+// 30,000 nodes, and fewer objects are less work for the allocator and for
+// the garbage collector (issue 20). The zero value is ready.
+type nodeSlab struct {
+	free     []node
+	children []*node // room for the first two children of nodes
+	entries  []*entry
+}
+
+// childList returns an empty list with room for two children.
+func (a *nodeSlab) childList() []*node {
+	if len(a.children) < 2 {
+		a.children = make([]*node, 2048)
+	}
+	l := a.children[:0:2]
+	a.children = a.children[2:]
+	return l
+}
+
+// entryList returns an empty list with room for one entry (most leaves
+// have one).
+func (a *nodeSlab) entryList() []*entry {
+	if len(a.entries) == 0 {
+		a.entries = make([]*entry, 1024)
+	}
+	l := a.entries[:0:1]
+	a.entries = a.entries[1:]
+	return l
+}
+
+func (a *nodeSlab) new() *node {
+	if len(a.free) == 0 {
+		a.free = make([]node, 1024)
+	}
+	n := &a.free[0]
+	a.free = a.free[1:]
+	return n
+}
+
 // insert adds e under pattern p, keeping each entry list in precedence order.
-func (n *node) insert(p pattern, e *entry) {
+func (n *node) insert(a *nodeSlab, p pattern, e *entry) {
 	for _, pc := range p.pieces {
 		if pc.param {
 			if n.param == nil {
-				n.param = &node{}
+				n.param = a.new()
 			}
 			n = n.param
 			continue
 		}
-		n = n.insertStatic(pc.static)
+		n = n.insertStatic(a, pc.static)
 	}
 	if p.wild {
+		if n.wild == nil {
+			n.wild = a.entryList()
+		}
 		n.wild = insertEntry(n.wild, e)
 	} else {
+		if n.leaf == nil {
+			n.leaf = a.entryList()
+		}
 		n.leaf = insertEntry(n.leaf, e)
 	}
 }
 
 // insertStatic returns the node that ends exactly after s below n, splitting
 // and creating nodes as needed.
-func (n *node) insertStatic(s string) *node {
+func (n *node) insertStatic(a *nodeSlab, s string) *node {
 	for len(s) > 0 {
 		i := strings.IndexByte(n.indices, s[0])
 		if i < 0 {
-			c := &node{path: s}
+			c := a.new()
+			c.path = s
 			n.indices += s[:1]
+			if n.children == nil {
+				n.children = a.childList()
+			}
 			n.children = append(n.children, c)
 			return c
 		}
@@ -148,7 +198,8 @@ func (n *node) insertStatic(s string) *node {
 			// Split c: mid takes the common part, c keeps the rest and
 			// everything below it (its parameter child included, which
 			// stays after the '/' it follows).
-			mid := &node{path: c.path[:l], indices: c.path[l : l+1], children: []*node{c}}
+			mid := a.new()
+			mid.path, mid.indices, mid.children = c.path[:l], c.path[l:l+1], append(a.childList(), c)
 			c.path = c.path[l:]
 			n.children[i] = mid
 			c = mid
