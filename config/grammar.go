@@ -293,24 +293,46 @@ func ParsePathPattern(p string) (PathPattern, error) {
 		}
 		pp.Wild = true
 	}
+	// The canonical form is p itself up to the first parameter: it is
+	// built only for a path with parameters (a reload checks every path
+	// of 10,000 routes, issue 20).
 	var b strings.Builder
-	for seg := range strings.SplitSeq(p[1:], "/") {
-		b.WriteByte('/')
+	params := false
+	for i := 1; i <= len(p); {
+		j := strings.IndexByte(p[i:], '/')
+		if j < 0 {
+			j = len(p)
+		} else {
+			j += i
+		}
+		seg := p[i:j]
 		name, ok, err := PathParam(seg)
 		if err != nil {
 			return PathPattern{}, err
 		}
-		if !ok {
+		switch {
+		case ok:
+			if slices.Contains(pp.Params, name) {
+				return PathPattern{}, fmt.Errorf("duplicate parameter %q", name)
+			}
+			pp.Params = append(pp.Params, name)
+			if !params {
+				params = true
+				b.WriteString(p[:i])
+			} else {
+				b.WriteByte('/')
+			}
+			b.WriteString("{}")
+		case params:
+			b.WriteByte('/')
 			b.WriteString(seg)
-			continue
 		}
-		if slices.Contains(pp.Params, name) {
-			return PathPattern{}, fmt.Errorf("duplicate parameter %q", name)
-		}
-		pp.Params = append(pp.Params, name)
-		b.WriteString("{}")
+		i = j + 1
 	}
-	pp.Canon = b.String()
+	pp.Canon = p
+	if params {
+		pp.Canon = b.String()
+	}
 	return pp, nil
 }
 

@@ -104,6 +104,20 @@ func TestParsePathPattern(t *testing.T) {
 	p, err := ParsePathPattern("/u/{id}/x/:name/*")
 	require.NoError(t, err)
 	require.Equal(t, PathPattern{Canon: "/u/{}/x/{}/*", Params: []string{"id", "name"}, Wild: true}, p)
+	// The canonical form is the path itself up to its first parameter
+	// (built only from there, issue 20).
+	for path, canon := range map[string]string{
+		"/": "/", "/a": "/a", "/a/": "/a/", "/a/b/*": "/a/b/*", "/{x}": "/{}", "/:x/": "/{}/",
+		"/a/{x}/b/c/": "/a/{}/b/c/", "/a/:x/:y": "/a/{}/{}", "/a/{x}*": "/a/{x}*",
+	} {
+		p, err := ParsePathPattern(path)
+		if canon == "/a/{x}*" {
+			require.Error(t, err, path)
+			continue
+		}
+		require.NoError(t, err, path)
+		require.Equal(t, canon, p.Canon, path)
+	}
 
 	for path, msg := range map[string]string{
 		"u":       "must start with '/'",

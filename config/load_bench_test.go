@@ -33,3 +33,17 @@ func BenchmarkLoad10kRoutes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValidate10kRoutes is the validation part of that Parse alone.
+func BenchmarkValidate10kRoutes(b *testing.B) {
+	cfg, err := Parse([]byte(benchConfig(10000)), "gw.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if errs := validate(cfg); len(errs) > 0 {
+			b.Fatal(errs)
+		}
+	}
+}

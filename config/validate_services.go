@@ -21,7 +21,11 @@ var (
 
 func (v *validator) services() {
 	serviceIDs := newIDSet(v, "services")
-	routeIDs := newIDSet(v, "routes")
+	n := 0
+	for i := range v.cfg.Services {
+		n += len(v.cfg.Services[i].Routes)
+	}
+	routeIDs := routeIDSet{v: v, seen: make(map[string][2]int, n)}
 	for i := range v.cfg.Services {
 		s := &v.cfg.Services[i]
 		path := indexPath("services", i)
@@ -84,11 +88,11 @@ func (v *validator) services() {
 			v.add(field(path, "routes"), "at least one route is required")
 		}
 		for j := range s.Routes {
-			rpath := indexPath(field(path, "routes"), j)
+			rpath := &routePath{si: i, ri: j}
 			// A bad service id is reported once, not again in every id
 			// derived from it.
-			if derived := s.Routes[j].ID == s.ID+"."+strconv.Itoa(j); serviceOK || !derived {
-				routeIDs.check(field(rpath, "id"), s.Routes[j].ID, maxID)
+			if serviceOK || !derivedID(s.Routes[j].ID, s.ID, j) {
+				routeIDs.check(rpath, s.Routes[j].ID)
 			}
 			v.route(rpath, s, &s.Routes[j])
 		}
@@ -157,69 +161,121 @@ func (v *validator) unmatchable(p string) string {
 	return ""
 }
 
-func (v *validator) route(path string, s *Service, r *Route) {
+func (v *validator) route(rp *routePath, s *Service, r *Route) {
 	if len(r.Name) > maxName {
-		v.add(field(path, "name"), "must have at most %d characters, got %d", maxName, len(r.Name))
+		v.add(field(rp.String(), "name"), "must have at most %d characters, got %d", maxName, len(r.Name))
 	}
 	// Key paths are made only for what has something to check or is
 	// wrong: a reload of 10,000 routes validates them all (issue 20).
 	if len(r.Paths) == 0 || len(r.Paths) > maxPaths {
-		v.add(field(path, "paths"), "must have 1..%d paths, got %d", maxPaths, len(r.Paths))
+		v.add(field(rp.String(), "paths"), "must have 1..%d paths, got %d", maxPaths, len(r.Paths))
 	}
 	var params []string
 	var canons []string // a route has a handful of paths
 	for i, p := range r.Paths {
 		pat, err := ParsePathPattern(p)
 		if err != nil {
-			v.add(indexPath(field(path, "paths"), i), "%v, got %q", err, p)
+			v.add(indexPath(field(rp.String(), "paths"), i), "%v, got %q", err, p)
 			continue
 		}
 		if msg := v.unmatchable(p); msg != "" {
-			v.add(indexPath(field(path, "paths"), i), "%s, got %q", msg, p)
+			v.add(indexPath(field(rp.String(), "paths"), i), "%s, got %q", msg, p)
 			continue
 		}
 		if slices.Contains(canons, pat.Canon) {
-			v.add(indexPath(field(path, "paths"), i), "duplicate path %q", p)
+			v.add(indexPath(field(rp.String(), "paths"), i), "duplicate path %q", p)
 		}
 		canons = append(canons, pat.Canon)
 		params = append(params, pat.Params...)
 	}
 	if len(r.Methods) > len(httpMethods) {
-		v.add(field(path, "methods"), "must have at most %d methods, got %d", len(httpMethods), len(r.Methods))
+		v.add(field(rp.String(), "methods"), "must have at most %d methods, got %d", len(httpMethods), len(r.Methods))
 	}
 	for i, m := range r.Methods {
 		switch {
 		case !slices.Contains(httpMethods, m):
-			v.add(indexPath(field(path, "methods"), i), "must be one of %s, got %q", strings.Join(httpMethods, ", "), m)
+			v.add(indexPath(field(rp.String(), "methods"), i), "must be one of %s, got %q", strings.Join(httpMethods, ", "), m)
 		case slices.Index(r.Methods, m) < i:
-			v.add(indexPath(field(path, "methods"), i), "duplicate method %q", m)
+			v.add(indexPath(field(rp.String(), "methods"), i), "duplicate method %q", m)
 		}
 	}
 	for i := range r.Vars {
-		v.routeVar(indexPath(field(path, "vars"), i), &r.Vars[i], params)
+		v.routeVar(indexPath(field(rp.String(), "vars"), i), &r.Vars[i], params)
 	}
 	if len(r.ReqParams) > 0 {
-		v.reqParams(field(path, "req_params"), r.ReqParams, params)
+		v.reqParams(field(rp.String(), "req_params"), r.ReqParams, params)
 	}
 	if len(r.BackendParams) > 0 {
-		v.backendParams(field(path, "backend_params"), r.BackendParams, r.ReqParams)
+		v.backendParams(field(rp.String(), "backend_params"), r.BackendParams, r.ReqParams)
 	}
 	if len(r.Plugins) > 0 {
-		v.plugins(field(path, "plugins"), r.Plugins)
+		v.plugins(field(rp.String(), "plugins"), r.Plugins)
 	}
 	if r.ThrottlePolicy != "" {
-		v.policyRef(field(path, "throttle_policy"), r.ThrottlePolicy)
+		v.policyRef(field(rp.String(), "throttle_policy"), r.ThrottlePolicy)
 	}
 	if r.Timeout != nil {
 		// 0 keeps the upstream's value (see DECISIONS.md).
-		tp := field(path, "timeout")
+		tp := field(rp.String(), "timeout")
 		v.nonNegative(field(tp, "connect"), r.Timeout.Connect)
 		v.nonNegative(field(tp, "send"), r.Timeout.Send)
 		v.nonNegative(field(tp, "read"), r.Timeout.Read)
 	}
-	v.routeWebsocket(path, r)
+	if r.Websocket != nil {
+		v.routeWebsocket(rp.String(), r)
+	}
 	if r.ServiceID != "" && r.ServiceID != s.ID {
-		v.add(field(path, "service_id"), "must be the enclosing service's id %q, got %q", s.ID, r.ServiceID)
+		v.add(field(rp.String(), "service_id"), "must be the enclosing service's id %q, got %q", s.ID, r.ServiceID)
+	}
+}
+
+// routePath is the key path of route ri of service si, made on first use:
+// most routes have nothing wrong and nothing that needs it, and a reload
+// validates 10,000 of them (issue 20).
+type routePath struct {
+	si, ri int
+	s      string
+}
+
+func (p *routePath) String() string {
+	if p.s == "" {
+		p.s = "services[" + strconv.Itoa(p.si) + "].routes[" + strconv.Itoa(p.ri) + "]"
+	}
+	return p.s
+}
+
+// derivedID reports whether id is the one a route of service svc at index
+// i gets when it has none (svc.i), without building that id.
+func derivedID(id, svc string, i int) bool {
+	rest, ok := strings.CutPrefix(id, svc)
+	if !ok || len(rest) < 2 || rest[0] != '.' {
+		return false
+	}
+	rest = rest[1:]
+	n, err := strconv.Atoi(rest)
+	return err == nil && n == i && (rest == "0" || rest[0] != '0' && rest[0] != '+' && rest[0] != '-')
+}
+
+// routeIDSet is idSet for route ids, which remembers where an id was
+// first used without making its key path.
+type routeIDSet struct {
+	v    *validator
+	seen map[string][2]int // id -> service and route index of its first use
+}
+
+func (s routeIDSet) check(rp *routePath, id string) {
+	switch {
+	case id == "":
+		s.v.add(field(rp.String(), "id"), "required")
+	case !validID(id, maxID):
+		s.v.add(field(rp.String(), "id"), "must match ^[a-zA-Z0-9-_.]+$ and have 1..%d characters, got %q", maxID, id)
+	default:
+		if first, dup := s.seen[id]; dup {
+			fp := &routePath{si: first[0], ri: first[1]}
+			s.v.add(field(rp.String(), "id"), "duplicate id %q in routes (first at %s)", id, field(fp.String(), "id"))
+			return
+		}
+		s.seen[id] = [2]int{rp.si, rp.ri}
 	}
 }
 
@@ -278,9 +334,27 @@ func (v *validator) routeConflicts() {
 	type entry struct {
 		si, ri int // the route's place, made a key path only for an error
 		route  *Route
+		next   int // the next entry of the same key, -1 for none
 	}
-	routePath := func(e entry) string { return indexPath(field(indexPath("services", e.si), "routes"), e.ri) }
-	buckets := map[string][]entry{}
+	// A route's key has no string made for it unless its service has a
+	// path_prefix: hosts are the service's, and the pattern (prefix and
+	// canonical path) is the path itself unless it has parameters.
+	type key struct {
+		hosts, pattern string
+		priority       int
+	}
+	type bucket struct{ first, last int }
+	routePath := func(e *entry) string { return (&routePath{si: e.si, ri: e.ri}).String() }
+	n := 0
+	for i := range v.cfg.Services {
+		for j := range v.cfg.Services[i].Routes {
+			n += len(v.cfg.Services[i].Routes[j].Paths)
+		}
+	}
+	entries := make([]entry, 0, n)
+	buckets := make(map[key]bucket, n)
+	var reported []*Route
+	var added []key // a route has a handful of paths
 	for i := range v.cfg.Services {
 		s := &v.cfg.Services[i]
 		hosts := hostSetKey(s.Hosts)
@@ -290,29 +364,38 @@ func (v *validator) routeConflicts() {
 			if len(r.Vars) > 0 {
 				continue
 			}
-			me := entry{si: i, ri: j, route: r}
-			var reported []*Route
-			var added []string // a route has a handful of paths
+			reported, added = reported[:0], added[:0]
 			for _, p := range r.Paths {
 				pat, err := ParsePathPattern(p)
 				if err != nil {
 					continue
 				}
-				canon := pat.Canon
-				key := hosts + "\x00" + prefix + canon + "\x00" + strconv.Itoa(r.Priority)
-				if slices.Contains(added, key) {
+				k := key{hosts: hosts, pattern: pat.Canon, priority: r.Priority}
+				if prefix != "" {
+					k.pattern = prefix + pat.Canon
+				}
+				if slices.Contains(added, k) {
 					continue // the same route twice: reported as a duplicate path
 				}
-				added = append(added, key)
-				for _, other := range buckets[key] {
+				added = append(added, k)
+				me := len(entries)
+				entries = append(entries, entry{si: i, ri: j, route: r, next: -1})
+				b, ok := buckets[k]
+				if !ok {
+					buckets[k] = bucket{first: me, last: me}
+					continue
+				}
+				for o := b.first; o >= 0; o = entries[o].next {
+					other := &entries[o]
 					if slices.Contains(reported, other.route) || !methodsOverlap(r.Methods, other.route.Methods) {
 						continue
 					}
 					reported = append(reported, other.route)
-					v.add(routePath(me), "conflicts with %s (id %q): same hosts, path pattern %q, methods and priority, and neither has vars; one of them could never match",
-						routePath(other), other.route.ID, prefix+canon)
+					v.add(routePath(&entries[me]), "conflicts with %s (id %q): same hosts, path pattern %q, methods and priority, and neither has vars; one of them could never match",
+						routePath(other), other.route.ID, k.pattern)
 				}
-				buckets[key] = append(buckets[key], me)
+				entries[b.last].next = me
+				buckets[k] = bucket{first: b.first, last: me}
 			}
 		}
 	}

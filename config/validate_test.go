@@ -575,3 +575,19 @@ services:
 	require.NoError(t, err)
 	require.Equal(t, "!=", cfg.Services[0].Routes[0].Vars[0].Op)
 }
+
+// derivedID tells the id a route without one gets (service.index) from
+// any other, without building it.
+func TestDerivedID(t *testing.T) {
+	for _, tt := range []struct {
+		id, svc string
+		i       int
+		want    bool
+	}{
+		{"s.0", "s", 0, true}, {"s.12", "s", 12, true}, {"s.1", "s", 0, false}, {"s.01", "s", 1, false},
+		{"s.+1", "s", 1, false}, {"s.-1", "s", -1, false}, {"s.", "s", 0, false}, {"s1", "s", 1, false},
+		{"t.0", "s", 0, false}, {"s.x.0", "s.x", 0, true}, {"s.x.0", "s", 0, false}, {"", "s", 0, false},
+	} {
+		require.Equal(t, tt.want, derivedID(tt.id, tt.svc, tt.i), "%q of %q at %d", tt.id, tt.svc, tt.i)
+	}
+}

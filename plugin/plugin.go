@@ -227,6 +227,9 @@ type Env struct {
 	AddUpstream func(id string, u *config.Upstream) error
 
 	shared map[string]any
+	// reuse is the route environment Chain.Reuse hands to steps, one for
+	// every route of a compile (a reload keeps thousands of chains).
+	reuse *Env
 }
 
 // NewEnv starts the compile environment of one snapshot.
@@ -283,7 +286,8 @@ type QueryCredential interface {
 // (config.Digest). Reuse asks env again for the long-lived state the step
 // holds, as its compile did, so that the new snapshot keeps that state;
 // false means the step must be compiled again. A step that does not
-// implement it is always compiled again.
+// implement it is always compiled again. env is valid during the call
+// only: Reuse must not keep it (it is reused for the next route).
 //
 // A Reusable step must not hold on to the config it was compiled from
 // (the *config.Route, the service): it copies what it needs, so that steps
@@ -326,7 +330,13 @@ func (c *Chain) Reuse(env *Env, r *router.Route) bool {
 	if all {
 		return true // nothing to ask for: no route environment needed
 	}
-	renv := env.ForRoute(r)
+	if env.reuse == nil {
+		env.reuse = new(Env)
+	}
+	renv := env.reuse
+	*renv = *env
+	renv.reuse = nil
+	renv.Route, renv.RouteID, renv.ServiceID = r, r.ID, r.Service.ID
 	for _, s := range c.steps {
 		if ru, ok := s.(Reusable); !ok || !ru.Reuse(renv) {
 			return false

@@ -112,3 +112,46 @@ services:
 	require.Equal(t, 1, tg.g.snap.Load().built)
 	require.Equal(t, 429, tg.get(t, "/a").StatusCode())
 }
+
+// TestReloadFindsKeptChainsByPlace (issue 20): a reload finds the chains
+// it keeps at the same place in their service, and indexes by route id
+// only a service whose routes moved; a route inserted before the others
+// still leaves every other chain kept, and each route answers as its own.
+func TestReloadFindsKeptChainsByPlace(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	conf := func(inserted bool) string {
+		s := manyServices(b.port(), 20, 50, -1, -1, "k1")
+		if inserted {
+			// A route first in s7, with a plugin of its own.
+			s = strings.Replace(s, "    routes:\n      - {id: s7-r0,",
+				"    routes:\n      - {id: s7-new, paths: [\"/new/*\"], plugins: {key-auth: {query: token}}}\n      - {id: s7-r0,", 1)
+		}
+		return s
+	}
+	tg := startGateway(t, conf(false))
+	snap := func() *snapshot { return tg.g.snap.Load() }
+	require.Equal(t, 1000, snap().built)
+	get := func(uri, key string) int {
+		return tg.do(t, "GET", uri, map[string]string{"apikey": key}, "").StatusCode()
+	}
+
+	require.NoError(t, tg.g.Apply(mustParse(t, conf(false))))
+	require.Equal(t, 0, snap().built, "nothing changed")
+	require.Equal(t, 0, snap().indexed, "every route at its place")
+
+	require.NoError(t, tg.g.Apply(mustParse(t, conf(true))))
+	require.Equal(t, 1, snap().built, "the inserted route only")
+	require.Equal(t, 1, snap().indexed, "s7's routes moved: s7 alone is indexed")
+	require.Equal(t, 200, get("/s7/r0/x", "k1"))
+	require.Equal(t, 200, get("/s7/r49/x", "k1"))
+	require.Equal(t, 401, get("/s7/r49/x", "wrong"))
+	require.Equal(t, 401, get("/s7/new/x", "wrong"))
+	require.Equal(t, 200, get("/s7/new/x?token=k1", ""), "the new route's chain is its own")
+	require.Equal(t, 401, get("/s7/r1/x?token=k1", ""), "a kept chain is its route's, not its neighbour's")
+
+	require.NoError(t, tg.g.Apply(mustParse(t, conf(false))))
+	require.Equal(t, 0, snap().built, "the routes moved back: kept")
+	require.Equal(t, 1, snap().indexed)
+	require.Equal(t, 404, get("/s7/new/x?token=k1", ""))
+	require.Equal(t, 200, get("/s7/r0/x", "k1"))
+}

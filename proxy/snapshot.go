@@ -43,11 +43,13 @@ type snapshot struct {
 	maskQuery [][]byte
 	// stream is the stream routes' table, built by commit (stream.go).
 	stream *stream.Table
-	// chains are the routes' plugin chains by what they were compiled
-	// from, for the next reload to reuse (reuse.go); built counts the
-	// chains this compile built rather than reused.
-	chains map[routeKey]*plugin.Chain
-	built  int
+	// chains are the routes' plugin chains by service id, with what they
+	// were compiled from, for the next reload to reuse (reuse.go); built
+	// counts the chains this compile built rather than reused, indexed
+	// the services whose routes it had to look up by id.
+	chains  map[string]*serviceChains
+	built   int
+	indexed int
 }
 
 // addMaskedQuery adds a credential's query argument name to the names the
@@ -262,7 +264,8 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 	}
 	s.routes = make([]*routeState, rt.NumRoutes())
 	reuse := newChainReuse(cfg, g.snap.Load())
-	s.chains = make(map[routeKey]*plugin.Chain, len(s.routes))
+	s.chains = reuse.next
+	states := make([]routeState, len(s.routes)) // one allocation for all
 	seq := 0
 	for si := range cfg.Services {
 		svc := &cfg.Services[si]
@@ -279,15 +282,17 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				Msg:  fmt.Sprintf("unknown upstream %q", upID),
 			})
 		}
+		reuse.service(si, svc.ID, len(svc.Routes))
 		for ri := range svc.Routes {
 			r := rt.Route(seq)
+			rs := &states[seq]
 			seq++
-			rs := &routeState{r: r, service: svc.ID, id: r.ID, up: up, httpsRedirect: svc.HTTPSRedirect}
+			*rs = routeState{r: r, service: svc.ID, id: r.ID, up: up, httpsRedirect: svc.HTTPSRedirect}
 			if up != nil {
 				rs.to = up.to
 			}
 			rs.to = withRouteTimeout(rs.to, r.Config.Timeout)
-			key, prev, keyed := reuse.route(si, ri, svc.ID, r.ID)
+			prev := reuse.prevChain(ri, r.ID)
 			var chain *plugin.Chain
 			var err error
 			if prev != nil && prev.Reuse(env, r) {
@@ -307,8 +312,8 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 				}
 			}
 			rs.chain = chain
-			if keyed && chain != nil {
-				s.chains[key] = chain
+			if chain != nil {
+				reuse.keep(ri, r.ID, chain)
 			}
 			rs.ws = g.compileWebsocket(&cfg.Gateway, svc.ID, r.Config)
 			s.routes[r.Seq] = rs
@@ -317,6 +322,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 	if len(errs) > 0 {
 		return nil, nil, errs
 	}
+	s.indexed = reuse.indexed
 	return s, p, nil
 }
 
