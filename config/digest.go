@@ -120,7 +120,9 @@ func hashValue(h *xxhash.Digest, buf []byte, v any) []byte {
 		}
 	case map[string]any:
 		buf = binary.AppendUvarint(append(buf, 'm'), uint64(len(x)))
-		keys := make([]string, 0, len(x))
+		// Most maps have a few keys: their list stays on the stack.
+		var small [16]string
+		keys := small[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}

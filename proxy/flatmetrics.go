@@ -390,6 +390,10 @@ type routeSweep struct {
 	f          *flatMetrics
 	histograms bool
 	key        []byte
+	// The service slot of the previous route: a service's routes come
+	// one after the other, so most routes need one lookup, not two.
+	lastSvc  *serviceSlot
+	lastName string
 }
 
 func (f *flatMetrics) beginRoutes(routeHistograms bool) *routeSweep {
@@ -400,11 +404,15 @@ func (f *flatMetrics) beginRoutes(routeHistograms bool) *routeSweep {
 
 func (rs *routeSweep) route(service, route string) routeMetrics {
 	rs.key = append(rs.key[:0], service...)
-	svc := rs.f.services.use(rs.key, func(s *serviceSlot) {
-		s.svc = service
-		s.labels = appendLabel(nil, "service", service)
-		s.durLabel = appendLabel(append(appendLabel(nil, "route", ""), ','), "service", service)
-	})
+	svc := rs.lastSvc
+	if svc == nil || rs.lastName != service {
+		svc = rs.f.services.use(rs.key, func(s *serviceSlot) {
+			s.svc = service
+			s.labels = appendLabel(nil, "service", service)
+			s.durLabel = appendLabel(append(appendLabel(nil, "route", ""), ','), "service", service)
+		})
+		rs.lastSvc, rs.lastName = svc, service
+	}
 	rs.key = append(append(rs.key, 0), route...)
 	r := rs.f.routes.use(rs.key, func(s *routeSlot) {
 		s.svc, s.route = service, route
