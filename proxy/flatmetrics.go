@@ -238,6 +238,9 @@ type slotTable[T any, P slotter[T]] struct {
 	gen    uint64
 	dirty  bool
 	live   atomic.Pointer[[]P] // the slots the serving config uses, by index
+	// lookups counts the keys looked up in byKey (tests: a reload finds
+	// the slots of unchanged routes without).
+	lookups int
 }
 
 type slotMeta struct {
@@ -262,6 +265,32 @@ func (t *slotTable[T, P]) begin() {
 // use returns the slot of key, marking it used by this sweep; a new slot
 // is zeroed and given to init first. Only a new key is copied.
 func (t *slotTable[T, P]) use(key []byte, init func(P)) P {
+	p, _ := t.useIndex(key, init)
+	return p
+}
+
+// hit returns slot i marked used by this sweep if it is key's (a caller
+// that asks for the same keys in the same order as last time tries the
+// index it got then, and skips the map).
+func (t *slotTable[T, P]) hit(i int, key []byte) (P, bool) {
+	if i < 0 || i >= len(t.meta) {
+		return nil, false
+	}
+	m := &t.meta[i]
+	if !m.inUse || m.key != string(key) {
+		return nil, false
+	}
+	if m.retired != 0 {
+		m.retired = 0
+		t.dirty = true
+	}
+	m.gen = t.gen
+	return t.at(int32(i)), true
+}
+
+// useIndex is use that also returns the slot's index, for hit.
+func (t *slotTable[T, P]) useIndex(key []byte, init func(P)) (P, int32) {
+	t.lookups++
 	if i, ok := t.byKey[string(key)]; ok {
 		m := &t.meta[i]
 		if m.retired != 0 {
@@ -269,7 +298,7 @@ func (t *slotTable[T, P]) use(key []byte, init func(P)) P {
 			t.dirty = true
 		}
 		m.gen = t.gen
-		return t.at(i)
+		return t.at(i), i
 	}
 	var i int32
 	if n := len(t.free); n > 0 {
@@ -289,7 +318,7 @@ func (t *slotTable[T, P]) use(key []byte, init func(P)) P {
 	t.meta[i] = slotMeta{key: k, gen: t.gen, inUse: true}
 	t.byKey[k] = i
 	t.dirty = true
-	return p
+	return p, i
 }
 
 // end retires the slots this sweep did not use, frees those retired for
@@ -352,6 +381,9 @@ type flatMetrics struct {
 	nodes    *slotTable[nodeSlot, *nodeSlot]
 	// routeHistograms is metrics.route_histograms of the serving config.
 	routeHistograms atomic.Bool
+	// routeOrder is the last route sweep's slots, in the order it asked
+	// for them (routeSweep.order); guarded by routes.mu.
+	routeOrder []int32
 }
 
 func newFlatMetrics() *flatMetrics {
@@ -394,12 +426,18 @@ type routeSweep struct {
 	// one after the other, so most routes need one lookup, not two.
 	lastSvc  *serviceSlot
 	lastName string
+	// order are the route slots in the order this sweep asked for them;
+	// the previous sweep's (flatMetrics.routeOrder) are tried first, so
+	// that a reload finds the slots of routes that kept their place
+	// without a map lookup (issue 20).
+	order []int32
+	shift int
 }
 
 func (f *flatMetrics) beginRoutes(routeHistograms bool) *routeSweep {
 	f.services.begin()
 	f.routes.begin()
-	return &routeSweep{f: f, histograms: routeHistograms}
+	return &routeSweep{f: f, histograms: routeHistograms, order: make([]int32, 0, len(f.routeOrder)+1)}
 }
 
 func (rs *routeSweep) route(service, route string) routeMetrics {
@@ -414,10 +452,14 @@ func (rs *routeSweep) route(service, route string) routeMetrics {
 		rs.lastSvc, rs.lastName = svc, service
 	}
 	rs.key = append(append(rs.key, 0), route...)
-	r := rs.f.routes.use(rs.key, func(s *routeSlot) {
-		s.svc, s.route = service, route
-		s.labels = appendLabel(append(appendLabel(nil, "route", route), ','), "service", service)
-	})
+	r, i := rs.hinted()
+	if r == nil {
+		r, i = rs.f.routes.useIndex(rs.key, func(s *routeSlot) {
+			s.svc, s.route = service, route
+			s.labels = appendLabel(append(appendLabel(nil, "route", route), ','), "service", service)
+		})
+	}
+	rs.order = append(rs.order, i)
 	rm := routeMetrics{codes: &r.codes, duration: &r.dur, bytesIn: &svc.bytesIn, bytesOut: &svc.bytesOut}
 	if !rs.histograms {
 		rm.duration = &svc.dur
@@ -425,7 +467,27 @@ func (rs *routeSweep) route(service, route string) routeMetrics {
 	return rm
 }
 
+// hinted finds the slot of rs.key where the previous sweep had the k-th
+// route (k the number asked for so far), shifted by the routes inserted
+// or removed before it so far; a route that is found one place away
+// moves the shift. nil: not found there.
+func (rs *routeSweep) hinted() (*routeSlot, int32) {
+	k := len(rs.order) + rs.shift
+	for _, d := range [3]int{0, -1, 1} {
+		j := k + d
+		if j < 0 || j >= len(rs.f.routeOrder) {
+			continue
+		}
+		if r, ok := rs.f.routes.hit(int(rs.f.routeOrder[j]), rs.key); ok {
+			rs.shift += d
+			return r, rs.f.routeOrder[j]
+		}
+	}
+	return nil, -1
+}
+
 func (rs *routeSweep) end() {
+	rs.f.routeOrder = rs.order
 	now := time.Now()
 	rs.f.routes.end(now)
 	rs.f.services.end(now)

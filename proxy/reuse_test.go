@@ -135,13 +135,25 @@ func TestReloadFindsKeptChainsByPlace(t *testing.T) {
 		return tg.do(t, "GET", uri, map[string]string{"apikey": key}, "").StatusCode()
 	}
 
+	// The route metric slots of routes that kept their place, or moved by
+	// a route inserted or removed before them, are found without a map
+	// lookup.
+	lookups := func() int {
+		n := tg.g.metrics.flat.routes.lookups
+		tg.g.metrics.flat.routes.lookups = 0
+		return n
+	}
+	lookups()
+
 	require.NoError(t, tg.g.Apply(mustParse(t, conf(false))))
 	require.Equal(t, 0, snap().built, "nothing changed")
 	require.Equal(t, 0, snap().indexed, "every route at its place")
+	require.Equal(t, 0, lookups())
 
 	require.NoError(t, tg.g.Apply(mustParse(t, conf(true))))
 	require.Equal(t, 1, snap().built, "the inserted route only")
 	require.Equal(t, 1, snap().indexed, "s7's routes moved: s7 alone is indexed")
+	require.Equal(t, 1, lookups(), "the inserted route's slot only")
 	require.Equal(t, 200, get("/s7/r0/x", "k1"))
 	require.Equal(t, 200, get("/s7/r49/x", "k1"))
 	require.Equal(t, 401, get("/s7/r49/x", "wrong"))
@@ -152,6 +164,7 @@ func TestReloadFindsKeptChainsByPlace(t *testing.T) {
 	require.NoError(t, tg.g.Apply(mustParse(t, conf(false))))
 	require.Equal(t, 0, snap().built, "the routes moved back: kept")
 	require.Equal(t, 1, snap().indexed)
+	require.Equal(t, 0, lookups())
 	require.Equal(t, 404, get("/s7/new/x?token=k1", ""))
 	require.Equal(t, 200, get("/s7/r0/x", "k1"))
 }
