@@ -293,6 +293,12 @@ func ParsePathPattern(p string) (PathPattern, error) {
 		}
 		pp.Wild = true
 	}
+	if !strings.ContainsAny(p, "{}:") {
+		// No segment is a parameter: the path is its own canonical form
+		// (most routes; validation parses every path of a reload twice).
+		pp.Canon = p
+		return pp, nil
+	}
 	var b strings.Builder
 	for seg := range strings.SplitSeq(p[1:], "/") {
 		b.WriteByte('/')

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -104,6 +105,12 @@ func TestParsePathPattern(t *testing.T) {
 	p, err := ParsePathPattern("/u/{id}/x/:name/*")
 	require.NoError(t, err)
 	require.Equal(t, PathPattern{Canon: "/u/{}/x/{}/*", Params: []string{"id", "name"}, Wild: true}, p)
+	// A path without parameters is its own canonical form.
+	for _, path := range []string{"/", "/r1/*", "/a/b.c/d-e", "/*"} {
+		p, err := ParsePathPattern(path)
+		require.NoError(t, err)
+		require.Equal(t, PathPattern{Canon: path, Wild: strings.HasSuffix(path, "*")}, p)
+	}
 
 	for path, msg := range map[string]string{
 		"u":       "must start with '/'",
