@@ -18,10 +18,11 @@ import (
 //     resolved as scalarValue resolves them;
 //   - comments, blank lines, and a `---` line before the document.
 //
-// It declines anchors, aliases, tags, block scalars (| and >), scalars or
-// flow collections over several lines, complex keys (?), merge keys (<<),
-// duplicate keys, null keys, tabs, carriage returns, control characters,
-// a byte-order mark, directives, a second document, a bare scalar or flow
+// Lines end in "\n" or "\r\n". It declines anchors, aliases, tags, block
+// scalars (| and >), scalars or flow collections over several lines,
+// complex keys (?), merge keys (<<), duplicate keys, null keys, tabs, a
+// carriage return that does not end a line, other control characters, a
+// byte-order mark, directives, a second document, a bare scalar or flow
 // collection on its own line, nesting past MaxDepth, and everything it
 // does not recognise. What it accepts, yaml.v3 reads to a deep-equal tree
 // (FuzzFastYAML); a file that has any error is loaded again through
@@ -42,7 +43,7 @@ func fastYAML(data []byte) (any, bool) {
 			return nil, false
 		}
 		p.marker = true
-		p.next(p.eol + 1)
+		p.next(p.nextLine)
 	}
 	p.marker = true
 	if p.bad || p.eof {
@@ -62,7 +63,7 @@ func fastYAMLChars(data []byte) bool {
 	for i := 0; i < len(data); {
 		c := data[i]
 		if c < utf8.RuneSelf {
-			if c < 0x20 && c != '\n' || c == 0x7f {
+			if c < 0x20 && c != '\n' && !(c == '\r' && i+1 < len(data) && data[i+1] == '\n') || c == 0x7f {
 				return false
 			}
 			i++
@@ -84,7 +85,8 @@ type fastParser struct {
 	src       string
 	lineStart int
 	pos       int
-	eol       int
+	eol       int // before "\n" or "\r\n"
+	nextLine  int
 	ind       int
 	eof       bool
 	bad       bool // declined
@@ -99,26 +101,31 @@ const maxFastKey = 512
 func (p *fastParser) next(from int) {
 	for from < len(p.src) {
 		end := strings.IndexByte(p.src[from:], '\n')
+		nextLine := len(p.src)
 		if end < 0 {
 			end = len(p.src)
 		} else {
 			end += from
+			nextLine = end + 1
+			if end > from && p.src[end-1] == '\r' {
+				end-- // CRLF
+			}
 		}
 		i := from
 		for i < end && p.src[i] == ' ' {
 			i++
 		}
 		if i == end || p.src[i] == '#' {
-			from = end + 1
+			from = nextLine
 			continue
 		}
 		if p.marker && i == from && (strings.HasPrefix(p.src[i:end], "---") || strings.HasPrefix(p.src[i:end], "...")) {
 			p.bad = true // a document marker, or a scalar that looks like one
 		}
-		p.lineStart, p.pos, p.eol, p.ind = from, i, end, i-from
+		p.lineStart, p.pos, p.eol, p.nextLine, p.ind = from, i, end, nextLine, i-from
 		return
 	}
-	p.eof, p.ind, p.lineStart, p.pos, p.eol = true, -1, len(p.src), len(p.src), len(p.src)
+	p.eof, p.ind, p.lineStart, p.pos, p.eol, p.nextLine = true, -1, len(p.src), len(p.src), len(p.src), len(p.src)
 }
 
 // endLine accepts the rest of the line from pos (spaces, a comment) and
@@ -132,7 +139,7 @@ func (p *fastParser) endLine() {
 		p.bad = true
 		return
 	}
-	p.next(p.eol + 1)
+	p.next(p.nextLine)
 }
 
 // dash says whether a block sequence entry starts at i.
@@ -177,7 +184,7 @@ func (p *fastParser) mapping(col, depth int) any {
 		var v any
 		if j == p.eol || p.src[j] == '#' {
 			// The value is on the lines below, or null.
-			p.next(p.eol + 1)
+			p.next(p.nextLine)
 			switch {
 			case p.bad:
 			case p.eof || p.ind < col:
@@ -233,7 +240,7 @@ func (p *fastParser) seq(col, depth int) any {
 		}
 		var v any
 		if j == p.eol || p.src[j] == '#' {
-			p.next(p.eol + 1)
+			p.next(p.nextLine)
 			if !p.bad && !p.eof && p.ind > col {
 				v = p.node(p.ind, depth+1)
 			}

@@ -85,6 +85,10 @@ var fastYAMLEdges = []string{
 	"a: ---\nb: ...\n",
 	"a:\tb\n",
 	"a: b\r\n",
+	"a: b\r\nc:\r\n  - 'd' # e\r\n\r\n  - {f: g}\r\n",
+	"a: b\rc: d\n",
+	"a: b\r",
+	"a: 'b\r\n  c'\r\n",
 	"\ufeffa: 1\n",
 	"a: \u00e9\u4e2d\U0001F600\n",
 	"a: \u2028\n",
@@ -153,6 +157,7 @@ func TestFastYAMLReads(t *testing.T) {
 		"---\n# c\na: 1\n\nb:\n- x\n- {y: [1, 2.5, 'z', \"w\"]}\n",
 		"a:\n  - k: v\n    l:\n      - 1\n    m: {n: o}\n",
 		"a: 'it''s' # comment\nb: \"\\\"\\n\\u00e9\"\nc: \u00e9\n",
+		"a: 1\r\nb:\r\n  - x # c\r\n\r\n  - {y: z}\r\n",
 	} {
 		_, ok := fastYAML([]byte(doc))
 		require.True(t, ok, doc)
@@ -161,7 +166,7 @@ func TestFastYAMLReads(t *testing.T) {
 	for _, doc := range []string{
 		"a: &x 1\nb: *x\n", "a: !!str 1\n", "a: |\n  x\n", "a: b\n  c\n", "a: [1,\n  2]\n",
 		"a: 1\na: 2\n", "<<: {a: 1}\n", "---\na: 1\n---\nb: 2\n", "a:\tb\n", "? a\n: b\n",
-		"a: \"x\n  y\"\n", "a: \"\\/\"\n", "a: [" + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + "]\n",
+		"a: \"x\n  y\"\n", "a: \"\\/\"\n", "a: b\rc: d\n", "a: [" + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + "]\n",
 	} {
 		_, ok := fastYAML([]byte(doc))
 		require.False(t, ok, doc)
@@ -217,10 +222,14 @@ func TestFastYAMLRandomDocs(t *testing.T) {
 				b.WriteString(pick(indents) + "# comment\n\n")
 			}
 		}
-		if checkFastYAML(t, []byte(b.String())) {
+		doc := b.String()
+		if rnd.IntN(4) == 0 {
+			doc = strings.ReplaceAll(doc, "\n", "\r\n")
+		}
+		if checkFastYAML(t, []byte(doc)) {
 			accepted++
 		}
 	}
 	require.Greater(t, accepted, 1000)
-	t.Logf("the fast path read %d of 30000", accepted)
+	t.Logf("the fast path read %d of the documents", accepted)
 }
