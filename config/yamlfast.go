@@ -42,10 +42,10 @@ func fastYAML(data []byte) (any, bool) {
 		if p.eol != p.pos+3 {
 			return nil, false
 		}
-		p.marker = true
+		p.marker = true // a marker after this one declines
 		p.next(p.nextLine)
 	}
-	p.marker = true
+	p.marker = true // from the second line on
 	if p.bad || p.eof {
 		return nil, false
 	}

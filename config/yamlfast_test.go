@@ -43,6 +43,8 @@ var fastYAMLEdges = []string{
 	"---\na: 1\n",
 	"--- \na: 1\n",
 	"---\na: 1\n---\nb: 2\n",
+	"---\n---\na: 1\n",
+	"---\n...\n",
 	"a: 1\n...\n",
 	"a:\n- x\n- y\nb: 2\n",
 	"a:\n  - x\n  -\n  - - y\n    - z\n  - k: v\n    l: w\n",
