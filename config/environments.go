@@ -76,7 +76,7 @@ type envSubst struct {
 // walk substitutes in strings below v when on is set, and decides on for
 // the keys below: path_prefix, paths, upstream_host, a node's host, and
 // everything under proxy-rewrite.
-func (s *envSubst) walk(v any, on bool) any {
+func (s *envSubst) walk(v any, on bool) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, child := range t {
@@ -88,21 +88,35 @@ func (s *envSubst) walk(v any, on bool) any {
 				childOn = on || s.inNodes()
 			}
 			s.path.pushKey(k)
-			t[k] = s.walk(child, childOn)
+			if str, ok := s.subst(child, childOn); ok {
+				t[k] = str
+			} else {
+				s.walk(child, childOn)
+			}
 			s.path.pop()
 		}
 	case []any:
 		for i, child := range t {
 			s.path.pushIndex(i)
-			t[i] = s.walk(child, on)
+			if str, ok := s.subst(child, on); ok {
+				t[i] = str
+			} else {
+				s.walk(child, on)
+			}
 			s.path.pop()
 		}
-	case string:
-		if on && strings.Contains(t, "#") {
-			return s.replace(t, s.path.String())
-		}
 	}
-	return v
+}
+
+// subst returns v with its variables replaced if v is a string that may
+// have any and on is set; ok is false for every other value, which is
+// left as it is (storing each value back cost a tenth of a large load).
+func (s *envSubst) subst(v any, on bool) (string, bool) {
+	str, ok := v.(string)
+	if !ok || !on || !strings.Contains(str, "#") {
+		return "", false
+	}
+	return s.replace(str, s.path.String()), true
 }
 
 // inNodes reports whether the walk is in a list of nodes (`nodes` or

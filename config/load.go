@@ -72,6 +72,16 @@ func LoadFile(path string, lim ReadLimits) (*Config, error) {
 // defaults that depend on other fields and validates the result. Either the
 // config is valid, or the error is Errors with every problem found.
 func Parse(data []byte, name string) (*Config, error) {
+	if !isJSONName(name) {
+		// The fast YAML path (yamlfast.go) loads most files. A file it
+		// declines, or that has any error, is loaded from yaml.v3's
+		// reading, whose errors have their lines.
+		if root, ok := fastYAML(data); ok {
+			if cfg, errs := loadTree(data, name, root, nil); len(errs) == 0 {
+				return cfg, nil
+			}
+		}
+	}
 	root, node, errs := parseSource(data, name)
 	if root == nil {
 		if len(errs) == 0 {
@@ -83,20 +93,27 @@ func Parse(data []byte, name string) (*Config, error) {
 		locate(node, name, errs)
 		return nil, errs
 	}
-	errs = append(errs, substituteEnvironment(root)...)
-	cfg := &Config{Source: name, src: data, digest: digestTree(root)}
-	d := decoder{errs: errs}
-	d.decode(root, reflect.ValueOf(cfg).Elem())
-	resolve(cfg, data)
-	all := append(d.errs, withoutDecoded(validate(cfg), d.errs)...)
+	cfg, all := loadTree(data, name, root, errs)
 	if len(all) > 0 {
-		sortErrors(all)
 		// The nodes were let go after the tree was built (garbage for the
 		// rest of the load); a file with errors is parsed again for lines.
 		cfg.Locate(all)
 		return nil, all
 	}
 	return cfg, nil
+}
+
+// loadTree decodes, resolves and validates the parsed tree of data; errs
+// are the parser's. The errors it returns are sorted and not located.
+func loadTree(data []byte, name string, root any, errs Errors) (*Config, Errors) {
+	errs = append(errs, substituteEnvironment(root)...)
+	cfg := &Config{Source: name, src: data, digest: digestTree(root)}
+	d := decoder{errs: errs}
+	d.decode(root, reflect.ValueOf(cfg).Elem())
+	resolve(cfg, data)
+	all := append(d.errs, withoutDecoded(validate(cfg), d.errs)...)
+	sortErrors(all)
+	return cfg, all
 }
 
 // Locate gives the errors found in cfg after it loaded (compiling its

@@ -224,6 +224,11 @@ func keyString(k *yaml.Node) (string, string) {
 	if err != "" {
 		return "", err
 	}
+	return keyText(v)
+}
+
+// keyText is a resolved scalar as a map key (keyString).
+func keyText(v any) (string, string) {
 	switch x := v.(type) {
 	case string:
 		return x, ""
@@ -255,19 +260,25 @@ func scalarValue(n *yaml.Node) (any, string) {
 	if err != "" {
 		return nil, err
 	}
+	return treeValue(v, n.Value), ""
+}
+
+// treeValue is a resolved scalar (scalarKind) of the text s as a tree
+// value: numbers become json.Number.
+func treeValue(v any, s string) any {
 	switch x := v.(type) {
 	case int64:
-		return json.Number(strconv.FormatInt(x, 10)), ""
+		return json.Number(strconv.FormatInt(x, 10))
 	case uint64:
-		return json.Number(strconv.FormatUint(x, 10)), ""
+		return json.Number(strconv.FormatUint(x, 10))
 	case float64:
 		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return json.Number(n.Value), ""
+			return json.Number(s)
 		}
 		text, _ := json.Marshal(x)
-		return json.Number(text), ""
+		return json.Number(text)
 	}
-	return v, ""
+	return v
 }
 
 // scalarKind resolves a scalar to string, bool, nil, int64, uint64 or
