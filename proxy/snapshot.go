@@ -131,6 +131,7 @@ type nodeState struct {
 type nodeLong struct {
 	inflight atomic.Int64
 	m        nodeMetrics
+	mref     slotRef // m's generation: an attempt outliving the slot drops its counts
 	// Failed attempts are logged at most once per attemptLogInterval per
 	// node; the lines in between are counted and reported with the next.
 	lastFailLog  atomic.Int64 // unix nanoseconds
@@ -408,7 +409,7 @@ func (g *Gateway) wireNode(upstream string, ns *nodeState) (balancer.NodeRef, st
 	// node table (commit) or an add bracket (a discovery callback).
 	nm := g.metrics.flat.node(upstream, ns.addr)
 	if ns.long == nil {
-		ns.long = &nodeLong{m: nm}
+		ns.long = &nodeLong{m: nm, mref: refOf(nm.generation())}
 		g.nodes[key] = ns.long
 	}
 	ref := balancer.NodeRef{InFlight: &ns.long.inflight}
