@@ -292,7 +292,9 @@ type slotTable[T any, P slotter[T]] struct {
 	free   []int32
 	gen    uint64
 	dirty  bool
-	live   atomic.Pointer[[]P] // the slots the serving config uses, by index
+	// sweeping is true from begin to end.
+	sweeping bool
+	live     atomic.Pointer[[]P] // the slots the serving config uses, by index
 	// quarantine is slotQuarantine (tests shorten it).
 	quarantine time.Duration
 }
@@ -314,6 +316,7 @@ func (t *slotTable[T, P]) at(i int32) P { return P(&t.chunks[i/slotChunk][i%slot
 func (t *slotTable[T, P]) begin() {
 	t.mu.Lock()
 	t.gen++
+	t.sweeping = true
 }
 
 // use returns the slot of key, marking it used by this sweep; a new slot
@@ -353,6 +356,7 @@ func (t *slotTable[T, P]) use(key []byte, init func(P)) P {
 // the quarantine, and publishes the live list.
 func (t *slotTable[T, P]) end(now time.Time) {
 	defer t.mu.Unlock()
+	t.sweeping = false
 	for i := range t.meta {
 		m := &t.meta[i]
 		if !m.inUse || m.gen == t.gen {
@@ -375,6 +379,20 @@ func (t *slotTable[T, P]) end(now time.Time) {
 // node between reloads): the slots it uses join the live ones and nothing
 // is retired; the next sweep retires what is no longer used.
 func (t *slotTable[T, P]) addBegin() { t.mu.Lock() }
+
+// retire stops exporting the slot of key now, inside an add bracket (a
+// discovered address left): it is freed once the quarantine is over, by a
+// later sweep, unless a use brings it back first. Inside a sweep it does
+// nothing: end retires what the sweep did not use.
+func (t *slotTable[T, P]) retire(key []byte, now time.Time) {
+	if t.sweeping {
+		return
+	}
+	if i, ok := t.byKey[string(key)]; ok && t.meta[i].retired == 0 {
+		t.meta[i].retired = now.UnixNano()
+		t.dirty = true
+	}
+}
 func (t *slotTable[T, P]) addEnd() {
 	defer t.mu.Unlock()
 	t.publishLocked()
@@ -484,11 +502,15 @@ func (rs *routeSweep) end() {
 	rs.f.routeHistograms.Store(rs.histograms)
 }
 
+func nodeKey(upstream, addr string) []byte {
+	key := make([]byte, 0, 64)
+	return append(append(append(key, upstream...), 0), addr...)
+}
+
 // node returns the slot of (upstream, node) for a sweep of the node table
 // (nodes.begin ... nodes.end).
 func (f *flatMetrics) node(upstream, addr string) *nodeSlot {
-	key := make([]byte, 0, 64)
-	key = append(append(append(key, upstream...), 0), addr...)
+	key := nodeKey(upstream, addr)
 	return f.nodes.use(key, func(s *nodeSlot) {
 		s.up, s.addr = upstream, addr
 		s.node = appendLabel(nil, "node", addr)

@@ -432,6 +432,9 @@ func (g *Gateway) forgetNode(key string) {
 	delete(g.nodes, key)
 	if upstream, addr, ok := strings.Cut(key, "|"); ok {
 		g.metrics.nodeHealthy.DeleteLabelValues(upstream, addr)
+		// Its attempt and duration series too, between reloads (a discovered
+		// address left); a reload's sweep retires the nodes it did not use.
+		g.metrics.flat.nodes.retire(nodeKey(upstream, addr), time.Now())
 	}
 }
 
