@@ -494,7 +494,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
 	p.redis.Commit()
 
-	s.stream = buildStreamTable(s, p)
+	s.stream = g.buildStreamTable(s, p)
 	sweep := g.metrics.flat.beginRoutes(s.cfg.Metrics.RouteHistograms)
 	s.noRoute = sweep.route("", "")
 	for _, rs := range s.routes {
