@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"io"
@@ -316,20 +317,31 @@ services:
 	require.Contains(t, text, `gateway_http_request_duration_seconds_count{route="keep",service="s"} `+itoa(n))
 }
 
-// TestLateWritersDropAddsToAReusedSlot: a WebSocket tunnel and a slow
-// request that outlive their route, service and node by more than the
-// quarantine end after the slots were handed to another service; what
-// they count is dropped, not added to the service that reused the slots.
+// TestLateWritersDropAddsToAReusedSlot: a WebSocket tunnel, a slow request
+// and a streamed (chunked) body that outlive their route, service and node
+// by more than the quarantine end after the slots were handed to another
+// service; what they count is dropped, not added to the service that
+// reused the slots.
 func TestLateWritersDropAddsToAReusedSlot(t *testing.T) {
-	entered, release := make(chan struct{}, 1), make(chan struct{})
+	entered, release := make(chan struct{}, 2), make(chan struct{})
 	var releaseOnce sync.Once
 	unblock := func() { releaseOnce.Do(func() { close(release) }) }
 	ws := wsEcho(0)
 	b := startBackend(t, "b", func(ctx *fasthttp.RequestCtx) {
-		if string(ctx.Path()) == "/slow" {
+		switch string(ctx.Path()) {
+		case "/slow":
 			entered <- struct{}{}
 			<-release
 			ctx.SetBodyString("slow")
+			return
+		case "/chunked":
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				_, _ = w.WriteString("first")
+				_ = w.Flush()
+				entered <- struct{}{}
+				<-release
+				_, _ = w.Write(make([]byte, 64<<10))
+			})
 			return
 		}
 		ws(ctx)
@@ -344,8 +356,8 @@ func TestLateWritersDropAddsToAReusedSlot(t *testing.T) {
 		return mustParse(t, "gateway: {access_log: {enabled: false}}\nservices:\n"+strings.Join(svcs, ""))
 	}
 	x := svc("x", `{id: x, paths: ["/x"]}`)
-	chat := svc("chat", `{id: ws, paths: ["/ws"], enable_websocket: true}, {id: slow, paths: ["/slow"]}`)
-	fresh := svc("fresh", `{id: f1, paths: ["/f1"]}, {id: f2, paths: ["/f2"]}`)
+	chat := svc("chat", `{id: ws, paths: ["/ws"], enable_websocket: true}, {id: slow, paths: ["/slow"]}, {id: chunked, paths: ["/chunked"]}`)
+	fresh := svc("fresh", `{id: f1, paths: ["/f1"]}, {id: f2, paths: ["/f2"]}, {id: f3, paths: ["/f3"]}`)
 
 	g := New(Options{})
 	f := g.metrics.flat
@@ -357,14 +369,17 @@ func TestLateWritersDropAddsToAReusedSlot(t *testing.T) {
 	w, resp := wsDial(t, tg.addr, "/ws")
 	require.NotNil(t, w, "status %d", resp.StatusCode())
 	w.echo(t, wsOpBinary, make([]byte, 64<<10))
-	slow := make(chan *fasthttp.Response, 1)
-	go func() {
-		r := &fasthttp.Response{}
-		req := &fasthttp.Request{}
-		req.SetRequestURI("http://" + tg.addr + "/slow")
-		_ = testClient.Do(req, r)
-		slow <- r
-	}()
+	slow := make(chan *fasthttp.Response, 2)
+	for _, path := range []string{"/slow", "/chunked"} {
+		go func() {
+			r := &fasthttp.Response{}
+			req := &fasthttp.Request{}
+			req.SetRequestURI("http://" + tg.addr + path)
+			_ = testClient.Do(req, r)
+			slow <- r
+		}()
+	}
+	<-entered
 	<-entered
 
 	service := func(id string) *serviceSlot {
@@ -384,6 +399,7 @@ func TestLateWritersDropAddsToAReusedSlot(t *testing.T) {
 
 	unblock()
 	require.Equal(t, 200, (<-slow).StatusCode())
+	require.Equal(t, 200, (<-slow).StatusCode())
 	w.echo(t, wsOpBinary, make([]byte, 64<<10))
 	w.c.Close()
 	require.Eventually(t, func() bool { return g.tunnels.open() == 0 }, 10*time.Second, 5*time.Millisecond)
@@ -393,6 +409,7 @@ func TestLateWritersDropAddsToAReusedSlot(t *testing.T) {
 	require.Equal(t, 0.0, sampleValue(t, text, `gateway_http_bytes_total{direction="out",service="fresh"}`))
 	require.Equal(t, 0.0, sampleValue(t, text, `gateway_http_request_duration_seconds_count{route="f1",service="fresh"}`))
 	require.Equal(t, 0.0, sampleValue(t, text, `gateway_http_request_duration_seconds_count{route="f2",service="fresh"}`))
+	require.Equal(t, 0.0, sampleValue(t, text, `gateway_http_request_duration_seconds_count{route="f3",service="fresh"}`))
 	require.NotContains(t, text, `gateway_http_requests_total{code="200",route="f`)
 	node := `node="` + b.addr + `"`
 	require.Equal(t, 0.0, sampleValue(t, text, `gateway_upstream_attempts_total{`+node+`,result="ok",upstream="fresh"}`))
