@@ -20,6 +20,9 @@ type Digest struct {
 	// gateway section, upstreams, policies, consumers, global plugins...
 	// whatever a service's routes may refer to.
 	Global uint64
+	// Consumers is the consumers list alone (what credential indexes
+	// are built from).
+	Consumers uint64
 	// Services is one hash per service, its routes included; Own is the
 	// same without the routes, and Routes[i][j] is route j of service i
 	// (nil for a service that is not an object with a list of routes).
@@ -50,6 +53,10 @@ func digestTree(root any) *Digest {
 	}
 	h.Write(buf)
 	d.Global = h.Sum64()
+	h.Reset()
+	buf = hashValue(h, buf[:0], top["consumers"])
+	h.Write(buf)
+	d.Consumers = h.Sum64()
 	if svcs, ok := top["services"].([]any); ok {
 		d.Services = make([]uint64, len(svcs))
 		d.Own = make([]uint64, len(svcs))

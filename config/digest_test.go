@@ -38,6 +38,12 @@ services:
 	d3 := mustParse(t, doc("1", "k2")).Digest()
 	require.NotEqual(t, d1.Global, d3.Global)
 	require.Equal(t, d1.Services, d3.Services)
+	// Consumers hashes the consumers alone.
+	require.NotEqual(t, d1.Consumers, d3.Consumers)
+	require.Equal(t, d1.Consumers, d2.Consumers)
+	d4 := mustParse(t, doc("1", "k")+"gateway: {max_header_count: 50}\n").Digest()
+	require.NotEqual(t, d1.Global, d4.Global)
+	require.Equal(t, d1.Consumers, d4.Consumers)
 
 	// A $env:// reference hashes with its value, read at each load.
 	t.Setenv("GW_DIGEST_KEY", "one")

@@ -1,6 +1,11 @@
 package plugin
 
-import "gateway/config"
+import (
+	"reflect"
+	"strconv"
+
+	"gateway/config"
+)
 
 // Authenticator is the request step of an authentication plugin (key-auth,
 // basic-auth, jwt-auth, ...). A route may enable several: the request is
@@ -115,9 +120,30 @@ func EachCredential[T any](consumers []config.Consumer, name string, fn func(cr 
 }
 
 // Credentials returns what build makes of the consumers for plugin name
-// (its index of credentials), built once per snapshot and shared by every
-// route.
+// (its index of credentials), shared by every route (ConsumersShared).
 func Credentials[K any](env *Env, name string, build func([]config.Consumer) K) K {
-	v, _ := env.Shared(name+":credentials", func() (any, error) { return build(env.Config.Consumers), nil })
-	return v.(K)
+	return ConsumersShared(env, name+":credentials", func() any { return build(env.Config.Consumers) }).(K)
+}
+
+// ConsumersShared returns the value cached under key that build makes from
+// the consumers alone. It is shared by every route of the snapshot and,
+// for a config Parse made, kept in env.Long for the snapshots after it
+// while the consumers hash the same (config.Digest.Consumers): a chain a
+// reload keeps (Reusable) and one compiled afresh then hold one value, and
+// a value no compile asks for any more is dropped with the store's commit.
+func ConsumersShared(env *Env, key string, build func() any) any {
+	v, _ := env.Shared(key, func() (any, error) {
+		if d := env.Config.Digest(); d != nil && env.Long != nil {
+			return env.Long.Get(key+"|consumers:"+strconv.FormatUint(d.Consumers, 16), build), nil
+		}
+		return build(), nil
+	})
+	return v
+}
+
+// SameIndex reports whether a and b (maps or pointers) are the very same
+// value: a kept authentication step's Reuse compares the index it holds
+// with the one the new snapshot has.
+func SameIndex[K any](a, b K) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

@@ -122,10 +122,15 @@ func (g *Gateway) attempt(st *reqState, n *nodeState) error {
 	st.attempts++
 	st.upstreamAddr = n.addr
 	st.upstreamDur += d
-	n.long.m.duration.observe(d)
+	counted := n.long.mref.current()
+	if counted {
+		n.long.m.duration.observe(d)
+	}
 
 	if err == nil {
-		n.long.m.attempts[resultOK].Add(1)
+		if counted {
+			n.long.m.attempts[resultOK].Add(1)
+		}
 		st.upstreamStatus = ctx.Response.StatusCode()
 		if n.health != nil {
 			n.health.Observe(healthcheck.Outcome{Status: st.upstreamStatus})
@@ -148,7 +153,9 @@ func (g *Gateway) attempt(st *reqState, n *nodeState) error {
 	case ae.Phase == transport.PhaseConnect:
 		result = resultConnectError
 	}
-	n.long.m.attempts[result].Add(1)
+	if counted {
+		n.long.m.attempts[result].Add(1)
+	}
 	if n.health != nil {
 		n.health.Observe(healthcheck.Outcome{TCPFailure: !ae.Timeout, Timeout: ae.Timeout})
 	}

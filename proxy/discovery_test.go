@@ -325,3 +325,32 @@ services:
 	require.Equal(t, map[string]int{"127.0.0.2": 2, "main": 2}, backendsHit(t, tg, 4))
 	require.Contains(t, scrape(t, tg.g), `gateway_discovery_nodes{upstream=`)
 }
+
+// An address that leaves the record stops being exported in the per-node
+// families at once (gateway_upstream_attempts_total and
+// gateway_upstream_request_duration_seconds, as
+// gateway_upstream_node_healthy), not at the next reload.
+func TestDNSDiscoveryLeavingAddressDropsNodeSeries(t *testing.T) {
+	port, _ := startBackendsOnOnePort(t, "127.0.0.2", "127.0.0.3")
+	ns := dnstest.Start(t)
+	ns.SetA("svc.test", 1, "127.0.0.2", "127.0.0.3")
+	tg := startGateway(t, dnsConfig(ns.Addr, "svc.test:"+strconv.Itoa(port), ""))
+	require.Equal(t, map[string]int{"127.0.0.2": 2, "127.0.0.3": 2}, backendsHit(t, tg, 4))
+	node := func(ip string) string { return `node="` + ip + ":" + strconv.Itoa(port) + `"` }
+	text := scrape(t, tg.g)
+	require.Equal(t, 2.0, sampleValue(t, text, `gateway_upstream_attempts_total{`+node("127.0.0.2")+`,result="ok",upstream="u"}`))
+	require.Contains(t, text, `gateway_upstream_request_duration_seconds_count{`+node("127.0.0.2")+`,upstream="u"} 2`)
+
+	ns.SetA("svc.test", 1, "127.0.0.3")
+	eventually(t, "the address leaves", func() bool {
+		return tg.g.metrics.flat.nodes.slots() != nil && len(tg.g.metrics.flat.nodes.slots()) == 1
+	})
+	text = scrape(t, tg.g)
+	require.NotContains(t, text, node("127.0.0.2"))
+	require.Contains(t, text, `gateway_upstream_attempts_total{`+node("127.0.0.3")+`,result="ok",upstream="u"} 2`)
+
+	// Back within the quarantine: its counters come back with it.
+	ns.SetA("svc.test", 1, "127.0.0.2", "127.0.0.3")
+	eventually(t, "the address is back", func() bool { return len(tg.g.metrics.flat.nodes.slots()) == 2 })
+	require.Contains(t, scrape(t, tg.g), `gateway_upstream_attempts_total{`+node("127.0.0.2")+`,result="ok",upstream="u"} 2`)
+}

@@ -19,6 +19,15 @@ import (
 // slotQuarantine: a request still running on the old snapshot adds to a
 // slot nobody reads, and a route that comes back within that time gets its
 // counters back. Only then is the slot zeroed and reused.
+//
+// A writer can outlive the quarantine (a WebSocket tunnel, a streamed
+// body, a slow upstream): every slot carries a reuse generation, bumped
+// when the slot is freed, and what a snapshot holds is the slot with the
+// generation it had then (slotRef). A late add whose generation no longer
+// matches is dropped rather than counted for whichever key reused the
+// slot. The check and the add are two steps: an add already past the
+// check when the slot is freed still lands, a window of nanoseconds
+// against the minute of quarantine.
 
 // durationBuckets are the upper bounds of both duration histograms, in
 // seconds, and durationBucketsNs the same in nanoseconds.
@@ -66,6 +75,35 @@ func (h *histogram) sumSeconds() float64 { return float64(h.sumNs.Load()) / 1e9 
 
 // byteCounter counts bytes; it is a transport.Adder.
 type byteCounter struct{ n atomic.Uint64 }
+
+// slotGen is a slot's reuse generation (see the top of this file).
+type slotGen struct{ gen atomic.Uint64 }
+
+func (g *slotGen) generation() *atomic.Uint64 { return &g.gen }
+
+// slotRef is a slot's generation as a snapshot saw it: current reports
+// whether the slot still belongs to that key.
+type slotRef struct {
+	gen  *atomic.Uint64
+	want uint64
+}
+
+func refOf(g *atomic.Uint64) slotRef { return slotRef{gen: g, want: g.Load()} }
+
+func (r *slotRef) current() bool { return r.gen == nil || r.gen.Load() == r.want }
+
+// guardedCounter is a byteCounter of a slot, added to only while the slot
+// is still the one the snapshot was given; it is a transport.Adder.
+type guardedCounter struct {
+	c   *byteCounter
+	ref slotRef
+}
+
+func (g *guardedCounter) Add(v float64) {
+	if g.ref.current() {
+		g.c.Add(v)
+	}
+}
 
 func (c *byteCounter) Add(v float64) {
 	if v > 0 {
@@ -160,6 +198,7 @@ func (s *statusCounters) each(f func(code int, n uint64)) {
 // routeSlot is one (service, route): gateway_http_requests_total and, with
 // route_histograms, gateway_http_request_duration_seconds.
 type routeSlot struct {
+	slotGen
 	codes statusCounters
 	dur   histogram
 	// labels is `route="…",service="…"`, escaped, as the exposition
@@ -174,6 +213,7 @@ func (s *routeSlot) reset() { s.codes.reset(); s.dur.reset() }
 // serviceSlot is one service: gateway_http_bytes_total and, without
 // route_histograms, the service's request duration histogram (route "").
 type serviceSlot struct {
+	slotGen
 	bytesIn  byteCounter
 	bytesOut byteCounter
 	dur      histogram
@@ -191,6 +231,7 @@ func (s *serviceSlot) reset() {
 // nodeSlot is one (upstream, node): gateway_upstream_attempts_total and
 // gateway_upstream_request_duration_seconds.
 type nodeSlot struct {
+	slotGen
 	attempts [numResults]atomic.Uint64
 	duration histogram
 	node     []byte // `node="…"`
@@ -205,12 +246,25 @@ func (s *nodeSlot) reset() {
 	s.duration.reset()
 }
 
-// routeMetrics are what one route (or the no-route bucket) counts into.
+// routeMetrics are what one route (or the no-route bucket) counts into,
+// each with the generation of its slot (writers may outlive the slot).
 type routeMetrics struct {
 	codes    *statusCounters
+	route    slotRef
 	duration *histogram // the route's, or its service's without route_histograms
-	bytesIn  *byteCounter
-	bytesOut *byteCounter
+	durRef   slotRef
+	bytesIn  guardedCounter
+	bytesOut guardedCounter
+}
+
+// count counts a response with its code and duration.
+func (m *routeMetrics) count(code int, d time.Duration) {
+	if m.route.current() {
+		m.codes.inc(code)
+	}
+	if m.durRef.current() {
+		m.duration.observe(d)
+	}
 }
 
 // nodeMetrics are the counters of one (upstream, node).
@@ -224,6 +278,7 @@ const slotChunk = 256
 type slotter[T any] interface {
 	*T
 	reset()
+	generation() *atomic.Uint64
 }
 
 // slotTable hands out slots of T by key. Everything but live is guarded by
@@ -237,7 +292,11 @@ type slotTable[T any, P slotter[T]] struct {
 	free   []int32
 	gen    uint64
 	dirty  bool
-	live   atomic.Pointer[[]P] // the slots the serving config uses, by index
+	// sweeping is true from begin to end.
+	sweeping bool
+	live     atomic.Pointer[[]P] // the slots the serving config uses, by index
+	// quarantine is slotQuarantine (tests shorten it).
+	quarantine time.Duration
 	// lookups counts the keys looked up in byKey (tests: a reload finds
 	// the slots of unchanged routes without).
 	lookups int
@@ -251,7 +310,7 @@ type slotMeta struct {
 }
 
 func newSlotTable[T any, P slotter[T]]() *slotTable[T, P] {
-	return &slotTable[T, P]{byKey: map[string]int32{}}
+	return &slotTable[T, P]{byKey: map[string]int32{}, quarantine: slotQuarantine}
 }
 
 func (t *slotTable[T, P]) at(i int32) P { return P(&t.chunks[i/slotChunk][i%slotChunk]) }
@@ -260,6 +319,7 @@ func (t *slotTable[T, P]) at(i int32) P { return P(&t.chunks[i/slotChunk][i%slot
 func (t *slotTable[T, P]) begin() {
 	t.mu.Lock()
 	t.gen++
+	t.sweeping = true
 }
 
 // use returns the slot of key, marking it used by this sweep; a new slot
@@ -322,9 +382,10 @@ func (t *slotTable[T, P]) useIndex(key []byte, init func(P)) (P, int32) {
 }
 
 // end retires the slots this sweep did not use, frees those retired for
-// slotQuarantine, and publishes the live list.
+// the quarantine, and publishes the live list.
 func (t *slotTable[T, P]) end(now time.Time) {
 	defer t.mu.Unlock()
+	t.sweeping = false
 	for i := range t.meta {
 		m := &t.meta[i]
 		if !m.inUse || m.gen == t.gen {
@@ -333,9 +394,10 @@ func (t *slotTable[T, P]) end(now time.Time) {
 		if m.retired == 0 {
 			m.retired = now.UnixNano()
 			t.dirty = true
-		} else if now.UnixNano()-m.retired >= int64(slotQuarantine) {
+		} else if now.UnixNano()-m.retired >= int64(t.quarantine) {
 			delete(t.byKey, m.key)
 			*m = slotMeta{}
+			t.at(int32(i)).generation().Add(1) // late writers drop their adds
 			t.free = append(t.free, int32(i))
 		}
 	}
@@ -346,6 +408,20 @@ func (t *slotTable[T, P]) end(now time.Time) {
 // node between reloads): the slots it uses join the live ones and nothing
 // is retired; the next sweep retires what is no longer used.
 func (t *slotTable[T, P]) addBegin() { t.mu.Lock() }
+
+// retire stops exporting the slot of key now, inside an add bracket (a
+// discovered address left): it is freed once the quarantine is over, by a
+// later sweep, unless a use brings it back first. Inside a sweep it does
+// nothing: end retires what the sweep did not use.
+func (t *slotTable[T, P]) retire(key []byte, now time.Time) {
+	if t.sweeping {
+		return
+	}
+	if i, ok := t.byKey[string(key)]; ok && t.meta[i].retired == 0 {
+		t.meta[i].retired = now.UnixNano()
+		t.dirty = true
+	}
+}
 func (t *slotTable[T, P]) addEnd() {
 	defer t.mu.Unlock()
 	t.publishLocked()
@@ -460,9 +536,11 @@ func (rs *routeSweep) route(service, route string) routeMetrics {
 		})
 	}
 	rs.order = append(rs.order, i)
-	rm := routeMetrics{codes: &r.codes, duration: &r.dur, bytesIn: &svc.bytesIn, bytesOut: &svc.bytesOut}
+	sref := refOf(svc.generation())
+	rm := routeMetrics{codes: &r.codes, route: refOf(r.generation()), duration: &r.dur, durRef: refOf(r.generation()),
+		bytesIn: guardedCounter{&svc.bytesIn, sref}, bytesOut: guardedCounter{&svc.bytesOut, sref}}
 	if !rs.histograms {
-		rm.duration = &svc.dur
+		rm.duration, rm.durRef = &svc.dur, sref
 	}
 	return rm
 }
@@ -494,11 +572,15 @@ func (rs *routeSweep) end() {
 	rs.f.routeHistograms.Store(rs.histograms)
 }
 
+func nodeKey(upstream, addr string) []byte {
+	key := make([]byte, 0, 64)
+	return append(append(append(key, upstream...), 0), addr...)
+}
+
 // node returns the slot of (upstream, node) for a sweep of the node table
 // (nodes.begin ... nodes.end).
 func (f *flatMetrics) node(upstream, addr string) *nodeSlot {
-	key := make([]byte, 0, 64)
-	key = append(append(append(key, upstream...), 0), addr...)
+	key := nodeKey(upstream, addr)
 	return f.nodes.use(key, func(s *nodeSlot) {
 		s.up, s.addr = upstream, addr
 		s.node = appendLabel(nil, "node", addr)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"io"
@@ -15,6 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+
+	"gateway/config"
 )
 
 // gatewayLines are the lines of a text exposition that belong to the
@@ -311,4 +315,109 @@ services:
 	text := requireSameExposition(t, tg.g)
 	require.Contains(t, text, `gateway_http_requests_total{code="200",route="keep",service="s"} `+itoa(n))
 	require.Contains(t, text, `gateway_http_request_duration_seconds_count{route="keep",service="s"} `+itoa(n))
+}
+
+// TestLateWritersDropAddsToAReusedSlot: a WebSocket tunnel, a slow request
+// and a streamed (chunked) body that outlive their route, service and node
+// by more than the quarantine end after the slots were handed to another
+// service; what they count is dropped, not added to the service that
+// reused the slots.
+func TestLateWritersDropAddsToAReusedSlot(t *testing.T) {
+	entered, release := make(chan struct{}, 2), make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	ws := wsEcho(0)
+	b := startBackend(t, "b", func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/slow":
+			entered <- struct{}{}
+			<-release
+			ctx.SetBodyString("slow")
+			return
+		case "/chunked":
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				_, _ = w.WriteString("first")
+				_ = w.Flush()
+				entered <- struct{}{}
+				<-release
+				_, _ = w.Write(make([]byte, 64<<10))
+			})
+			return
+		}
+		ws(ctx)
+	})
+	svc := func(id string, routes string) string {
+		return `  - id: ` + id + `
+    upstream: ` + upstreamYAML(b) + `
+    routes: [` + routes + `]
+`
+	}
+	conf := func(svcs ...string) *config.Config {
+		return mustParse(t, "gateway: {access_log: {enabled: false}}\nservices:\n"+strings.Join(svcs, ""))
+	}
+	x := svc("x", `{id: x, paths: ["/x"]}`)
+	chat := svc("chat", `{id: ws, paths: ["/ws"], enable_websocket: true}, {id: slow, paths: ["/slow"]}, {id: chunked, paths: ["/chunked"]}`)
+	fresh := svc("fresh", `{id: f1, paths: ["/f1"]}, {id: f2, paths: ["/f2"]}, {id: f3, paths: ["/f3"]}`)
+
+	g := New(Options{})
+	f := g.metrics.flat
+	f.routes.quarantine, f.services.quarantine, f.nodes.quarantine = 0, 0, 0
+	require.NoError(t, g.Apply(conf(x, chat)))
+	tg := serveGateway(t, g)
+	t.Cleanup(unblock) // runs before the gateway's cleanup, which waits for the request
+
+	w, resp := wsDial(t, tg.addr, "/ws")
+	require.NotNil(t, w, "status %d", resp.StatusCode())
+	w.echo(t, wsOpBinary, make([]byte, 64<<10))
+	slow := make(chan *fasthttp.Response, 2)
+	for _, path := range []string{"/slow", "/chunked"} {
+		go func() {
+			r := &fasthttp.Response{}
+			req := &fasthttp.Request{}
+			req.SetRequestURI("http://" + tg.addr + path)
+			_ = testClient.Do(req, r)
+			slow <- r
+		}()
+	}
+	<-entered
+	<-entered
+
+	service := func(id string) *serviceSlot {
+		for _, s := range f.services.slots() {
+			if s.svc == id {
+				return s
+			}
+		}
+		t.Fatalf("no live slot for service %q", id)
+		return nil
+	}
+	chatSvc := service("chat")
+	require.NoError(t, g.Apply(conf(x)))        // chat retired
+	require.NoError(t, g.Apply(conf(x)))        // and freed (no quarantine here)
+	require.NoError(t, g.Apply(conf(x, fresh))) // fresh takes its slots
+	require.Same(t, chatSvc, service("fresh"), "fresh reuses chat's service slot")
+
+	unblock()
+	require.Equal(t, 200, (<-slow).StatusCode())
+	require.Equal(t, 200, (<-slow).StatusCode())
+	w.echo(t, wsOpBinary, make([]byte, 64<<10))
+	w.c.Close()
+	require.Eventually(t, func() bool { return g.tunnels.open() == 0 }, 10*time.Second, 5*time.Millisecond)
+
+	text := scrape(t, g)
+	require.Equal(t, 0.0, sampleValue(t, text, `gateway_http_bytes_total{direction="in",service="fresh"}`))
+	require.Equal(t, 0.0, sampleValue(t, text, `gateway_http_bytes_total{direction="out",service="fresh"}`))
+	require.Equal(t, 0.0, sampleValue(t, text, `gateway_http_request_duration_seconds_count{route="f1",service="fresh"}`))
+	require.Equal(t, 0.0, sampleValue(t, text, `gateway_http_request_duration_seconds_count{route="f2",service="fresh"}`))
+	require.Equal(t, 0.0, sampleValue(t, text, `gateway_http_request_duration_seconds_count{route="f3",service="fresh"}`))
+	require.NotContains(t, text, `gateway_http_requests_total{code="200",route="f`)
+	node := `node="` + b.addr + `"`
+	require.Equal(t, 0.0, sampleValue(t, text, `gateway_upstream_attempts_total{`+node+`,result="ok",upstream="fresh"}`))
+	require.Equal(t, 0.0, sampleValue(t, text, `gateway_upstream_request_duration_seconds_count{`+node+`,upstream="fresh"}`))
+
+	// What fresh serves itself is counted.
+	require.Equal(t, 200, tg.get(t, "/f1").StatusCode())
+	text = scrape(t, g)
+	require.Contains(t, text, `gateway_http_requests_total{code="200",route="f1",service="fresh"} 1`)
+	require.Equal(t, 1.0, sampleValue(t, text, `gateway_upstream_attempts_total{`+node+`,result="ok",upstream="fresh"}`))
 }

@@ -308,8 +308,7 @@ func (g *Gateway) finish(st *reqState) {
 	if st.errType == errClientClosed {
 		code = errDefs[errClientClosed].status
 	}
-	rm.codes.inc(code)
-	rm.duration.observe(elapsed)
+	rm.count(code, elapsed)
 	if n := ctx.Request.Header.ContentLength(); n > 0 {
 		rm.bytesIn.Add(float64(n))
 	}
@@ -320,7 +319,7 @@ func (g *Gateway) finish(st *reqState) {
 	case ctx.Response.IsBodyStream():
 		// A node's stream, or gzip's compressing one around it.
 		if rsp, ok := ctx.Response.BodyStream().(interface{ CountInto(transport.Adder) }); ok {
-			rsp.CountInto(rm.bytesOut)
+			rsp.CountInto(&rm.bytesOut)
 		}
 		st.bytesOut = max(ctx.Response.Header.ContentLength(), 0)
 	default:
@@ -543,5 +542,5 @@ func (g *Gateway) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	id := appendRequestID(nil)
 	s.responses.write(ctx, t, id, msg, nil)
 	ctx.Response.Header.SetBytesKV(hdrRequestID, id)
-	s.noRoute.codes.inc(ctx.Response.StatusCode())
+	s.noRoute.codes.inc(ctx.Response.StatusCode()) // every snapshot has the no-route slot: never reused
 }

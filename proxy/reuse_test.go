@@ -2,10 +2,16 @@ package proxy
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
+
+	"gateway/config"
+	"gateway/plugin"
 )
 
 // manyServices is a config of services x routes routes behind key-auth
@@ -167,4 +173,89 @@ func TestReloadFindsKeptChainsByPlace(t *testing.T) {
 	require.Equal(t, 0, lookups())
 	require.Equal(t, 404, get("/s7/new/x?token=k1", ""))
 	require.Equal(t, 200, get("/s7/r0/x", "k1"))
+}
+
+// stepField is the pointer held in field of the first step of chain whose
+// type is typeName (a white-box look at another package's unexported
+// fields: reading pointers only).
+func stepField(t *testing.T, chain *plugin.Chain, typeName, field string) unsafe.Pointer {
+	t.Helper()
+	steps := reflect.ValueOf(chain).Elem().FieldByName("steps")
+	for i := range steps.Len() {
+		s := steps.Index(i).Elem()
+		if s.Type().String() == typeName {
+			return s.Elem().FieldByName(field).UnsafePointer()
+		}
+	}
+	t.Fatalf("no %s step in the chain", typeName)
+	return nil
+}
+
+// TestReusedAuthChainsShareTheCurrentIndex: a kept key-auth or jwt-auth
+// step holds the credential index (and jwt's verify cache) that the routes
+// compiled afresh use, not the one of the snapshot that built it; a
+// consumer change takes effect on every route; the store keeps only the
+// indexes of the current consumers.
+func TestReusedAuthChainsShareTheCurrentIndex(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	conf := func(otherPath, consumers string) *config.Config {
+		return mustParse(t, `gateway: {access_log: {enabled: false}}
+consumers: [`+consumers+`]
+services:
+  - id: a
+    upstream: `+upstreamYAML(b)+`
+    plugins: {key-auth: {}, jwt-auth: {}}
+    routes: [{id: ra, paths: ["/a"]}]
+  - id: o
+    upstream: `+upstreamYAML(b)+`
+    plugins: {key-auth: {}, jwt-auth: {}}
+    routes: [{id: ro, paths: ["`+otherPath+`"]}]
+`)
+	}
+	const alice = `{username: alice, plugins: {key-auth: {key: k-alice}, jwt-auth: {key: j-alice, secret: s-alice}}}`
+	const bob = `{username: bob, plugins: {key-auth: {key: k-bob}, jwt-auth: {key: j-bob, secret: s-bob}}}`
+	g := New(Options{})
+	require.NoError(t, g.Apply(conf("/o1", alice)))
+	tg := serveGateway(t, g)
+	require.Equal(t, 200, tg.do(t, "GET", "/a", map[string]string{"apikey": "k-alice"}, "").StatusCode())
+
+	chains := func() (ra, ro *plugin.Chain) {
+		s := g.snap.Load()
+		for _, rs := range s.routes {
+			switch rs.id {
+			case "ra":
+				ra = rs.chain
+			case "ro":
+				ro = rs.chain
+			}
+		}
+		return
+	}
+	for _, p := range []string{"/o2", "/o3"} {
+		before, _ := chains()
+		require.NoError(t, g.Apply(conf(p, alice)))
+		require.Equal(t, 1, g.snap.Load().built, "only ro is compiled again")
+		ra, ro := chains()
+		require.Same(t, before, ra, "ra's chain is kept")
+		require.Equal(t, stepField(t, ro, "*keyauth.step", "keys"), stepField(t, ra, "*keyauth.step", "keys"),
+			"the kept chain uses the index the new snapshot has")
+		require.Equal(t, stepField(t, ro, "*jwtauth.step", "keys"), stepField(t, ra, "*jwtauth.step", "keys"))
+		require.Equal(t, stepField(t, ro, "*jwtauth.step", "cache"), stepField(t, ra, "*jwtauth.step", "cache"),
+			"one verify cache")
+	}
+	require.Equal(t, 3, g.long.Len(), "key-auth's and jwt-auth's indexes and jwt's cache, once")
+
+	// The consumers change: bob comes, alice goes.
+	require.NoError(t, g.Apply(conf("/o3", bob)))
+	ra, ro := chains()
+	require.Equal(t, stepField(t, ro, "*keyauth.step", "keys"), stepField(t, ra, "*keyauth.step", "keys"))
+	require.Equal(t, 3, g.long.Len(), "the indexes of the old consumers are dropped")
+	for _, path := range []string{"/a", "/o3"} {
+		require.Equal(t, 200, tg.do(t, "GET", path, map[string]string{"apikey": "k-bob"}, "").StatusCode(), path)
+		require.Equal(t, 401, tg.do(t, "GET", path, map[string]string{"apikey": "k-alice"}, "").StatusCode(), path)
+		tok := sign(t, jwt.SigningMethodHS256, []byte("s-bob"), jwt.MapClaims{"key": "j-bob"})
+		require.Equal(t, 200, tg.do(t, "GET", path, map[string]string{"Authorization": "Bearer " + tok}, "").StatusCode(), path)
+		tok = sign(t, jwt.SigningMethodHS256, []byte("s-alice"), jwt.MapClaims{"key": "j-alice"})
+		require.Equal(t, 401, tg.do(t, "GET", path, map[string]string{"Authorization": "Bearer " + tok}, "").StatusCode(), path)
+	}
 }

@@ -133,6 +133,7 @@ type nodeState struct {
 type nodeLong struct {
 	inflight atomic.Int64
 	m        nodeMetrics
+	mref     slotRef // m's generation: an attempt outliving the slot drops its counts
 	// Failed attempts are logged at most once per attemptLogInterval per
 	// node; the lines in between are counted and reported with the next.
 	lastFailLog  atomic.Int64 // unix nanoseconds
@@ -414,7 +415,7 @@ func (g *Gateway) wireNode(upstream string, ns *nodeState) (balancer.NodeRef, st
 	// node table (commit) or an add bracket (a discovery callback).
 	nm := g.metrics.flat.node(upstream, ns.addr)
 	if ns.long == nil {
-		ns.long = &nodeLong{m: nm}
+		ns.long = &nodeLong{m: nm, mref: refOf(nm.generation())}
 		g.nodes[key] = ns.long
 	}
 	ref := balancer.NodeRef{InFlight: &ns.long.inflight}
@@ -437,6 +438,9 @@ func (g *Gateway) forgetNode(key string) {
 	delete(g.nodes, key)
 	if upstream, addr, ok := strings.Cut(key, "|"); ok {
 		g.metrics.nodeHealthy.DeleteLabelValues(upstream, addr)
+		// Its attempt and duration series too, between reloads (a discovered
+		// address left); a reload's sweep retires the nodes it did not use.
+		g.metrics.flat.nodes.retire(nodeKey(upstream, addr), time.Now())
 	}
 }
 
@@ -496,7 +500,7 @@ func (g *Gateway) commit(s *snapshot, p *plan) *snapshot {
 	p.limits.Commit() // Apply sweeps the counters no longer asked for after the swap
 	p.redis.Commit()
 
-	s.stream = buildStreamTable(s, p)
+	s.stream = g.buildStreamTable(s, p)
 	sweep := g.metrics.flat.beginRoutes(s.cfg.Metrics.RouteHistograms)
 	s.noRoute = sweep.route("", "")
 	for _, rs := range s.routes {

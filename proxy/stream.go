@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -30,7 +31,7 @@ func (g *Gateway) compileStreamUpstreams(p *plan, s *snapshot, cfg *config.Confi
 
 // buildStreamTable makes the stream routes' table once commit has wired
 // the upstreams' balancers and health state.
-func buildStreamTable(s *snapshot, p *plan) *stream.Table {
+func (g *Gateway) buildStreamTable(s *snapshot, p *plan) *stream.Table {
 	cfg := s.cfg
 	confs := make(map[string]*config.Upstream, len(p.upstreams))
 	for _, pu := range p.upstreams {
@@ -43,7 +44,7 @@ func buildStreamTable(s *snapshot, p *plan) *stream.Table {
 		id, _ := cfg.StreamUpstream(r)
 		up := ups[id]
 		if up == nil {
-			up = streamUpstream(s.upstreams[id], confs[id])
+			up = g.streamUpstream(s.upstreams[id], confs[id])
 			ups[id] = up
 		}
 		idle := cfg.Gateway.Stream.IdleTimeout.Duration()
@@ -59,7 +60,11 @@ func buildStreamTable(s *snapshot, p *plan) *stream.Table {
 	return stream.NewTable(routes, cfg.Gateway.Stream.MaxConnections)
 }
 
-func streamUpstream(us *upstreamState, conf *config.Upstream) *stream.Upstream {
+// streamUpstream is us as the stream proxy uses it: its picks feed fail
+// open (gateway_upstream_all_unhealthy_total) and its connect attempts the
+// node's gateway_upstream_attempts_total and
+// gateway_upstream_request_duration_seconds, as HTTP attempts do.
+func (g *Gateway) streamUpstream(us *upstreamState, conf *config.Upstream) *stream.Upstream {
 	up := &stream.Upstream{
 		ID:      us.id,
 		Bal:     us.bal,
@@ -67,14 +72,36 @@ func streamUpstream(us *upstreamState, conf *config.Upstream) *stream.Upstream {
 		Retries: us.retries,
 		Connect: us.to.Connect,
 		Chash:   us.chash,
+		Picked:  func(failOpen bool) { g.noteFailOpen(us, failOpen) },
 	}
 	if us.chash && conf != nil {
 		up.Hash = conf.HashKey.Parts
 	}
 	for i, ns := range us.nodes {
-		up.Nodes[i] = stream.Node{Addr: ns.addr, Dial: ns.pool.DialStream, Health: ns.health, InFlight: &ns.long.inflight}
+		up.Nodes[i] = stream.Node{Addr: ns.addr, Dial: ns.pool.DialStream, Health: ns.health, InFlight: &ns.long.inflight,
+			Attempted: streamAttempted(ns.long)}
 	}
 	return up
+}
+
+// streamAttempted counts a stream connect attempt in the node's metrics:
+// its duration is the connect's.
+func streamAttempted(l *nodeLong) func(ok, timeout bool, d time.Duration) {
+	return func(ok, timeout bool, d time.Duration) {
+		if !l.mref.current() {
+			return
+		}
+		l.m.duration.observe(d)
+		r := resultOK
+		switch {
+		case ok:
+		case timeout:
+			r = resultTimeout
+		default:
+			r = resultConnectError
+		}
+		l.m.attempts[r].Add(1)
+	}
 }
 
 // streamListenError is a stream listener that could not be opened, as a

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"gateway/config"
 	"gateway/internal/testnet"
 )
 
@@ -26,7 +27,8 @@ import (
 
 // tcpBackend is a TCP node. "echo" copies what it reads back and, at EOF,
 // half-closes after sending "bye:<n>" (n: bytes read); "name" writes its
-// name and a newline, then closes.
+// name and a newline, then closes; "hold" writes its name and a newline
+// and keeps the connection until the client closes it.
 type tcpBackend struct {
 	name, mode, addr string
 	ln               net.Listener
@@ -55,8 +57,13 @@ func startTCPBackend(t *testing.T, name, mode string) *tcpBackend {
 			go func() {
 				defer b.wg.Done()
 				defer c.Close()
-				if b.mode == "name" {
+				switch b.mode {
+				case "name":
 					_, _ = io.WriteString(c, b.name+"\n")
+					return
+				case "hold": // its name, then open until the client closes
+					_, _ = io.WriteString(c, b.name+"\n")
+					_, _ = io.Copy(io.Discard, c)
 					return
 				}
 				n, _ := io.Copy(c, c)
@@ -554,4 +561,174 @@ stream_routes: [{id: r, service_id: db}]
 	require.True(t, n.Down().Load(), "the dead node is marked down by its connect failure")
 	live := g.health.Node("db", "127.0.0.1:"+a.port())
 	require.False(t, live.Down().Load())
+}
+
+// Stream connects count as upstream attempts of their node (result and
+// connect duration) and feed fail open, as HTTP attempts do.
+func TestStreamConnectsFeedAttemptsAndFailOpen(t *testing.T) {
+	be := startTCPBackend(t, "a", "name")
+	dead := testnet.DeadPort(t)
+	addr := testnet.FreeAddr(t)
+	g := startStreamGateway(t, `
+gateway: {access_log: {enabled: false}, stream_listen: ["`+addr+`"]}
+stream_routes: [{id: r, upstream: {nodes: [{host: 127.0.0.1, port: `+dead+`}, {host: 127.0.0.1, port: `+be.port()+`}]}}]
+`)
+	for range 2 {
+		require.Equal(t, "a", readName(t, addr))
+	}
+	text := scrape(t, g)
+	require.Equal(t, 2.0, sampleValue(t, text, `gateway_upstream_attempts_total{node="`+be.addr+`",result="ok",upstream="r"}`))
+	require.Equal(t, 2.0, sampleValue(t, text, `gateway_upstream_request_duration_seconds_count{node="`+be.addr+`",upstream="r"}`))
+	require.Equal(t, 1.0, sampleValue(t, text, `gateway_upstream_attempts_total{node="127.0.0.1:`+dead+`",result="connect_error",upstream="r"}`),
+		"round robin from the dead node once")
+
+	// Both nodes dead and marked down by their connect failures: the next
+	// connection is balanced over all of them (fail open) and counted.
+	dead2 := testnet.DeadPort(t)
+	require.NoError(t, g.Apply(mustParse(t, `
+gateway: {access_log: {enabled: false}, stream_listen: ["`+addr+`"]}
+stream_routes:
+  - id: r
+    upstream:
+      nodes: [{host: 127.0.0.1, port: `+dead+`}, {host: 127.0.0.1, port: `+dead2+`}]
+      checks:
+        active: {type: tcp, healthy: {interval: 60}, unhealthy: {interval: 60, tcp_failures: 0, timeouts: 0}}
+        passive: {type: tcp, unhealthy: {tcp_failures: 1}}
+`)))
+	requireClosed(t, dialTCP(t, addr)) // both tried, both down
+	require.Equal(t, 0.0, sampleValue(t, scrape(t, g), `gateway_upstream_all_unhealthy_total{upstream="r"}`))
+	requireClosed(t, dialTCP(t, addr))
+	require.Eventually(t, func() bool {
+		return strings.Contains(scrape(t, g), `gateway_upstream_all_unhealthy_total{upstream="r"} 2`)
+	}, 10*time.Second, 10*time.Millisecond, "two fail-open picks: the first node and the retry\n%s", grepLines(scrape(t, g), "unhealthy", "attempts"))
+}
+
+// A connection refused for gateway.stream.max_connections has its access
+// log line (result over_limit, no route).
+func TestStreamOverLimitIsLogged(t *testing.T) {
+	be := startTCPBackend(t, "a", "echo")
+	addr := testnet.FreeAddr(t)
+	path := filepath.Join(t.TempDir(), "access.log")
+	g := startStreamGateway(t, `
+gateway: {access_log: {enabled: true, path: `+path+`}, stream_listen: ["`+addr+`"], stream: {max_connections: 1}}
+stream_routes: [{id: r, upstream: {nodes: [{host: 127.0.0.1, port: `+be.port()+`}]}}]
+`)
+	c1 := dialTCP(t, addr)
+	_, err := c1.Write([]byte("one"))
+	require.NoError(t, err)
+	_, err = io.ReadFull(c1, make([]byte, 3))
+	require.NoError(t, err)
+	requireClosed(t, dialTCP(t, addr))
+	require.NoError(t, c1.Close())
+	require.Eventually(t, func() bool { return g.streams.Open() == 0 }, 10*time.Second, 10*time.Millisecond)
+	g.Close() // flushes the buffered log
+
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	results := map[string]int{}
+	for l := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		results[m["result"].(string)]++
+		if m["result"] == "over_limit" {
+			require.Equal(t, "", m["route"])
+			require.Equal(t, "127.0.0.1", m["client_ip"])
+			require.EqualValues(t, testnet.Port(addr), strconv.Itoa(int(m["server_port"].(float64))))
+		}
+	}
+	require.Equal(t, map[string]int{"ok": 1, "over_limit": 1}, results)
+}
+
+// A reload that keeps a listener while its routes change: new connections
+// follow the new routes, an established one keeps flowing to its node.
+// Written ":port" then "0.0.0.0:port", the listener is the same one (it
+// used to fail the reload: the second bind found the port taken).
+func TestStreamReloadKeepsListenerRoutesChange(t *testing.T) {
+	echo, b := startTCPBackend(t, "e", "echo"), startTCPBackend(t, "b", "name")
+	port := testnet.Port(testnet.FreeAddr(t))
+	conf := func(listen, route, node string) *config.Config {
+		return mustParse(t, `
+gateway: {access_log: {enabled: false}, stream_listen: ["`+listen+`"]}
+stream_routes: [{id: `+route+`, upstream: {nodes: [{host: 127.0.0.1, port: `+node+`}]}}]
+`)
+	}
+	g := New(Options{})
+	require.NoError(t, g.Apply(conf(":"+port, "r1", echo.port())))
+	t.Cleanup(func() {
+		_ = g.Shutdown(t.Context())
+		g.Close()
+	})
+	addr := "127.0.0.1:" + port
+	c := dialTCP(t, addr)
+	roundTrip := func(s string) {
+		t.Helper()
+		_, err := c.Write([]byte(s))
+		require.NoError(t, err)
+		buf := make([]byte, len(s))
+		_, err = io.ReadFull(c, buf)
+		require.NoError(t, err)
+		require.Equal(t, s, string(buf))
+	}
+	roundTrip("before")
+
+	require.NoError(t, g.Apply(conf("0.0.0.0:"+port, "r2", b.port())))
+	require.Equal(t, map[string]string{"0.0.0.0:" + port: "[::]:" + port}, g.streams.Addrs())
+	require.Equal(t, "b", readName(t, addr), "a new connection follows the new route")
+	roundTrip("after") // the established one is still spliced to its node
+	require.Equal(t, "b", readName(t, addr))
+	require.NoError(t, c.CloseWrite())
+	rest, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.Equal(t, "bye:11", string(rest))
+	require.Eventually(t, func() bool {
+		m := scrape(t, g)
+		return strings.Contains(m, `gateway_stream_connections_total{result="ok",route="r1"} 1`)
+	}, 10*time.Second, 10*time.Millisecond, "%s", grepLines(scrape(t, g), "stream_connections_total"))
+}
+
+// grepLines are the lines of text that contain one of subs.
+func grepLines(text string, subs ...string) string {
+	var out []string
+	for l := range strings.SplitSeq(text, "\n") {
+		for _, s := range subs {
+			if strings.Contains(l, s) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// least_conn counts open stream connections: a node holding one gets the
+// next, until it is closed.
+func TestStreamLeastConnCountsConnections(t *testing.T) {
+	a, b := startTCPBackend(t, "a", "hold"), startTCPBackend(t, "b", "hold")
+	addr := testnet.FreeAddr(t)
+	g := startStreamGateway(t, `
+gateway: {access_log: {enabled: false}, stream_listen: ["`+addr+`"]}
+stream_routes: [{id: r, upstream: {type: least_conn, nodes: [{host: 127.0.0.1, port: `+a.port()+`}, {host: 127.0.0.1, port: `+b.port()+`}]}}]
+`)
+	hold := func() (*net.TCPConn, string) {
+		c := dialTCP(t, addr)
+		line := make([]byte, 2)
+		_, err := io.ReadFull(c, line)
+		require.NoError(t, err)
+		return c, string(line[:1])
+	}
+	c1, first := hold()
+	other := map[string]string{"a": "b", "b": "a"}[first]
+	for range 3 {
+		c, name := hold()
+		require.Equal(t, other, name, "the node without a connection")
+		require.NoError(t, c.Close())
+		require.Eventually(t, func() bool { return g.streams.Open() == 1 }, 10*time.Second, 5*time.Millisecond)
+	}
+	c2, name := hold()
+	require.Equal(t, other, name)
+	require.NoError(t, c1.Close())
+	require.Eventually(t, func() bool { return g.streams.Open() == 1 }, 10*time.Second, 5*time.Millisecond)
+	c3, name := hold()
+	require.Equal(t, first, name, "c1's node has none any more")
+	_, _ = c2, c3
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +20,9 @@ import (
 )
 
 // Server owns the stream listeners and connections. Listeners are kept by
-// their configured address across reloads; every accept loop and
-// connection goroutine is joined by Shutdown.
+// their address across reloads (listenKey: ":3306" and "0.0.0.0:3306"
+// are one listener); every accept loop and connection goroutine is joined
+// by Shutdown.
 type Server struct {
 	log *zap.Logger
 	// accessLog returns the access log (nil: off), read when a
@@ -33,7 +35,7 @@ type Server struct {
 	table atomic.Pointer[Table]
 
 	mu      sync.Mutex
-	lns     map[string]*listener // by configured address
+	lns     map[string]*listener // by listenKey
 	conns   map[*conn]struct{}
 	closing bool
 	forced  bool           // Shutdown's grace ended: connections are closed
@@ -41,7 +43,8 @@ type Server struct {
 }
 
 type listener struct {
-	addr   string
+	addr   string // as first configured (logs)
+	conf   string // as configured now (Addrs), under Server.mu
 	ln     *net.TCPListener
 	active atomic.Int64
 }
@@ -93,7 +96,8 @@ func (s *Server) Prepare(addrs []string) (*Pending, error) {
 		return p, nil
 	}
 	for i, a := range addrs {
-		if have[a] || p.fresh[a] != nil {
+		k := listenKey(a)
+		if have[k] || p.fresh[k] != nil {
 			continue
 		}
 		ln, err := listenConfig.Listen(context.Background(), "tcp", a)
@@ -101,9 +105,32 @@ func (s *Server) Prepare(addrs []string) (*Pending, error) {
 			p.Abort()
 			return nil, &ListenError{Index: i, Err: err}
 		}
-		p.fresh[a] = &listener{addr: a, ln: ln.(*net.TCPListener)}
+		p.fresh[k] = &listener{addr: a, conf: a, ln: ln.(*net.TCPListener)}
 	}
 	return p, nil
+}
+
+// listenKey is what identifies a listen address across reloads: an IP
+// literal in its canonical form, every unspecified host ("", 0.0.0.0,
+// [::]) as "" (Go listens on all addresses of both families for each of
+// them: the same socket) and the port as a number. Anything else (a host
+// name, an unparsable address) is itself.
+func listenKey(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return a
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		port = strconv.Itoa(n)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip = ip.Unmap(); ip.IsUnspecified() {
+			host = ""
+		} else {
+			host = ip.String()
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // listenConfig turns TCP keepalive off on accepted connections (Go's
@@ -129,9 +156,9 @@ func (p *Pending) Commit(t *Table) {
 		r.m = s.m.forRoute(r.ID)
 	}
 	s.table.Store(t)
-	want := make(map[string]bool, len(p.addrs))
+	want := make(map[string]string, len(p.addrs))
 	for _, a := range p.addrs {
-		want[a] = true
+		want[listenKey(a)] = a
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,9 +171,11 @@ func (p *Pending) Commit(t *Table) {
 		s.wg.Add(1)
 		go s.accept(l)
 	}
-	for a, l := range s.lns {
-		if !want[a] {
-			delete(s.lns, a)
+	for k, l := range s.lns {
+		if a, ok := want[k]; ok {
+			l.conf = a
+		} else {
+			delete(s.lns, k)
 			_ = l.ln.Close()
 		}
 	}
@@ -158,8 +187,8 @@ func (s *Server) Addrs() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]string, len(s.lns))
-	for a, l := range s.lns {
-		out[a] = l.ln.Addr().String()
+	for _, l := range s.lns {
+		out[l.conf] = l.ln.Addr().String()
 	}
 	return out
 }
@@ -223,6 +252,7 @@ func (s *Server) accept(l *listener) {
 		t := s.table.Load()
 		if t.maxConns > 0 && l.active.Load() >= t.maxConns {
 			s.overLimit.Inc()
+			s.logOverLimit(c)
 			_ = c.Close()
 			continue
 		}
@@ -339,9 +369,12 @@ func (s *Server) connect(up *Upstream, remote netip.Addr, port int) (*net.TCPCon
 	}
 	attempts := 0
 	for attempts <= up.Retries {
-		i, _ := up.Bal.Pick(&tried, hash)
+		i, failOpen := up.Bal.Pick(&tried, hash)
 		if i < 0 {
 			break
+		}
+		if up.Picked != nil {
+			up.Picked(failOpen)
 		}
 		tried.Add(i)
 		attempts++
@@ -349,12 +382,17 @@ func (s *Server) connect(up *Upstream, remote netip.Addr, port int) (*net.TCPCon
 		if n.InFlight != nil {
 			n.InFlight.Add(1)
 		}
+		t0 := time.Now()
 		c, err := n.Dial(up.Connect)
+		d := time.Since(t0)
 		if err == nil {
 			if tc, ok := c.(*net.TCPConn); ok {
 				// A connection counts as a success (status 200 for an http
 				// passive policy, any answer for a tcp one).
 				n.Health.Observe(healthcheck.Outcome{Status: 200})
+				if n.Attempted != nil {
+					n.Attempted(true, false, d)
+				}
 				return tc, n, attempts
 			}
 			_ = c.Close()
@@ -366,6 +404,9 @@ func (s *Server) connect(up *Upstream, remote netip.Addr, port int) (*net.TCPCon
 		var ne net.Error
 		timeout := errors.As(err, &ne) && ne.Timeout()
 		n.Health.Observe(healthcheck.Outcome{TCPFailure: !timeout, Timeout: timeout})
+		if n.Attempted != nil {
+			n.Attempted(false, timeout, d)
+		}
 		s.log.Warn("stream connect failed", zap.String("upstream", up.ID), zap.String("node", n.Addr), zap.Error(err))
 	}
 	return nil, nil, attempts
@@ -380,6 +421,20 @@ type logEntry struct {
 	result          string
 	attempts        int
 	in, out         int64
+}
+
+// logOverLimit writes the line of a connection refused for
+// gateway.stream.max_connections (no route was matched: route "").
+func (s *Server) logOverLimit(c *net.TCPConn) {
+	if s.accessLog() == nil {
+		return
+	}
+	e := &logEntry{start: time.Now(), result: resultOverLimit}
+	e.client, _ = c.RemoteAddr().(*net.TCPAddr)
+	if la, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		e.port = la.Port
+	}
+	s.logEnd(e)
 }
 
 func (s *Server) logEnd(e *logEntry) {

@@ -37,6 +37,9 @@ type Node struct {
 	// InFlight counts the node's open connections and requests
 	// (least_conn); nil: not counted.
 	InFlight *atomic.Int64
+	// Attempted records one connect attempt (nil: not recorded): whether
+	// it connected, whether a failure was a timeout, and how long it took.
+	Attempted func(ok, timeout bool, d time.Duration)
 }
 
 // Upstream is an upstream as a stream route uses it.
@@ -50,6 +53,9 @@ type Upstream struct {
 	// nil parts and Chash false for the other policies.
 	Chash bool
 	Hash  []config.KeyPart
+	// Picked is told of every pick, failOpen true when no node was
+	// healthy and the balancer picked among all (nil: not told).
+	Picked func(failOpen bool)
 }
 
 // Route is one compiled stream route.

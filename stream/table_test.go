@@ -44,3 +44,19 @@ func TestAppendKey(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "10.1.2.3-3306", string(appendKey(nil, k.Parts, netip.MustParseAddr("10.1.2.3"), 3306)))
 }
+
+func TestListenKey(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{":3306", ":3306"},
+		{"0.0.0.0:3306", ":3306"},
+		{"[::]:3306", ":3306"},
+		{"127.0.0.1:03306", "127.0.0.1:3306"},
+		{"[::ffff:127.0.0.1]:80", "127.0.0.1:80"},
+		{"[0:0::1]:80", "[::1]:80"},
+		{"db.local:80", "db.local:80"},
+		{"nonsense", "nonsense"},
+	} {
+		require.Equal(t, c.want, listenKey(c.in), c.in)
+	}
+	require.NotEqual(t, listenKey("127.0.0.1:3306"), listenKey(":3306"))
+}

@@ -143,8 +143,6 @@ type step struct {
 	// dummy is compared against when the username is unknown, so that
 	// an unknown user costs what a wrong password does (plain passwords).
 	dummy credential
-
-	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
@@ -221,4 +219,11 @@ func (s *step) authenticate(r *plugin.Request, decoded []byte) config.ResponseTy
 		r.HideHeader = hdrAuthorization
 	}
 	return config.RespNone
+}
+
+// Reuse keeps the step across a reload (plugin.Reusable) only while the
+// new snapshot's credential index is the one the step holds: the consumers
+// did not change, and no older index is kept alive by kept chains.
+func (s *step) Reuse(env *plugin.Env) bool {
+	return plugin.SameIndex(plugin.Credentials(env, Name, compileUsers), s.users)
 }

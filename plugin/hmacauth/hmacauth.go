@@ -137,7 +137,6 @@ type step struct {
 	keys    keys
 	digest  bool // validate_request_body
 
-	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
@@ -365,4 +364,11 @@ func (d *digestCheck) Release() { digestPool.Put(d) }
 
 func (d *digestCheck) Refusal() (config.ResponseType, []byte) {
 	return config.RespAuthFailure, msgDigest
+}
+
+// Reuse keeps the step across a reload (plugin.Reusable) only while the
+// new snapshot's credential index is the one the step holds: the consumers
+// did not change, and no older index is kept alive by kept chains.
+func (s *step) Reuse(env *plugin.Env) bool {
+	return plugin.SameIndex(plugin.Credentials(env, Name, compileKeys), s.keys)
 }

@@ -212,21 +212,15 @@ type step struct {
 	keys                  keys
 	cache                 *cache
 	parser                *jwt.Parser
-
-	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	c := conf.(*Config)
 	k := plugin.Credentials(env, Name, compileKeys)
 	// One cache per key claim: the claim decides whose a token is.
-	ca, err := env.Shared("jwt-auth:cache:"+c.KeyClaimName, func() (any, error) { return &cache{}, nil })
-	if err != nil {
-		return nil, err
-	}
 	return &step{
 		header: []byte(c.Header), query: []byte(c.Query), cookie: []byte(c.Cookie),
-		hide: c.HideCredentials, claim: c.KeyClaimName, keys: k, cache: ca.(*cache),
+		hide: c.HideCredentials, claim: c.KeyClaimName, keys: k, cache: verifyCache(env, c.KeyClaimName),
 		// Times are checked here with each credential's grace period.
 		parser: jwt.NewParser(jwt.WithValidMethods(algorithms), jwt.WithoutClaimsValidation()),
 	}, nil
@@ -377,4 +371,18 @@ func (s *step) verify(tok []byte, sum *[sha256.Size]byte, now int64) (*credentia
 	}
 	s.cache.put(v)
 	return cred, nil
+}
+
+// verifyCache is the cache of verified tokens of key claim claim. It holds
+// credentials of the index, so it is kept with the index (the consumers).
+func verifyCache(env *plugin.Env, claim string) *cache {
+	return plugin.ConsumersShared(env, "jwt-auth:cache:"+claim, func() any { return &cache{} }).(*cache)
+}
+
+// Reuse keeps the step across a reload (plugin.Reusable) only while the
+// new snapshot's credential index and verify cache are the ones the step
+// holds: the consumers did not change, and kept chains neither keep older
+// indexes alive nor split the cache.
+func (s *step) Reuse(env *plugin.Env) bool {
+	return plugin.SameIndex(plugin.Credentials(env, Name, compileKeys), s.keys) && verifyCache(env, s.claim) == s.cache
 }

@@ -120,8 +120,6 @@ type step struct {
 	query  []byte
 	hide   bool
 	keys   keys
-
-	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
@@ -159,4 +157,11 @@ func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 // the query argument.
 func (s *step) HasCredential(r *plugin.Request) bool {
 	return len(r.Ctx.Request.Header.PeekBytes(s.header)) > 0 || len(r.Ctx.QueryArgs().PeekBytes(s.query)) > 0
+}
+
+// Reuse keeps the step across a reload (plugin.Reusable) only while the
+// new snapshot's credential index is the one the step holds: the consumers
+// did not change, and no older index is kept alive by kept chains.
+func (s *step) Reuse(env *plugin.Env) bool {
+	return plugin.SameIndex(plugin.Credentials(env, Name, compileKeys), s.keys)
 }
