@@ -123,7 +123,7 @@ func (a *accessLog) log(st *reqState, code int, elapsed time.Duration) {
 		uri = l.uri
 	}
 	b := append(l.buf[:0], `{"time":"`...)
-	b = appendLogTime(b, st.start.Add(elapsed))
+	b = l.appendTime(b, st.start.Add(elapsed))
 	b = appendLogString(append(b, `","request_id":"`...), st.reqID)
 	b = appendLogString(append(b, `","client_ip":"`...), st.clientIPB)
 	b = appendLogString(append(b, `","method":"`...), ctx.Method())
@@ -132,13 +132,13 @@ func (a *accessLog) log(st *reqState, code int, elapsed time.Duration) {
 	b = strconv.AppendInt(append(b, `","status":`...), int64(code), 10)
 	b = strconv.AppendInt(append(b, `,"bytes_in":`...), int64(bytesIn), 10)
 	b = strconv.AppendInt(append(b, `,"bytes_out":`...), int64(bytesOut), 10)
-	b = strconv.AppendFloat(append(b, `,"duration_ms":`...), float64(elapsed.Microseconds())/1000, 'f', -1, 64)
+	b = appendMillis(append(b, `,"duration_ms":`...), elapsed.Microseconds())
 	b = appendLogString(append(b, `,"service":"`...), s2b(service))
 	b = appendLogString(append(b, `","route":"`...), s2b(route))
 	b = appendLogString(append(b, `","consumer":"`...), st.pr.Consumer)
 	b = appendLogString(append(b, `","upstream_addr":"`...), s2b(st.upstreamAddr))
 	b = strconv.AppendInt(append(b, `","upstream_status":`...), int64(st.upstreamStatus), 10)
-	b = strconv.AppendFloat(append(b, `,"upstream_duration_ms":`...), float64(st.upstreamDur.Microseconds())/1000, 'f', -1, 64)
+	b = appendMillis(append(b, `,"upstream_duration_ms":`...), st.upstreamDur.Microseconds())
 	b = strconv.AppendInt(append(b, `,"attempts":`...), int64(st.attempts), 10)
 	b = appendLogString(append(b, `,"error_type":"`...), s2b(errName))
 	b = append(b, "\"}\n"...)
@@ -152,6 +152,50 @@ func (a *accessLog) log(st *reqState, code int, elapsed time.Duration) {
 type accessLine struct {
 	buf []byte
 	uri []byte
+	// The second of the last line this buffer encoded, as appendLogTime
+	// writes it up to the seconds (head) and from the zone on (zone): the
+	// lines of one second differ only in their milliseconds.
+	sec  int64
+	loc  *time.Location
+	head []byte
+	zone []byte
+}
+
+// appendTime is appendLogTime, formatting the date, the time to the second
+// and the zone once per second.
+func (l *accessLine) appendTime(b []byte, t time.Time) []byte {
+	if sec := t.Unix(); sec != l.sec || t.Location() != l.loc || len(l.head) == 0 {
+		l.sec, l.loc = sec, t.Location()
+		l.head = t.AppendFormat(l.head[:0], "2006-01-02T15:04:05")
+		l.zone = t.AppendFormat(l.zone[:0], "Z0700")
+	}
+	ms := t.Nanosecond() / 1e6
+	b = append(append(b, l.head...), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	return append(b, l.zone...)
+}
+
+// appendMillis appends us microseconds in milliseconds as zap wrote
+// float64(us)/1000 (strconv 'f', shortest): the exact decimal with its
+// trailing zeros dropped, which is that float's shortest form: it has at
+// most 3 decimals, and below 2^40 us (12 days) floats are far closer
+// together than 0.001 ms. Beyond, and for a negative duration, strconv.
+func appendMillis(b []byte, us int64) []byte {
+	if us < 0 || us >= 1<<40 {
+		return strconv.AppendFloat(b, float64(us)/1000, 'f', -1, 64)
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	if frac == 0 {
+		return b
+	}
+	b = append(b, '.', byte('0'+frac/100))
+	if frac%100 != 0 {
+		b = append(b, byte('0'+frac/10%10))
+		if frac%10 != 0 {
+			b = append(b, byte('0'+frac%10))
+		}
+	}
+	return b
 }
 
 var accessLinePool = sync.Pool{New: func() any { return &accessLine{buf: make([]byte, 0, 512)} }}

@@ -4,13 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -135,4 +140,86 @@ consumers: [{username: alice, plugins: {key-auth: {key: k}}}]
 	require.Contains(t, string(raw), `"consumer":"alice"`)
 	require.Contains(t, string(raw), `"request_id":"rid\"9é"`)
 	require.True(t, bytes.Contains(raw, []byte(`"error_type":"NOT_FOUND"`)))
+}
+
+// BenchmarkAccessLogLine is one `full` request's access log line, encoded
+// and written into a buffered writer over a discarding file.
+func BenchmarkAccessLogLine(b *testing.B) {
+	b1 := leanBackend(b)
+	g := New(Options{})
+	b.Cleanup(g.Close)
+	cfg, err := mustParseErr(`
+gateway: {access_log: {enabled: true, path: /dev/null}}
+consumers: [{username: bench-user, credentials: [{name: bench-app, plugins: {key-auth: {key: bench-key}}}]}]
+services:
+  - {id: bench, plugins: {key-auth: {}}, upstream: {nodes: [{host: 127.0.0.1, port: ` + b1.port() + `}]}, routes: [{id: r1234, paths: ["/r1234/*"]}]}
+`)
+	require.NoError(b, err)
+	require.NoError(b, g.Apply(cfg))
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	ctx.Request.SetRequestURI("/r1234/hello")
+	ctx.Request.Header.SetHost("127.0.0.1:9080")
+	ctx.Request.Header.Set("apikey", "bench-key")
+	g.Handler(ctx)
+	require.Equal(b, 200, ctx.Response.StatusCode())
+	st := statePool.Get().(*reqState)
+	*st = reqState{ctx: ctx, snap: g.snap.Load(), route: g.snap.Load().routes[0], reqID: []byte("8f14e45fceea167a5a36dedd4bea2543"),
+		clientIPB: []byte("127.0.0.1"), upstreamAddr: b1.addr, upstreamStatus: 200, upstreamDur: 1234567, attempts: 1, bytesOut: 11, start: time.Now()}
+	st.pr.Consumer = []byte("bench-user")
+	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c0 := threadCPU()
+	for b.Loop() {
+		g.access.log(st, 200, 1567890)
+	}
+	b.ReportMetric(float64(threadCPU()-c0)/float64(b.N), "cpu-ns/op")
+}
+
+// threadCPU is the CPU time of the calling thread, in ns.
+func threadCPU() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// TestAppendMillisMatchesZap: durations in milliseconds as zap wrote
+// float64(us)/1000, over every value below 2 s and spread ones above.
+func TestAppendMillisMatchesZap(t *testing.T) {
+	check := func(us int64) {
+		want := strconv.AppendFloat(nil, float64(us)/1000, 'f', -1, 64)
+		if got := appendMillis(nil, us); string(got) != string(want) {
+			t.Fatalf("%d us: got %s, want %s", us, got, want)
+		}
+	}
+	for us := range int64(2_000_000) {
+		check(us)
+	}
+	for us := int64(2_000_000); us < 1<<62; us = us*3 + 7 {
+		check(us)
+		check(us + 1)
+		check(us - us%1000)
+	}
+	check(-1)
+	check(-1500)
+	check(1<<40 - 1)
+	check(1 << 40)
+	check(1<<53 - 1)
+	check(1 << 53)
+	check(1<<63 - 1)
+}
+
+// TestAccessLineTimeCache: the per-buffer second cache writes what
+// appendLogTime writes, across seconds, zones and milliseconds.
+func TestAccessLineTimeCache(t *testing.T) {
+	var l accessLine
+	east := time.FixedZone("x", -(3*3600 + 30*60))
+	base := time.Date(2026, 11, 29, 23, 59, 58, 0, time.UTC)
+	for i := range 3000 {
+		at := base.Add(time.Duration(i) * 1234567 * time.Microsecond / 1000)
+		for _, z := range []*time.Location{time.UTC, east, time.Local} {
+			require.Equal(t, string(appendLogTime(nil, at.In(z))), string(l.appendTime(nil, at.In(z))))
+		}
+	}
 }
