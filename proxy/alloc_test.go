@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"net"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +23,7 @@ import (
 // leanBackend answers every request with a fixed small body and does no
 // per-request work of its own, so that allocation counts measure the
 // gateway (fasthttp's server itself does not allocate per request).
-func leanBackend(t *testing.T) *backend {
+func leanBackend(t testing.TB) *backend {
 	body := []byte(`{"ok":true}`)
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
@@ -495,4 +497,32 @@ services:
 	t.Logf("mallocs per request, 100 KiB JSON body: %.3f not compressed, %.3f gzipped (level 1), %.3f brotli (level 4)", plain, gz, br)
 	require.Less(t, gz-plain, 0.5)
 	require.Less(t, br-plain, 0.5)
+}
+
+// TestZeroAllocationsFullScenario runs the bench's `full` requests (10k
+// routes picked at random, key-auth, a throttle policy with four counters,
+// chash on a header, the access log to a file) through the handler,
+// parsed from raw bytes as the server would.
+func TestZeroAllocationsFullScenario(t *testing.T) {
+	if race.Enabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	if testing.Short() {
+		t.Skip("compiles 10k routes")
+	}
+	b1, b2 := leanBackend(t), leanBackend(t)
+	// Connections are kept for the whole test: the default keepalive_pool
+	// (1000 requests) would count a reconnection's allocations.
+	yaml := benchScenarioYAML(b1.port(), b2.port(), true, filepath.Join(t.TempDir(), "access.log"))
+	yaml = strings.Replace(yaml, "    nodes:\n", "    keepalive_pool: {requests: 100000000}\n    nodes:\n", 1)
+	r := newCostRunnerYAML(t, true, yaml)
+	r.scrape = nil
+	r.run(t, 30000) // every route and user once or more: counters, pools
+	const n = 30000
+	count := testheap.Count()
+	r.run(t, n)
+	mallocs, _ := count.Since()
+	perReq := float64(mallocs) / n
+	t.Logf("mallocs per `full` request: %.4f", perReq)
+	require.Less(t, perReq, 0.01)
 }

@@ -355,24 +355,60 @@ func TestSweepShrinksAndFrees(t *testing.T) {
 	require.Equal(t, 10_000, s.n)
 	require.GreaterOrEqual(t, len(s.table), 16384)
 
-	// Next window: a few keys stay live, the table shrinks around them.
+	// Next window: every entry expired (fixed windows), but the window
+	// just over filled the table, so it is kept, emptied.
 	for i := range uint64(100) {
 		l.Admit(t0.Add(time.Second), i<<8|1)
 	}
 	require.Equal(t, 100, s.n)
+	require.Equal(t, 16384, len(s.table))
+
+	// The window after uses it little: it shrinks around what is used.
+	for i := range uint64(100) {
+		l.Admit(t0.Add(2*time.Second), i<<8|1)
+	}
+	require.Equal(t, 100, s.n)
 	require.LessOrEqual(t, len(s.table), 512)
 	for i := range uint64(100) {
-		ok, res := l.Admit(t0.Add(time.Second), i<<8|1)
+		ok, res := l.Admit(t0.Add(2*time.Second), i<<8|1)
 		require.True(t, ok)
 		require.Equal(t, int64(8), res.Remaining)
 	}
 
 	// Two windows later, a key of another shard frees nothing here, one of
 	// this shard frees everything but itself.
-	l.Admit(t0.Add(3*time.Second), 1<<60)
+	l.Admit(t0.Add(4*time.Second), 1<<60)
 	require.Equal(t, 100, s.n)
-	l.Admit(t0.Add(3*time.Second), 1<<8|7)
+	l.Admit(t0.Add(4*time.Second), 1<<8|7)
 	require.Equal(t, 1, s.n)
+	require.Equal(t, minTableSize, len(s.table))
+
+	// A burst then a window without a check in this shard: freed.
+	for i := range uint64(10_000) {
+		l.Admit(t0.Add(5*time.Second), i<<8|1)
+	}
+	l.Admit(t0.Add(7*time.Second), 1<<8|1)
+	require.Equal(t, 1, s.n)
+	require.Equal(t, minTableSize, len(s.table))
+}
+
+// TestFixedWindowsKeepTheirTable: the same keys, window after window (the
+// bench's `full`: one api counter per route, 1 s windows), reuse the
+// shard's table instead of growing a new one from 8 slots each window.
+func TestFixedWindowsKeepTheirTable(t *testing.T) {
+	l := NewLimiter(1e9, time.Second, Fixed)
+	win := 0
+	round := func() {
+		now := t0.Add(time.Duration(win) * time.Second)
+		win++
+		for i := range uint64(1000) {
+			l.Admit(now, i<<8|1)
+		}
+	}
+	round()
+	round()
+	allocs := testing.AllocsPerRun(10, round)
+	require.Zero(t, allocs, "a new window regrew the table")
 }
 
 func TestAdmitNoAllocs(t *testing.T) {

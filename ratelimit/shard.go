@@ -138,10 +138,15 @@ func (s *shard) resize(size int, oldest int64) {
 // used before window oldest, which no longer count for anything. Runs once
 // per shard per window, so its O(table) cost is spread over that window's
 // checks. When few entries remain it shrinks the table (frees it when
-// empty); otherwise it deletes in place, without allocating. s.mu is held.
+// empty, unless the window that just ended filled it: see below);
+// otherwise it deletes in place, without allocating. s.mu is held.
 func (s *shard) advance(w, oldest int64) {
+	idle := w > s.win+1 // a whole window went by without a check here
 	s.win = w
 	if s.n == 0 {
+		if idle {
+			s.table = nil // kept empty by the case below, and not needed since
+		}
 		return
 	}
 	live := 0
@@ -152,6 +157,16 @@ func (s *shard) advance(w, oldest int64) {
 	}
 	switch {
 	case live == s.n:
+		return
+	case live == 0 && !idle && s.n*shrinkDen >= len(s.table):
+		// Every entry expired, but the window just over used this table
+		// about as full as it is: emptied in place, it takes the next
+		// window's keys without growing again from 8 slots (a fixed
+		// window's keys all expire at once; regrowing them was ~5
+		// allocations per shard per window). It is freed once a window
+		// uses it little (below) or passes without a check.
+		clear(s.table)
+		s.n = 0
 		return
 	case live == 0:
 		s.table, s.n = nil, 0
