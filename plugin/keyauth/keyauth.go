@@ -118,21 +118,35 @@ func (k keys) lookup(key []byte) *credential {
 type step struct {
 	header []byte
 	query  []byte
+	queryS string // query as a string, for CredentialQuery
 	hide   bool
 	keys   keys
 
 	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
 
+// compile returns one step per snapshot for each distinct config: the step
+// holds nothing of its route, so the 10,000 routes of a service with
+// key-auth share one rather than hold 10,000 copies of the header name.
 func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	c := conf.(*Config)
-	k := plugin.Credentials(env, Name, compileKeys)
-	return &step{header: []byte(c.Header), query: []byte(c.Query), hide: c.HideCredentials, keys: k}, nil
+	hide := "0"
+	if c.HideCredentials {
+		hide = "1"
+	}
+	s, err := env.Shared(Name+"\x00step\x00"+hide+c.Header+"\x00"+c.Query, func() (any, error) {
+		k := plugin.Credentials(env, Name, compileKeys)
+		return &step{header: []byte(c.Header), query: []byte(c.Query), queryS: c.Query, hide: c.HideCredentials, keys: k}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.(*step), nil
 }
 
 // CredentialQuery is the query argument the key may come in; the access
 // log masks its value.
-func (s *step) CredentialQuery() string { return string(s.query) }
+func (s *step) CredentialQuery() string { return s.queryS }
 
 func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	key := r.Ctx.Request.Header.PeekBytes(s.header)
