@@ -13,6 +13,7 @@ package plugin
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -406,7 +407,7 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 		return nil, err
 	}
 	renv := env.ForRoute(r)
-	c := &Chain{}
+	c := &Chain{steps: make([]Step, 0, len(eff)), names: make([]string, 0, len(eff))}
 	var last []ResponseStep
 	for _, def := range config.RegisteredPlugins() {
 		conf, ok := eff[def.Name]
@@ -439,7 +440,20 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 	}
 	c.request = groupAuthenticators(c.request)
 	c.response = append(c.response, last...)
+	c.names = sharedStrings(env, "chain-names", c.names)
+	c.credQuery = sharedStrings(env, "chain-credential-queries", c.credQuery)
 	return c, nil
+}
+
+// sharedStrings returns the snapshot's one copy of list (kept under kind):
+// the routes of a service mostly have the same plugins, and 10,000 copies
+// of their names cost 10,000 slices. The result is read-only.
+func sharedStrings(env *Env, kind string, list []string) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	v, _ := env.Shared(kind+"\x00"+strings.Join(list, "\x00"), func() (any, error) { return list, nil })
+	return v.([]string)
 }
 
 // Encoder is implemented by response steps that encode the body for the
