@@ -355,24 +355,53 @@ func TestSweepShrinksAndFrees(t *testing.T) {
 	require.Equal(t, 10_000, s.n)
 	require.GreaterOrEqual(t, len(s.table), 16384)
 
-	// Next window: a few keys stay live, the table shrinks around them.
+	// Next window: the full table is kept, emptied, for the new window's
+	// keys; only a few come.
 	for i := range uint64(100) {
 		l.Admit(t0.Add(time.Second), i<<8|1)
 	}
 	require.Equal(t, 100, s.n)
+	require.GreaterOrEqual(t, len(s.table), 16384)
+	// The window after: a table that little used is let go, and the new
+	// window's keys grow a small one.
+	for i := range uint64(100) {
+		l.Admit(t0.Add(2*time.Second), i<<8|1)
+	}
+	require.Equal(t, 100, s.n)
 	require.LessOrEqual(t, len(s.table), 512)
 	for i := range uint64(100) {
-		ok, res := l.Admit(t0.Add(time.Second), i<<8|1)
+		ok, res := l.Admit(t0.Add(2*time.Second), i<<8|1)
 		require.True(t, ok)
 		require.Equal(t, int64(8), res.Remaining)
 	}
 
 	// Two windows later, a key of another shard frees nothing here, one of
 	// this shard frees everything but itself.
-	l.Admit(t0.Add(3*time.Second), 1<<60)
+	l.Admit(t0.Add(4*time.Second), 1<<60)
 	require.Equal(t, 100, s.n)
-	l.Admit(t0.Add(3*time.Second), 1<<8|7)
+	l.Admit(t0.Add(4*time.Second), 1<<8|7)
 	require.Equal(t, 1, s.n)
+}
+
+// TestSteadyWindowsDoNotAllocate: the same keys counted window after
+// window (a fixed window: every entry expires at each turn) reuse their
+// shards' tables; freeing and regrowing them at each turn was most of what
+// a loaded gateway allocated.
+func TestSteadyWindowsDoNotAllocate(t *testing.T) {
+	l := NewLimiter(1e9, time.Second, Fixed)
+	const keys = 20_000
+	admitAll := func(now time.Time) {
+		for i := range uint64(keys) {
+			l.Admit(now, Mix(i+1))
+		}
+	}
+	admitAll(t0) // grows the tables
+	now := t0
+	allocs := testing.AllocsPerRun(5, func() {
+		now = now.Add(time.Second)
+		admitAll(now)
+	})
+	require.Zero(t, allocs, "windows with the same keys reuse the tables")
 }
 
 func TestAdmitNoAllocs(t *testing.T) {
