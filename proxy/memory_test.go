@@ -48,14 +48,7 @@ func TestLiveHeapFull10kRoutes(t *testing.T) {
 		t.Skip("compiles 10k routes")
 	}
 	const n = scaleRoutes
-	body := []byte(`{"ok":true}`)
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	yaml := fullYAML(port, n)
+	yaml := fullYAML(scaleBackend(t), n)
 
 	before := testheap.Live().HeapAlloc
 	cfg, err := mustParseErr(yaml)
