@@ -13,6 +13,7 @@ package plugin
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -304,12 +305,20 @@ func (Stateless) stateless() {}
 
 type stateless interface{ stateless() }
 
-// Chain is the compiled steps of one route, in priority order.
+// Chain is the compiled steps of one route, in priority order. There is
+// one per route (10,000 in the bench's full config): what the routes of a
+// service share is held once per snapshot (chainInfo).
 type Chain struct {
-	steps     []Step
+	steps    []Step
+	request  []RequestStep
+	response []ResponseStep
+	info     *chainInfo
+}
+
+// chainInfo is what chains with the same plugins share: their names and
+// the query arguments that carry their credentials. Read-only.
+type chainInfo struct {
 	names     []string
-	request   []RequestStep
-	response  []ResponseStep
 	credQuery []string
 }
 
@@ -338,10 +347,20 @@ func (c *Chain) Reuse(env *Env, r *router.Route) bool {
 
 // CredentialQueries lists the query arguments that carry credentials on
 // this route (QueryCredential).
-func (c *Chain) CredentialQueries() []string { return c.credQuery }
+func (c *Chain) CredentialQueries() []string {
+	if c.info == nil {
+		return nil
+	}
+	return c.info.credQuery
+}
 
 // Names lists the plugins of the chain in the order they run.
-func (c *Chain) Names() []string { return c.names }
+func (c *Chain) Names() []string {
+	if c.info == nil {
+		return nil
+	}
+	return c.info.names
+}
 
 // OnRequest runs the request steps; the first that stops the request
 // decides its answer, and one that answered it itself (r.Answered) stops
@@ -407,7 +426,8 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 		return nil, err
 	}
 	renv := env.ForRoute(r)
-	c := &Chain{steps: make([]Step, 0, len(eff)), names: make([]string, 0, len(eff))}
+	c := &Chain{steps: make([]Step, 0, len(eff))}
+	var names, credQuery []string
 	var last []ResponseStep
 	for _, def := range config.RegisteredPlugins() {
 		conf, ok := eff[def.Name]
@@ -423,7 +443,7 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 			return nil, fmt.Errorf("plugin %q: %w", def.Name, err)
 		}
 		c.steps = append(c.steps, step)
-		c.names = append(c.names, def.Name)
+		names = append(names, def.Name)
 		if s, ok := step.(RequestStep); ok {
 			c.request = append(c.request, s)
 		}
@@ -435,25 +455,32 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 			}
 		}
 		if s, ok := step.(QueryCredential); ok && s.CredentialQuery() != "" {
-			c.credQuery = append(c.credQuery, s.CredentialQuery())
+			credQuery = append(credQuery, s.CredentialQuery())
 		}
 	}
 	c.request = groupAuthenticators(c.request)
 	c.response = append(c.response, last...)
-	c.names = sharedStrings(env, "chain-names", c.names)
-	c.credQuery = sharedStrings(env, "chain-credential-queries", c.credQuery)
+	// One chainInfo per snapshot for each list of names and queries: the
+	// routes of a service mostly have the same plugins.
+	info, _ := env.Shared(chainInfoKey(names, credQuery), func() (any, error) {
+		return &chainInfo{names: names, credQuery: credQuery}, nil
+	})
+	c.info = info.(*chainInfo)
 	return c, nil
 }
 
-// sharedStrings returns the snapshot's one copy of list (kept under kind):
-// the routes of a service mostly have the same plugins, and 10,000 copies
-// of their names cost 10,000 slices. The result is read-only.
-func sharedStrings(env *Env, kind string, list []string) []string {
-	if len(list) == 0 {
-		return nil
+// chainInfoKey is the Env.Shared key of a chainInfo: each string with its
+// length, so that no two lists make the same key.
+func chainInfoKey(names, credQuery []string) string {
+	var b strings.Builder
+	b.WriteString("chain-info")
+	for i, list := range [][]string{names, credQuery} {
+		b.WriteString("|" + strconv.Itoa(i) + "|")
+		for _, s := range list {
+			b.WriteString(strconv.Itoa(len(s)) + ":" + s)
+		}
 	}
-	v, _ := env.Shared(kind+"\x00"+strings.Join(list, "\x00"), func() (any, error) { return list, nil })
-	return v.([]string)
+	return b.String()
 }
 
 // Encoder is implemented by response steps that encode the body for the

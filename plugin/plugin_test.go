@@ -86,3 +86,24 @@ func TestRegistryRefusesAmbiguity(t *testing.T) {
 		plugin.Register(config.PluginDef{Name: "same-priority", Priority: 2500}, nil)
 	}, "two plugins of one priority would run in an order left to chance")
 }
+
+// TestChainsShareTheirPluginNames: routes with the same plugins share one
+// list of names and credential queries per snapshot (10,000 routes of one
+// service held 10,000 copies).
+func TestChainsShareTheirPluginNames(t *testing.T) {
+	cfg, routes := compileRoutes(t, pipelineYAML)
+	env := plugin.NewEnv(cfg, ratelimit.NewStore(), nil)
+	chains := map[string]*plugin.Chain{}
+	for _, r := range routes {
+		c, err := plugin.Build(env, r)
+		require.NoError(t, err)
+		chains[r.ID] = c
+	}
+	inherit, own, bare := chains["inherit"], chains["own"], chains["bare-route"]
+	require.Equal(t, inherit.Names(), own.Names())
+	require.Same(t, &inherit.Names()[0], &own.Names()[0], "one list for both")
+	require.Equal(t, []string{"apikey"}, inherit.CredentialQueries())
+	require.Same(t, &inherit.CredentialQueries()[0], &own.CredentialQueries()[0])
+	require.Equal(t, []string{"ip-restriction", "limit-count"}, bare.Names(), "other plugins, other list")
+	require.Nil(t, bare.CredentialQueries())
+}
