@@ -91,6 +91,9 @@ type Request struct {
 
 	// Path is the upstream path the route gives (after strip_path_prefix).
 	Path []byte
+	// RouteID is the matched route's id, for steps that one compile shares
+	// between routes (SharedStep) and that count per route.
+	RouteID string
 
 	// Set by proxy-rewrite, read when the upstream request is built.
 	// UpstreamURI replaces the upstream path (after strip-prefix); the
@@ -460,13 +463,52 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 	}
 	c.request = groupAuthenticators(c.request)
 	c.response = append(c.response, last...)
-	// One chainInfo per snapshot for each list of names and queries: the
-	// routes of a service mostly have the same plugins.
+	if key, ok := sharedChainKey(c.steps); ok {
+		// Every step is one the compile shares between routes: so is the
+		// chain (the 10,000 routes of the bench's full config have one).
+		v, _ := env.Shared(key, func() (any, error) { return c.withInfo(env, names, credQuery), nil })
+		return v.(*Chain), nil
+	}
+	return c.withInfo(env, names, credQuery), nil
+}
+
+// SharedStep is implemented by a step that one snapshot's compile shares
+// between the routes with the same config of its plugin: it holds nothing
+// of any route (what it keeps per route it finds by Request.RouteID).
+// SharedKey is the Env.Shared key it is kept under. The routes whose steps
+// are all shared, and the same, share one Chain.
+type SharedStep interface {
+	SharedKey() string
+}
+
+// sharedChainKey is the Env.Shared key of a chain of steps that are all
+// SharedSteps, each key with its length so that no two lists make the same
+// key; ok is false when a step is not shared.
+func sharedChainKey(steps []Step) (key string, ok bool) {
+	if len(steps) == 0 {
+		return "", false
+	}
+	var b strings.Builder
+	b.WriteString("chain")
+	for _, st := range steps {
+		sh, ok := st.(SharedStep)
+		if !ok {
+			return "", false
+		}
+		k := sh.SharedKey()
+		b.WriteString("|" + strconv.Itoa(len(k)) + ":" + k)
+	}
+	return b.String(), true
+}
+
+// withInfo sets c's chainInfo: one per snapshot for each list of names
+// and queries, the routes of a service mostly having the same plugins.
+func (c *Chain) withInfo(env *Env, names, credQuery []string) *Chain {
 	info, _ := env.Shared(chainInfoKey(names, credQuery), func() (any, error) {
 		return &chainInfo{names: names, credQuery: credQuery}, nil
 	})
 	c.info = info.(*chainInfo)
-	return c, nil
+	return c
 }
 
 // chainInfoKey is the Env.Shared key of a chainInfo: each string with its

@@ -121,6 +121,7 @@ type step struct {
 	queryS string // query as a string, for CredentialQuery
 	hide   bool
 	keys   keys
+	shared string // the Env.Shared key (plugin.SharedStep)
 
 	plugin.Stateless // no long-lived state: a reload may keep the step (issue 20)
 }
@@ -134,15 +135,19 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	if c.HideCredentials {
 		hide = "1"
 	}
-	s, err := env.Shared(Name+"\x00step\x00"+hide+c.Header+"\x00"+c.Query, func() (any, error) {
+	key := Name + "\x00step\x00" + hide + c.Header + "\x00" + c.Query
+	s, err := env.Shared(key, func() (any, error) {
 		k := plugin.Credentials(env, Name, compileKeys)
-		return &step{header: []byte(c.Header), query: []byte(c.Query), queryS: c.Query, hide: c.HideCredentials, keys: k}, nil
+		return &step{header: []byte(c.Header), query: []byte(c.Query), queryS: c.Query, hide: c.HideCredentials, keys: k, shared: key}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.(*step), nil
 }
+
+// SharedKey implements plugin.SharedStep.
+func (s *step) SharedKey() string { return s.shared }
 
 // CredentialQuery is the query argument the key may come in; the access
 // log masks its value.
