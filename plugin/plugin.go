@@ -13,6 +13,8 @@ package plugin
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +91,9 @@ type Request struct {
 
 	// Path is the upstream path the route gives (after strip_path_prefix).
 	Path []byte
+	// RouteID is the matched route's id, for steps that one compile shares
+	// between routes (SharedStep) and that count per route.
+	RouteID string
 
 	// Set by proxy-rewrite, read when the upstream request is built.
 	// UpstreamURI replaces the upstream path (after strip-prefix); the
@@ -307,12 +312,20 @@ func (Stateless) stateless() {}
 
 type stateless interface{ stateless() }
 
-// Chain is the compiled steps of one route, in priority order.
+// Chain is the compiled steps of one route, in priority order. There is
+// one per route (10,000 in the bench's full config): what the routes of a
+// service share is held once per snapshot (chainInfo).
 type Chain struct {
-	steps     []Step
+	steps    []Step
+	request  []RequestStep
+	response []ResponseStep
+	info     *chainInfo
+}
+
+// chainInfo is what chains with the same plugins share: their names and
+// the query arguments that carry their credentials. Read-only.
+type chainInfo struct {
 	names     []string
-	request   []RequestStep
-	response  []ResponseStep
 	credQuery []string
 }
 
@@ -347,10 +360,20 @@ func (c *Chain) Reuse(env *Env, r *router.Route) bool {
 
 // CredentialQueries lists the query arguments that carry credentials on
 // this route (QueryCredential).
-func (c *Chain) CredentialQueries() []string { return c.credQuery }
+func (c *Chain) CredentialQueries() []string {
+	if c.info == nil {
+		return nil
+	}
+	return c.info.credQuery
+}
 
 // Names lists the plugins of the chain in the order they run.
-func (c *Chain) Names() []string { return c.names }
+func (c *Chain) Names() []string {
+	if c.info == nil {
+		return nil
+	}
+	return c.info.names
+}
 
 // OnRequest runs the request steps; the first that stops the request
 // decides its answer, and one that answered it itself (r.Answered) stops
@@ -416,7 +439,8 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 		return nil, err
 	}
 	renv := env.ForRoute(r)
-	c := &Chain{}
+	c := &Chain{steps: make([]Step, 0, len(eff))}
+	var names, credQuery []string
 	var last []ResponseStep
 	for _, def := range config.RegisteredPlugins() {
 		conf, ok := eff[def.Name]
@@ -432,7 +456,7 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 			return nil, fmt.Errorf("plugin %q: %w", def.Name, err)
 		}
 		c.steps = append(c.steps, step)
-		c.names = append(c.names, def.Name)
+		names = append(names, def.Name)
 		if s, ok := step.(RequestStep); ok {
 			c.request = append(c.request, s)
 		}
@@ -444,12 +468,71 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 			}
 		}
 		if s, ok := step.(QueryCredential); ok && s.CredentialQuery() != "" {
-			c.credQuery = append(c.credQuery, s.CredentialQuery())
+			credQuery = append(credQuery, s.CredentialQuery())
 		}
 	}
 	c.request = groupAuthenticators(c.request)
 	c.response = append(c.response, last...)
-	return c, nil
+	if key, ok := sharedChainKey(c.steps); ok {
+		// Every step is one the compile shares between routes: so is the
+		// chain (the 10,000 routes of the bench's full config have one).
+		v, _ := env.Shared(key, func() (any, error) { return c.withInfo(env, names, credQuery), nil })
+		return v.(*Chain), nil
+	}
+	return c.withInfo(env, names, credQuery), nil
+}
+
+// SharedStep is implemented by a step that one snapshot's compile shares
+// between the routes with the same config of its plugin: it holds nothing
+// of any route (what it keeps per route it finds by Request.RouteID).
+// SharedKey is the Env.Shared key it is kept under. The routes whose steps
+// are all shared, and the same, share one Chain.
+type SharedStep interface {
+	SharedKey() string
+}
+
+// sharedChainKey is the Env.Shared key of a chain of steps that are all
+// SharedSteps, each key with its length so that no two lists make the same
+// key; ok is false when a step is not shared.
+func sharedChainKey(steps []Step) (key string, ok bool) {
+	if len(steps) == 0 {
+		return "", false
+	}
+	var b strings.Builder
+	b.WriteString("chain")
+	for _, st := range steps {
+		sh, ok := st.(SharedStep)
+		if !ok {
+			return "", false
+		}
+		k := sh.SharedKey()
+		b.WriteString("|" + strconv.Itoa(len(k)) + ":" + k)
+	}
+	return b.String(), true
+}
+
+// withInfo sets c's chainInfo: one per snapshot for each list of names
+// and queries, the routes of a service mostly having the same plugins.
+func (c *Chain) withInfo(env *Env, names, credQuery []string) *Chain {
+	info, _ := env.Shared(chainInfoKey(names, credQuery), func() (any, error) {
+		return &chainInfo{names: names, credQuery: credQuery}, nil
+	})
+	c.info = info.(*chainInfo)
+	return c
+}
+
+// chainInfoKey is the Env.Shared key of a chainInfo: each string with its
+// length, so that no two lists make the same key.
+func chainInfoKey(names, credQuery []string) string {
+	var b strings.Builder
+	b.WriteString("chain-info")
+	for i, list := range [][]string{names, credQuery} {
+		b.WriteString("|" + strconv.Itoa(i) + "|")
+		for _, s := range list {
+			b.WriteString(strconv.Itoa(len(s)) + ":" + s)
+		}
+	}
+	return b.String()
 }
 
 // Encoder is implemented by response steps that encode the body for the

@@ -86,3 +86,54 @@ func TestRegistryRefusesAmbiguity(t *testing.T) {
 		plugin.Register(config.PluginDef{Name: "same-priority", Priority: 2500}, nil)
 	}, "two plugins of one priority would run in an order left to chance")
 }
+
+// TestChainsShareTheirPluginNames: routes with the same plugins share one
+// list of names and credential queries per snapshot (10,000 routes of one
+// service held 10,000 copies).
+func TestChainsShareTheirPluginNames(t *testing.T) {
+	cfg, routes := compileRoutes(t, pipelineYAML)
+	chains := buildChains(t, cfg, routes)
+	inherit, own, bare := chains["inherit"], chains["own"], chains["bare-route"]
+	require.Equal(t, inherit.Names(), own.Names())
+	require.Same(t, &inherit.Names()[0], &own.Names()[0], "one list for both")
+	require.Equal(t, []string{"apikey"}, inherit.CredentialQueries())
+	require.Same(t, &inherit.CredentialQueries()[0], &own.CredentialQueries()[0])
+	require.Equal(t, []string{"ip-restriction", "limit-count"}, bare.Names(), "other plugins, other list")
+	require.Nil(t, bare.CredentialQueries())
+}
+
+// TestRoutesWithSharedStepsShareOneChain: key-auth and throttle steps are
+// one per config and snapshot (they find their route in the request), so
+// the routes that have only those share one chain; a route with a step of
+// its own (limit-count) has its own.
+func TestRoutesWithSharedStepsShareOneChain(t *testing.T) {
+	cfg, routes := compileRoutes(t, `
+throttle_policies: [{id: p, api_call_limits: 10, time_interval: 1, time_unit: SECOND}]
+services:
+  - id: s
+    throttle_policy: p
+    plugins: {key-auth: {}}
+    upstream: {nodes: [{host: a, port: 1}]}
+    routes:
+      - {id: r1, paths: [/a]}
+      - {id: r2, paths: [/b]}
+      - {id: own, paths: [/c], plugins: {limit-count: {count: 3, time_window: 60}}}
+`)
+	chains := buildChains(t, cfg, routes)
+	require.Same(t, chains["r1"], chains["r2"])
+	require.NotSame(t, chains["r1"], chains["own"])
+	require.Equal(t, []string{"key-auth", plugin.ThrottlePolicyPlugin, "limit-count"}, chains["own"].Names())
+}
+
+// buildChains builds every route's chain in one snapshot's environment.
+func buildChains(t *testing.T, cfg *config.Config, routes []*router.Route) map[string]*plugin.Chain {
+	t.Helper()
+	env := plugin.NewEnv(cfg, ratelimit.NewStore(), nil)
+	chains := map[string]*plugin.Chain{}
+	for _, r := range routes {
+		c, err := plugin.Build(env, r)
+		require.NoError(t, err)
+		chains[r.ID] = c
+	}
+	return chains
+}

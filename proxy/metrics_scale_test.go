@@ -34,9 +34,9 @@ func scaleYAML(port string, n int, extra string) string {
 	return b.String()
 }
 
-// scaleGateway is an in-process gateway over n routes, each of which has
-// served one request (so that every route has its series), and 404s.
-func scaleGateway(tb testing.TB, n int, extra string) *Gateway {
+// scaleBackend serves {"ok":true} on loopback for the scale tests and
+// returns its port.
+func scaleBackend(tb testing.TB) string {
 	tb.Helper()
 	body := []byte(`{"ok":true}`)
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }}
@@ -45,8 +45,14 @@ func scaleGateway(tb testing.TB, n int, extra string) *Gateway {
 	go func() { _ = srv.Serve(ln) }()
 	tb.Cleanup(func() { _ = srv.Shutdown() })
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
 
-	cfg, err := mustParseErr(scaleYAML(port, n, extra))
+// scaleGateway is an in-process gateway over n routes, each of which has
+// served one request (so that every route has its series), and 404s.
+func scaleGateway(tb testing.TB, n int, extra string) *Gateway {
+	tb.Helper()
+	cfg, err := mustParseErr(scaleYAML(scaleBackend(tb), n, extra))
 	require.NoError(tb, err)
 	g := New(Options{})
 	tb.Cleanup(g.Close)

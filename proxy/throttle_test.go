@@ -143,6 +143,18 @@ throttle_policies:
 	}
 	require.Equal(t, []int{200, 200, 429, 200, 200, 429}, statuses("/a1", "/a1", "/a1", "/a2", "/a2", "/a2"))
 	require.Equal(t, []int{200, 200, 429, 429}, statuses("/b1", "/b2", "/b1", "/b2"))
+
+	// The routes of a policy share one step and one chain: each rejection
+	// is still counted under its own route, and only the counter that
+	// rejected has a series.
+	m := scrape(t, tg.g)
+	for _, r := range []string{"a1", "a2"} {
+		require.Contains(t, m, `gateway_throttled_total{counter="api",policy="per-route",route="`+r+`"} 1`+"\n")
+	}
+	for _, r := range []string{"b1", "b2"} {
+		require.Contains(t, m, `gateway_throttled_total{counter="api",policy="shared",route="`+r+`"} 1`+"\n")
+	}
+	require.NotContains(t, m, `counter="user"`)
 }
 
 func TestThrottleUserAppAndSpecials(t *testing.T) {

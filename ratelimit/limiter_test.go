@@ -411,6 +411,27 @@ func TestFixedWindowsKeepTheirTable(t *testing.T) {
 	require.Zero(t, allocs, "a new window regrew the table")
 }
 
+// TestSteadyWindowsDoNotAllocate: the same keys counted window after
+// window (a fixed window: every entry expires at each turn) reuse their
+// shards' tables; freeing and regrowing them at each turn was most of what
+// a loaded gateway allocated.
+func TestSteadyWindowsDoNotAllocate(t *testing.T) {
+	l := NewLimiter(1e9, time.Second, Fixed)
+	const keys = 20_000
+	admitAll := func(now time.Time) {
+		for i := range uint64(keys) {
+			l.Admit(now, Mix(i+1))
+		}
+	}
+	admitAll(t0) // grows the tables
+	now := t0
+	allocs := testing.AllocsPerRun(5, func() {
+		now = now.Add(time.Second)
+		admitAll(now)
+	})
+	require.Zero(t, allocs, "windows with the same keys reuse the tables")
+}
+
 func TestAdmitNoAllocs(t *testing.T) {
 	api := NewLimiter(1e9, time.Minute, Fixed)
 	ip := NewLimiter(1e9, time.Minute, Sliding)

@@ -38,7 +38,9 @@ func (c Counter) String() string {
 // object.
 type Policy struct {
 	id     string
-	shared bool // type 2: all bound routes share one scope
+	key    string                 // the Env.Shared key (policyKey)
+	conf   *config.ThrottlePolicy // a copy: kept steps must not keep the config they came from
+	shared bool                   // type 2: all bound routes share one scope
 
 	api, user, app, ip *ratelimit.Limiter // user, app, ip nil when not configured
 
@@ -71,8 +73,11 @@ func (p *Policy) sameCounters(q *Policy) bool {
 func NewPolicy(store *ratelimit.Store, p *config.ThrottlePolicy) *Policy {
 	window := PolicyWindow(p)
 	kind := ratelimit.ParseWindow(p.Window)
+	conf := *p
 	pol := &Policy{
 		id:        p.ID,
+		key:       policyKey(p.ID),
+		conf:      &conf,
 		shared:    p.Type == 2,
 		userLimit: p.UserCallLimits,
 		appLimit:  p.AppCallLimits,
