@@ -1,0 +1,289 @@
+package config
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// Incremental loading (issue 20). A reload of a large file usually changes
+// a few of its items, yet Parse reads, hashes and decodes all of them. A
+// Loader keeps, from its last successful load only, what the fast YAML
+// path made of each item of the block sequences at the top two levels
+// (each service, upstream, consumer... and each route, node, credential
+// of those), keyed by the item's exact text: an item whose text is
+// unchanged gets its old tree back without being read, its old hash for
+// the digest, and, for a route, its old decoded value.
+//
+// What is reused is what a fresh Parse makes of the same text, so a
+// Loader's config is deep-equal to Parse's (TestLoaderMatchesParse,
+// FuzzLoader). That holds because an item is kept only when its tree has
+// no string with '#' or '$' in it: environment substitution (#name#)
+// changes nothing in it, in place or otherwise, and it has no $env://
+// reference whose value could change between loads; and because a route's
+// decoded value is kept only when it decoded without an error and has
+// nothing that validation writes into (plugins, request or backend
+// parameters, a websocket section; Vars are copied). Everything else of
+// a load (the top-level mapping, environment substitution of what is not
+// kept, validation, resolve) runs as in Parse. A file the fast path
+// declines, or that has any error, is loaded by Parse.
+//
+// Memory: each kept item's text is a copy of its own, so nothing kept
+// holds on to an older file; the entries of the last successful load are
+// all that is kept.
+
+// Loader loads successive versions of a config file, reusing what did
+// not change since its last successful load. Its zero value is ready; it
+// is safe for concurrent use (loads are serialized).
+type Loader struct {
+	mu   sync.Mutex
+	prev map[string]*itemEntry // the last successful load's items
+	gen  uint64
+
+	// stats of the last load, for tests.
+	stats LoadStats
+}
+
+// LoadStats counts the work of a Loader's load.
+type LoadStats struct {
+	Read          int // items read from their text
+	Reused        int // items whose tree was reused (nested ones not counted)
+	RoutesDecoded int // routes decoded from their tree
+	RoutesReused  int // routes whose decoded value was reused
+}
+
+// NewLoader returns an empty Loader.
+func NewLoader() *Loader { return &Loader{} }
+
+// LoadFile is config.LoadFile through the loader.
+func (l *Loader) LoadFile(path string, lim ReadLimits) (*Config, error) {
+	data, err := ReadFile(path, lim)
+	if err != nil {
+		return nil, err
+	}
+	return l.Parse(data, path)
+}
+
+// Parse is config.Parse through the loader: the same result, computed
+// from fewer items when the previous successful load had the same ones.
+func (l *Loader) Parse(data []byte, name string) (*Config, error) {
+	if isJSONName(name) {
+		return Parse(data, name)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen++
+	c := &itemCache{
+		prev:   l.prev,
+		next:   make(map[string]*itemEntry, len(l.prev)+16),
+		byTree: make(map[unsafe.Pointer]*itemEntry, len(l.prev)+16),
+		gen:    l.gen,
+	}
+	if root, ok := fastYAMLCached(data, c); ok {
+		if cfg, errs := loadTreeCached(data, name, root, nil, c); len(errs) == 0 {
+			l.prev = c.next
+			l.stats = c.stats
+			return cfg, nil
+		}
+	}
+	l.stats = LoadStats{}
+	return Parse(data, name)
+}
+
+// Stats returns the counts of the last load.
+func (l *Loader) Stats() LoadStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}
+
+// itemEntry is one kept item: its text (a copy), the tree read from it,
+// and what later stages made of that tree.
+type itemEntry struct {
+	key      string
+	depth    int
+	tree     any
+	children []*itemEntry // the kept items inside this one
+	gen      uint64       // the load that last registered it
+
+	hash, own       uint64 // digest of the tree; of a service without its routes
+	hashed, ownDone bool
+	route           *Route // decoded, before resolve; nil: not (yet) reusable
+	noRoute         bool   // decoded with an error or not reusable
+}
+
+// itemCache is one load's view: the previous load's entries and this
+// load's.
+type itemCache struct {
+	prev   map[string]*itemEntry
+	next   map[string]*itemEntry
+	byTree map[unsafe.Pointer]*itemEntry // the entries of next, by map tree
+	gen    uint64
+	open   *[]*itemEntry // the children of the item being read
+	stats  LoadStats
+}
+
+// mapPointer identifies a map tree; nil for any other value.
+func mapPointer(v any) unsafe.Pointer {
+	if m, ok := v.(map[string]any); ok {
+		return reflect.ValueOf(m).UnsafePointer()
+	}
+	return nil
+}
+
+// entryOf returns the kept entry whose tree is v, or nil.
+func (c *itemCache) entryOf(v any) *itemEntry {
+	if c == nil {
+		return nil
+	}
+	if k := mapPointer(v); k != nil {
+		return c.byTree[k]
+	}
+	return nil
+}
+
+// register adds e, and the items inside it, to this load's entries.
+func (c *itemCache) register(e *itemEntry) {
+	if c.open != nil {
+		*c.open = append(*c.open, e)
+	}
+	c.registerTree(e)
+}
+
+func (c *itemCache) registerTree(e *itemEntry) {
+	if e.gen == c.gen {
+		return
+	}
+	e.gen = c.gen
+	c.next[e.key] = e
+	if k := mapPointer(e.tree); k != nil {
+		c.byTree[k] = e
+	}
+	for _, ch := range e.children {
+		c.registerTree(ch)
+	}
+}
+
+// cachedItem is item for an entry at the top two levels: it reuses the
+// tree of the same text from the previous load, or reads the item from a
+// copy of its text and keeps it.
+func (p *fastParser) cachedItem(col, depth int) any {
+	c := p.cache
+	end, last := p.itemEnd(col)
+	text := p.src[p.lineStart:last]
+	if e := c.prev[text]; e != nil && e.depth == depth {
+		c.stats.Reused++
+		c.register(e)
+		p.next(end)
+		return e.tree
+	}
+	c.stats.Read++
+	key := strings.Clone(text)
+	sub := fastParser{src: key, marker: true, cache: c}
+	sub.next(0)
+	outer := c.open
+	var children []*itemEntry
+	c.open = &children
+	v := sub.item(col, depth)
+	c.open = outer
+	if sub.bad || !sub.eof {
+		// What the item's lines do not say alone, the whole file's
+		// reading would have declined too; decline.
+		p.bad = true
+		return nil
+	}
+	if clean(v) {
+		c.register(&itemEntry{key: key, depth: depth, tree: v, children: children})
+	} else if outer != nil {
+		*outer = append(*outer, children...)
+	}
+	p.next(end)
+	return v
+}
+
+// itemEnd finds where the sequence entry at the current line (at column
+// col) ends: end is the start of the next line with content at column
+// col or less (or the end of src), last the end of the entry's last line
+// with content (comments and blank lines after it are not its text).
+func (p *fastParser) itemEnd(col int) (end, last int) {
+	last = p.nextLine
+	for i := p.nextLine; i < len(p.src); {
+		nl := strings.IndexByte(p.src[i:], '\n')
+		next := len(p.src)
+		if nl >= 0 {
+			next = i + nl + 1
+		}
+		j := i
+		for j < next && p.src[j] == ' ' {
+			j++
+		}
+		if j == next || p.src[j] == '\n' || p.src[j] == '\r' || p.src[j] == '#' {
+			i = next // blank (fastYAMLChars lets '\r' only before '\n') or a comment
+			continue
+		}
+		if j-i <= col {
+			return i, last
+		}
+		last = next
+		i = next
+	}
+	return len(p.src), last
+}
+
+// clean says whether no string of v (keys included) has '#' or '$':
+// environment substitution leaves it alone and it has no $env://
+// reference.
+func clean(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return !strings.ContainsAny(x, "#$")
+	case []any:
+		for _, it := range x {
+			if !clean(it) {
+				return false
+			}
+		}
+	case map[string]any:
+		for k, it := range x {
+			if strings.ContainsAny(k, "#$") || !clean(it) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+var routeType = reflect.TypeFor[Route]()
+
+// reuseRoute sets v (a Route) to the decoded value kept for the tree in,
+// if any; it returns the entry that should keep v's decoded value when
+// there is none yet.
+func (d *decoder) reuseRoute(in any, v reflect.Value) (done bool, keep *itemEntry) {
+	e := d.cache.entryOf(in)
+	if e == nil || e.noRoute {
+		return false, nil
+	}
+	if e.route == nil {
+		return false, e
+	}
+	r := *e.route
+	r.Vars = slices.Clone(r.Vars) // validation writes Var.Ref
+	*(v.Addr().Interface().(*Route)) = r
+	d.cache.stats.RoutesReused++
+	return true, nil
+}
+
+// keepRoute keeps the decoded value v of e's tree, if it decoded without
+// an error (errs is the error count before it) and validation writes
+// nothing into what it shares with the config.
+func (d *decoder) keepRoute(e *itemEntry, v reflect.Value, errs int) {
+	r := v.Interface().(Route)
+	if len(d.errs) > errs || len(r.Plugins) > 0 || len(r.ReqParams) > 0 || len(r.BackendParams) > 0 || r.Websocket != nil {
+		e.noRoute = true
+		return
+	}
+	r.Vars = slices.Clone(r.Vars)
+	e.route = &r
+}
