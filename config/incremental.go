@@ -38,9 +38,10 @@ import (
 // not change since its last successful load. Its zero value is ready; it
 // is safe for concurrent use (loads are serialized).
 type Loader struct {
-	mu   sync.Mutex
-	prev map[string]*itemEntry // the last successful load's items
-	gen  uint64
+	mu    sync.Mutex
+	prev  map[string]*itemEntry // the last successful load's items
+	paths pathMemo              // route paths parsed, of the last loads
+	gen   uint64
 
 	// stats of the last load, for tests.
 	stats LoadStats
@@ -81,15 +82,57 @@ func (l *Loader) Parse(data []byte, name string) (*Config, error) {
 		byTree: make(map[unsafe.Pointer]*itemEntry, len(l.prev)+16),
 		gen:    l.gen,
 	}
+	if l.paths == nil {
+		l.paths = pathMemo{}
+	}
+	c.paths = l.paths
 	if root, ok := fastYAMLCached(data, c); ok {
 		if cfg, errs := loadTreeCached(data, name, root, nil, c); len(errs) == 0 {
 			l.prev = c.next
 			l.stats = c.stats
+			l.trimPaths(cfg)
 			return cfg, nil
 		}
 	}
+	l.paths = nil
 	l.stats = LoadStats{}
 	return Parse(data, name)
+}
+
+// trimPaths lets the path memo go when it holds many paths cfg does not
+// have: it is bounded by the paths of the last loads.
+func (l *Loader) trimPaths(cfg *Config) {
+	n := 0
+	for i := range cfg.Services {
+		for j := range cfg.Services[i].Routes {
+			n += len(cfg.Services[i].Routes[j].Paths)
+		}
+	}
+	if len(l.paths) > 2*n+1024 {
+		l.paths = nil
+	}
+}
+
+// pathMemo is ParsePathPattern's results by path. Its keys are copies,
+// holding on to no file's text.
+type pathMemo map[string]parsedPath
+
+type parsedPath struct {
+	pat PathPattern
+	err error
+}
+
+// pathPattern is ParsePathPattern, through the memo if there is one.
+func (v *validator) pathPattern(p string) (PathPattern, error) {
+	if v.paths == nil {
+		return ParsePathPattern(p)
+	}
+	if r, ok := v.paths[p]; ok {
+		return r.pat, r.err
+	}
+	pat, err := ParsePathPattern(p)
+	v.paths[strings.Clone(p)] = parsedPath{pat, err}
+	return pat, err
 }
 
 // Stats returns the counts of the last load.
@@ -122,6 +165,7 @@ type itemCache struct {
 	byTree map[unsafe.Pointer]*itemEntry // the entries of next, by map tree
 	gen    uint64
 	open   *[]*itemEntry // the children of the item being read
+	paths  pathMemo
 	stats  LoadStats
 }
 
@@ -194,7 +238,7 @@ func (p *fastParser) cachedItem(col, depth int) any {
 		p.bad = true
 		return nil
 	}
-	if clean(v) {
+	if c.clean(v) {
 		c.register(&itemEntry{key: key, depth: depth, tree: v, children: children})
 	} else if outer != nil {
 		*outer = append(*outer, children...)
@@ -234,25 +278,32 @@ func (p *fastParser) itemEnd(col int) (end, last int) {
 
 // clean says whether no string of v (keys included) has '#' or '$':
 // environment substitution leaves it alone and it has no $env://
-// reference.
-func clean(v any) bool {
+// reference. The items kept in this load are clean.
+func (c *itemCache) clean(v any) bool {
 	switch x := v.(type) {
 	case string:
-		return !strings.ContainsAny(x, "#$")
+		return plainText(x)
 	case []any:
 		for _, it := range x {
-			if !clean(it) {
+			if !c.clean(it) {
 				return false
 			}
 		}
 	case map[string]any:
+		if c.byTree[reflect.ValueOf(x).UnsafePointer()] != nil {
+			return true
+		}
 		for k, it := range x {
-			if strings.ContainsAny(k, "#$") || !clean(it) {
+			if !plainText(k) || !c.clean(it) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+func plainText(s string) bool {
+	return strings.IndexByte(s, '#') < 0 && strings.IndexByte(s, '$') < 0
 }
 
 var routeType = reflect.TypeFor[Route]()
@@ -268,9 +319,9 @@ func (d *decoder) reuseRoute(in any, v reflect.Value) (done bool, keep *itemEntr
 	if e.route == nil {
 		return false, e
 	}
-	r := *e.route
+	r := v.Addr().Interface().(*Route)
+	*r = *e.route
 	r.Vars = slices.Clone(r.Vars) // validation writes Var.Ref
-	*(v.Addr().Interface().(*Route)) = r
 	d.cache.stats.RoutesReused++
 	return true, nil
 }

@@ -117,7 +117,11 @@ func loadTreeCached(data []byte, name string, root any, errs Errors, c *itemCach
 	d := decoder{errs: errs, cache: c}
 	d.decode(root, reflect.ValueOf(cfg).Elem())
 	resolve(cfg, data)
-	all := append(d.errs, withoutDecoded(validate(cfg), d.errs)...)
+	var paths pathMemo
+	if c != nil {
+		paths = c.paths
+	}
+	all := append(d.errs, withoutDecoded(validateWith(cfg, paths), d.errs)...)
 	sortErrors(all)
 	return cfg, all
 }

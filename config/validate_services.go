@@ -173,7 +173,7 @@ func (v *validator) route(rp *routePath, s *Service, r *Route) {
 	var params []string
 	var canons []string // a route has a handful of paths
 	for i, p := range r.Paths {
-		pat, err := ParsePathPattern(p)
+		pat, err := v.pathPattern(p)
 		if err != nil {
 			v.add(indexPath(field(rp.String(), "paths"), i), "%v, got %q", err, p)
 			continue
@@ -366,7 +366,7 @@ func (v *validator) routeConflicts() {
 			}
 			reported, added = reported[:0], added[:0]
 			for _, p := range r.Paths {
-				pat, err := ParsePathPattern(p)
+				pat, err := v.pathPattern(p)
 				if err != nil {
 					continue
 				}
