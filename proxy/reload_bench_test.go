@@ -42,6 +42,10 @@ func BenchmarkReloadOneService10k(b *testing.B) {
 	benchReloads(b, manyServices("1", 100, 100, -1, -1, "k"), manyServices("1", 100, 100, 42, -1, "k"))
 }
 
+func BenchmarkReloadOneService10kParse(b *testing.B) {
+	benchReloadsWith(b, config.Parse, manyServices("1", 100, 100, -1, -1, "k"), manyServices("1", 100, 100, 42, -1, "k"))
+}
+
 // benchReloads loads (with a config.Loader, as cmd/gateway reloads) and
 // applies the two docs in turn, in a dry-run gateway.
 func benchReloads(b *testing.B, doc0, doc1 string) {
