@@ -88,6 +88,7 @@ func (l *Loader) Parse(data []byte, name string) (*Config, error) {
 	c.paths = l.paths
 	if root, ok := fastYAMLCached(data, c); ok {
 		if cfg, errs := loadTreeCached(data, name, root, nil, c); len(errs) == 0 {
+			compactRoutes(root, c)
 			l.prev = c.next
 			l.stats = c.stats
 			l.trimPaths(cfg)
@@ -155,6 +156,14 @@ type itemEntry struct {
 	hashed, ownDone bool
 	route           *Route // decoded, before resolve; nil: not (yet) reusable
 	noRoute         bool   // decoded with an error or not reusable
+
+	// atRoute: the item is a route (services[i].routes[j]). A route
+	// with its hash and decoded value kept needs no tree: after a
+	// successful load its tree is let go and the entry itself stands in
+	// the tree for it (compact), in its service's tree too (only at a
+	// route's place: elsewhere the item is read again; and a service's
+	// tree is reused only in services).
+	atRoute, compact, inServices bool
 }
 
 // itemCache is one load's view: the previous load's entries and this
@@ -181,6 +190,9 @@ func mapPointer(v any) unsafe.Pointer {
 func (c *itemCache) entryOf(v any) *itemEntry {
 	if c == nil {
 		return nil
+	}
+	if e, ok := v.(*itemEntry); ok {
+		return e
 	}
 	if k := mapPointer(v); k != nil {
 		return c.byTree[k]
@@ -217,15 +229,20 @@ func (p *fastParser) cachedItem(col, depth int) any {
 	c := p.cache
 	end, last := p.itemEnd(col)
 	text := p.src[p.lineStart:last]
-	if e := c.prev[text]; e != nil && e.depth == depth {
+	atRoute := depth == 3 && p.topKey == "services" && p.itemKey == "routes"
+	inServices := p.topKey == "services"
+	if e := c.prev[text]; e != nil && e.depth == depth && e.inServices == inServices && (!e.compact || atRoute) {
 		c.stats.Reused++
 		c.register(e)
 		p.next(end)
+		if e.compact {
+			return e // a route kept without its tree
+		}
 		return e.tree
 	}
 	c.stats.Read++
 	key := strings.Clone(text)
-	sub := fastParser{src: key, marker: true, cache: c}
+	sub := fastParser{src: key, marker: true, cache: c, topKey: p.topKey, itemKey: p.itemKey}
 	sub.next(0)
 	outer := c.open
 	var children []*itemEntry
@@ -239,7 +256,7 @@ func (p *fastParser) cachedItem(col, depth int) any {
 		return nil
 	}
 	if c.clean(v) {
-		c.register(&itemEntry{key: key, depth: depth, tree: v, children: children})
+		c.register(&itemEntry{key: key, depth: depth, tree: v, children: children, atRoute: atRoute, inServices: inServices})
 	} else if outer != nil {
 		*outer = append(*outer, children...)
 	}
@@ -337,4 +354,27 @@ func (d *decoder) keepRoute(e *itemEntry, v reflect.Value, errs int) {
 	}
 	r.Vars = slices.Clone(r.Vars)
 	e.route = &r
+}
+
+// compactRoutes puts in the services' trees, for each route whose hash
+// and decoded value are kept, the route's entry in place of its tree,
+// which is let go: the next load reuses the route from the entry alone.
+// It runs after a successful load, when nothing reads this load's tree
+// any more.
+func compactRoutes(root any, c *itemCache) {
+	top, _ := root.(map[string]any)
+	svcs, _ := top["services"].([]any)
+	for _, s := range svcs {
+		m, _ := s.(map[string]any)
+		routes, _ := m["routes"].([]any)
+		for j, r := range routes {
+			if _, ok := r.(*itemEntry); ok {
+				continue
+			}
+			if e := c.entryOf(r); e != nil && e.atRoute && e.route != nil && e.hashed {
+				routes[j] = e
+				e.tree, e.compact = nil, true
+			}
+		}
+	}
 }

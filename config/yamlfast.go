@@ -96,6 +96,8 @@ type fastParser struct {
 	bad       bool       // declined
 	marker    bool       // a line starting with --- or ... declines
 	cache     *itemCache // a Loader's; nil for Parse
+	topKey    string     // the top-level key being read (for cache)
+	itemKey   string     // the key being read in a top-level list's item (for cache)
 }
 
 // maxFastKey bounds a key's bytes: YAML allows an implicit key of at most
@@ -181,6 +183,12 @@ func (p *fastParser) mapping(col, depth int) any {
 		if _, dup := m[key]; dup {
 			p.bad = true
 			return nil
+		}
+		switch depth {
+		case 0:
+			p.topKey = key
+		case 2:
+			p.itemKey = key
 		}
 		j := after
 		for j < p.eol && p.src[j] == ' ' {
