@@ -162,6 +162,15 @@ func TestLoaderKeepsOnlyTheLastLoad(t *testing.T) {
 		p := uintptr(unsafe.Pointer(unsafe.StringData(k)))
 		require.False(t, p >= lo && p < hi)
 	}
+	// The routes are kept without their trees.
+	compact := 0
+	for _, e := range l.prev {
+		if e.compact {
+			require.Nil(t, e.tree)
+			compact++
+		}
+	}
+	require.Equal(t, 9, compact)
 	// A failed load keeps the last successful one's items.
 	kept := len(l.prev)
 	_, err = l.Parse([]byte("services: [{id: x}]\n"), "gw.yaml")
@@ -262,4 +271,43 @@ func TestLoaderRandomEdits(t *testing.T) {
 	t.Logf("the cached path read %d of 3000 documents, fastYAML %d; %d items reused", accepted, fast, reused)
 	require.Greater(t, accepted, 300)
 	require.Greater(t, reused, 1000)
+}
+
+// TestLoaderOnSeedFiles loads every seed file after every other through
+// one Loader, comparing each load with Parse's.
+func TestLoaderOnSeedFiles(t *testing.T) {
+	seeds := fastYAMLSeeds(t)
+	l := NewLoader()
+	for _, a := range seeds {
+		loadBoth(t, l, a)
+		for _, b := range seeds[:min(len(seeds), 12)] {
+			loadBoth(t, l, b)
+			loadBoth(t, l, a)
+		}
+	}
+}
+
+// FuzzLoader loads a then b through a Loader and requires b's config (or
+// errors) to be Parse's.
+func FuzzLoader(f *testing.F) {
+	seeds := fastYAMLSeeds(f)
+	for i, a := range seeds {
+		f.Add([]byte(a), []byte(seeds[(i+1)%len(seeds)]))
+	}
+	f.Add([]byte(manyServices(3, 3, -1, -1)), []byte(manyServices(3, 3, 1, 2)))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		if len(a)+len(b) > 1<<16 {
+			return
+		}
+		l := NewLoader()
+		_, _ = l.Parse(a, "gw.yaml")
+		want, wantErr := Parse(b, "gw.yaml")
+		for range 2 {
+			// reflect.DeepEqual: a diff of two configs takes long.
+			got, gotErr := l.Parse(b, "gw.yaml")
+			if !reflect.DeepEqual(wantErr, gotErr) || !reflect.DeepEqual(want, got) {
+				t.Fatalf("the Loader's load of %q after %q differs from Parse's", b, a)
+			}
+		}
+	})
 }
