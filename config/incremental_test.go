@@ -118,14 +118,12 @@ func TestLoaderFollowsTheEnvironment(t *testing.T) {
 // alone is decoded; everything else is reused.
 func TestLoaderReadsOnlyChangedItems(t *testing.T) {
 	l := NewLoader()
-	_, err := l.Parse([]byte(manyServices(100, 100, -1, -1)), "gw.yaml")
-	require.NoError(t, err)
+	loadBoth(t, l, manyServices(100, 100, -1, -1))
 	st := l.Stats()
 	require.Equal(t, 10000, st.RoutesDecoded)
 	require.Equal(t, 0, st.Reused)
 
-	_, err = l.Parse([]byte(manyServices(100, 100, 42, -1)), "gw.yaml")
-	require.NoError(t, err)
+	loadBoth(t, l, manyServices(100, 100, 42, -1))
 	st = l.Stats()
 	require.Equal(t, 2, st.Read, "the changed service and route")
 	require.Equal(t, 1, st.RoutesDecoded)
@@ -135,8 +133,7 @@ func TestLoaderReadsOnlyChangedItems(t *testing.T) {
 
 	// A service whose own settings changed: its item is read; its
 	// routes' items are not.
-	_, err = l.Parse([]byte(manyServices(100, 100, 42, 7)), "gw.yaml")
-	require.NoError(t, err)
+	loadBoth(t, l, manyServices(100, 100, 42, 7))
 	st = l.Stats()
 	require.Equal(t, 1, st.Read)
 	require.Equal(t, 0, st.RoutesDecoded)
