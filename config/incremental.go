@@ -119,7 +119,7 @@ func (l *Loader) trimPaths(cfg *Config) {
 }
 
 // pathMemo is ParsePathPattern's results by path. Its keys are copies,
-// holding on to no file's text.
+// and its values are read from them: it holds on to no file's text.
 type pathMemo map[string]parsedPath
 
 type parsedPath struct {
@@ -135,8 +135,9 @@ func (v *validator) pathPattern(p string) (PathPattern, error) {
 	if r, ok := v.paths[p]; ok {
 		return r.pat, r.err
 	}
+	p = strings.Clone(p) // what it parses to is substrings of the copy
 	pat, err := ParsePathPattern(p)
-	v.paths[strings.Clone(p)] = parsedPath{pat, err}
+	v.paths[p] = parsedPath{pat, err}
 	return pat, err
 }
 
