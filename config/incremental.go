@@ -83,7 +83,7 @@ func (l *Loader) Parse(data []byte, name string) (*Config, error) {
 	c := &itemCache{
 		prev:   l.prev,
 		next:   make(map[string]*itemEntry, len(l.prev)+16),
-		byTree: make(map[unsafe.Pointer]*itemEntry, len(l.prev)+16),
+		byTree: make(map[unsafe.Pointer]*itemEntry), // kept routes are not in it
 		gen:    l.gen,
 	}
 	if l.paths == nil {
