@@ -208,8 +208,9 @@ type Raw []byte
 // reports everything wrong with a file. The path of the value being decoded
 // is a stack of steps, made a string only for an error.
 type decoder struct {
-	errs Errors
-	path pathStack
+	errs  Errors
+	path  pathStack
+	cache *itemCache // a Loader's kept items (incremental.go); nil for Parse
 }
 
 var (
@@ -235,6 +236,23 @@ func (d *decoder) wrongType(want string, in any) {
 // decode stores in into v, which must be settable. A JSON null is the same
 // as an absent key: v keeps its default (pointers stay nil).
 func (d *decoder) decode(in any, v reflect.Value) {
+	if d.cache != nil && v.Type() == routeType {
+		done, keep := d.reuseRoute(in, v)
+		if done {
+			return
+		}
+		d.cache.stats.RoutesDecoded++
+		if keep != nil {
+			n := len(d.errs)
+			d.decodeValue(in, v)
+			d.keepRoute(keep, v, n)
+			return
+		}
+	}
+	d.decodeValue(in, v)
+}
+
+func (d *decoder) decodeValue(in any, v reflect.Value) {
 	if d.decodeSeedShape(in, v) { // types_seeds.go
 		return
 	}

@@ -36,7 +36,11 @@ type Digest struct {
 func (cfg *Config) Digest() *Digest { return cfg.digest }
 
 // digestTree hashes the parsed tree of a file.
-func digestTree(root any) *Digest {
+func digestTree(root any) *Digest { return digestTreeCached(root, nil) }
+
+// digestTreeCached is digestTree reusing the hashes of the items a Loader
+// kept (incremental.go); c may be nil.
+func digestTreeCached(root any, c *itemCache) *Digest {
 	top, ok := root.(map[string]any)
 	if !ok {
 		return nil
@@ -73,18 +77,33 @@ func digestTree(root any) *Digest {
 			}
 			// The service without its routes, then each route; the
 			// service's hash is of those hashes.
-			delete(m, "routes")
-			h.Reset()
-			buf = hashValue(h, buf[:0], m)
-			h.Write(buf)
-			m["routes"] = routes
-			d.Own[i] = h.Sum64()
+			if e := c.entryOf(m); e != nil && e.ownDone {
+				d.Own[i] = e.own
+			} else {
+				delete(m, "routes")
+				h.Reset()
+				buf = hashValue(h, buf[:0], m)
+				h.Write(buf)
+				m["routes"] = routes
+				d.Own[i] = h.Sum64()
+				if e != nil {
+					e.own, e.ownDone = d.Own[i], true
+				}
+			}
 			d.Routes[i] = make([]uint64, len(routes))
 			for j, r := range routes {
+				e := c.entryOf(r)
+				if e != nil && e.hashed {
+					d.Routes[i][j] = e.hash
+					continue
+				}
 				h.Reset()
 				buf = hashValue(h, buf[:0], r)
 				h.Write(buf)
 				d.Routes[i][j] = h.Sum64()
+				if e != nil {
+					e.hash, e.hashed = d.Routes[i][j], true
+				}
 			}
 			buf = binary.AppendUvarint(append(buf[:0], 'S'), d.Own[i])
 			for _, rh := range d.Routes[i] {

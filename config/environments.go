@@ -19,7 +19,11 @@ type Environment struct {
 // variables may be used, in the parsed tree before it is decoded, so that
 // validation sees the values. A variable that the selected environment
 // does not define is an error naming both.
-func substituteEnvironment(root any) Errors {
+func substituteEnvironment(root any) Errors { return substituteEnvironmentCached(root, nil) }
+
+// substituteEnvironmentCached is substituteEnvironment leaving out the
+// items a Loader kept, which have nothing to substitute (incremental.go).
+func substituteEnvironmentCached(root any, c *itemCache) Errors {
 	top, ok := root.(map[string]any)
 	if !ok {
 		return nil
@@ -60,7 +64,7 @@ func substituteEnvironment(root any) Errors {
 	if selected != "" && !found {
 		errs = append(errs, FieldError{Path: "gateway.environment", Msg: fmt.Sprintf("environment %q is not defined in environments", clipped(selected))})
 	}
-	s := envSubst{selected: selected, vars: vars, errs: errs, found: found}
+	s := envSubst{selected: selected, vars: vars, errs: errs, found: found, cache: c}
 	s.walk(top, false)
 	return s.errs
 }
@@ -71,6 +75,7 @@ type envSubst struct {
 	vars     map[string]any
 	errs     Errors
 	path     pathStack // made a string only where a value is substituted
+	cache    *itemCache
 }
 
 // walk substitutes in strings below v when on is set, and decides on for
@@ -79,6 +84,9 @@ type envSubst struct {
 func (s *envSubst) walk(v any, on bool) {
 	switch t := v.(type) {
 	case map[string]any:
+		if s.cache != nil && s.cache.entryOf(t) != nil {
+			return // a kept item has no '#'
+		}
 		for k, child := range t {
 			childOn := on
 			switch k {

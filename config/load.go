@@ -106,12 +106,22 @@ func Parse(data []byte, name string) (*Config, error) {
 // loadTree decodes, resolves and validates the parsed tree of data; errs
 // are the parser's. The errors it returns are sorted and not located.
 func loadTree(data []byte, name string, root any, errs Errors) (*Config, Errors) {
-	errs = append(errs, substituteEnvironment(root)...)
-	cfg := &Config{Source: name, src: data, digest: digestTree(root)}
-	d := decoder{errs: errs}
+	return loadTreeCached(data, name, root, errs, nil)
+}
+
+// loadTreeCached is loadTree reusing what a Loader kept of the items of
+// the tree (incremental.go); c may be nil.
+func loadTreeCached(data []byte, name string, root any, errs Errors, c *itemCache) (*Config, Errors) {
+	errs = append(errs, substituteEnvironmentCached(root, c)...)
+	cfg := &Config{Source: name, src: data, digest: digestTreeCached(root, c)}
+	d := decoder{errs: errs, cache: c}
 	d.decode(root, reflect.ValueOf(cfg).Elem())
 	resolve(cfg, data)
-	all := append(d.errs, withoutDecoded(validate(cfg), d.errs)...)
+	var paths pathMemo
+	if c != nil {
+		paths = c.paths
+	}
+	all := append(d.errs, withoutDecoded(validateWith(cfg, paths), d.errs)...)
 	sortErrors(all)
 	return cfg, all
 }

@@ -58,3 +58,37 @@ func processCPU() int64 {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
+
+// BenchmarkLoaderReload10k is a reload of the bench's `reload` scenario
+// through a Loader: the 10,000-route file and the same with one route
+// more, in turn (issue 20). BenchmarkParseReload10k is the same with Parse.
+func BenchmarkLoaderReload10k(b *testing.B) {
+	l := NewLoader()
+	benchReloadDocs(b, l.Parse, benchConfig(10000), benchConfig(10000)+"      - {id: extra, paths: [\"/extra/*\"]}\n")
+}
+
+func BenchmarkParseReload10k(b *testing.B) {
+	benchReloadDocs(b, Parse, benchConfig(10000), benchConfig(10000)+"      - {id: extra, paths: [\"/extra/*\"]}\n")
+}
+
+// BenchmarkLoaderOneService10k: 100 services of 100 routes, one route of
+// one service changing at each reload.
+func BenchmarkLoaderOneService10k(b *testing.B) {
+	l := NewLoader()
+	benchReloadDocs(b, l.Parse, manyServices(100, 100, -1, -1), manyServices(100, 100, 42, -1))
+}
+
+func benchReloadDocs(b *testing.B, parse func([]byte, string) (*Config, error), doc0, doc1 string) {
+	docs := [2][]byte{[]byte(doc0), []byte(doc1)}
+	if _, err := parse(docs[1], "gw.yaml"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	start := processCPU()
+	for i := 0; b.Loop(); i++ {
+		if _, err := parse(docs[i%2], "gw.yaml"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(processCPU()-start)/1e6/float64(b.N), "cpu-ms/op")
+}

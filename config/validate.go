@@ -37,10 +37,15 @@ type validator struct {
 
 	upstreams map[string]bool // ids of top-level upstreams
 	policies  map[string]bool // ids of throttle policies
+	paths     pathMemo        // a Loader's; nil: parse each time
 }
 
-func validate(cfg *Config) Errors {
-	v := &validator{cfg: cfg, upstreams: map[string]bool{}, policies: map[string]bool{}}
+func validate(cfg *Config) Errors { return validateWith(cfg, nil) }
+
+// validateWith is validate reading route paths through paths, when not
+// nil (incremental.go).
+func validateWith(cfg *Config, paths pathMemo) Errors {
+	v := &validator{cfg: cfg, upstreams: map[string]bool{}, policies: map[string]bool{}, paths: paths}
 	for _, u := range cfg.Upstreams {
 		v.upstreams[u.ID] = true
 	}

@@ -31,11 +31,15 @@ import (
 // Strings of the tree are substrings of one copy of the file.
 
 // fastYAML returns data's tree, or false when the fast path declines.
-func fastYAML(data []byte) (any, bool) {
+func fastYAML(data []byte) (any, bool) { return fastYAMLCached(data, nil) }
+
+// fastYAMLCached is fastYAML reusing the trees of a Loader's unchanged
+// sequence items (incremental.go); c may be nil.
+func fastYAMLCached(data []byte, c *itemCache) (any, bool) {
 	if !fastYAMLChars(data) {
 		return nil, false
 	}
-	p := fastParser{src: string(data)}
+	p := fastParser{src: string(data), cache: c}
 	p.next(0)
 	if !p.eof && p.ind == 0 && strings.HasPrefix(p.src[p.pos:], "---") {
 		// A `---` line alone starts the document.
@@ -89,8 +93,11 @@ type fastParser struct {
 	nextLine  int
 	ind       int
 	eof       bool
-	bad       bool // declined
-	marker    bool // a line starting with --- or ... declines
+	bad       bool       // declined
+	marker    bool       // a line starting with --- or ... declines
+	cache     *itemCache // a Loader's; nil for Parse
+	topKey    string     // the top-level key being read (for cache)
+	itemKey   string     // the key being read in a top-level list's item (for cache)
 }
 
 // maxFastKey bounds a key's bytes: YAML allows an implicit key of at most
@@ -177,6 +184,12 @@ func (p *fastParser) mapping(col, depth int) any {
 			p.bad = true
 			return nil
 		}
+		switch depth {
+		case 0:
+			p.topKey = key
+		case 2:
+			p.itemKey = key
+		}
 		j := after
 		for j < p.eol && p.src[j] == ' ' {
 			j++
@@ -234,26 +247,11 @@ func (p *fastParser) seq(col, depth int) any {
 	}
 	list := []any{}
 	for {
-		j := p.pos + 1
-		for j < p.eol && p.src[j] == ' ' {
-			j++
-		}
 		var v any
-		if j == p.eol || p.src[j] == '#' {
-			p.next(p.nextLine)
-			if !p.bad && !p.eof && p.ind > col {
-				v = p.node(p.ind, depth+1)
-			}
+		if p.cache != nil && (depth == 1 || depth == 3) && p.ind == col && p.pos == p.lineStart+col {
+			v = p.cachedItem(col, depth) // incremental.go
 		} else {
-			p.pos = j
-			c := j - p.lineStart
-			if p.dash(j) {
-				v = p.seq(c, depth+1)
-			} else if _, _, ok := p.key(j); ok {
-				v = p.mapping(c, depth+1)
-			} else {
-				v = p.lineValue(col, depth+1)
-			}
+			v = p.item(col, depth)
 		}
 		if p.bad {
 			return nil
@@ -270,6 +268,33 @@ func (p *fastParser) seq(col, depth int) any {
 			return list // the next key of the mapping this is the value of
 		}
 	}
+}
+
+// item reads the entry of the block sequence at column col whose dash is
+// at pos.
+func (p *fastParser) item(col, depth int) any {
+	j := p.pos + 1
+	for j < p.eol && p.src[j] == ' ' {
+		j++
+	}
+	var v any
+	if j == p.eol || p.src[j] == '#' {
+		p.next(p.nextLine)
+		if !p.bad && !p.eof && p.ind > col {
+			v = p.node(p.ind, depth+1)
+		}
+	} else {
+		p.pos = j
+		c := j - p.lineStart
+		if p.dash(j) {
+			v = p.seq(c, depth+1)
+		} else if _, _, ok := p.key(j); ok {
+			v = p.mapping(c, depth+1)
+		} else {
+			v = p.lineValue(col, depth+1)
+		}
+	}
+	return v
 }
 
 // key reads the block mapping key at i: a plain or quoted scalar followed

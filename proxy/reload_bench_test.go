@@ -30,20 +30,34 @@ func BenchmarkReloadFull10k(b *testing.B) {
 	benchReloads(b, benchFullConfig(10000, false), benchFullConfig(10000, true))
 }
 
+// BenchmarkReloadFull10kParse is BenchmarkReloadFull10k loading with
+// config.Parse, not with a config.Loader as cmd/gateway does.
+func BenchmarkReloadFull10kParse(b *testing.B) {
+	benchReloadsWith(b, config.Parse, benchFullConfig(10000, false), benchFullConfig(10000, true))
+}
+
 // BenchmarkReloadOneService10k reloads 10,000 routes in 100 services, one
 // route of one service changing each time (issue 20's incremental compile).
 func BenchmarkReloadOneService10k(b *testing.B) {
 	benchReloads(b, manyServices("1", 100, 100, -1, -1, "k"), manyServices("1", 100, 100, 42, -1, "k"))
 }
 
-// benchReloads loads and applies the two docs in turn, in a dry-run
-// gateway.
+func BenchmarkReloadOneService10kParse(b *testing.B) {
+	benchReloadsWith(b, config.Parse, manyServices("1", 100, 100, -1, -1, "k"), manyServices("1", 100, 100, 42, -1, "k"))
+}
+
+// benchReloads loads (with a config.Loader, as cmd/gateway reloads) and
+// applies the two docs in turn, in a dry-run gateway.
 func benchReloads(b *testing.B, doc0, doc1 string) {
+	benchReloadsWith(b, config.NewLoader().Parse, doc0, doc1)
+}
+
+func benchReloadsWith(b *testing.B, parse func([]byte, string) (*config.Config, error), doc0, doc1 string) {
 	docs := [2][]byte{[]byte(doc0), []byte(doc1)}
 	g := New(Options{DryRun: true})
 	defer g.Close()
 	apply := func(doc []byte) {
-		cfg, err := config.Parse(doc, "gw.yaml")
+		cfg, err := parse(doc, "gw.yaml")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -80,8 +80,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		defer demo.Close()
 		r.load = demo.config
 	} else {
-		path, lim := f.path, f.limits()
-		r.load = func() (*config.Config, error) { return config.LoadFile(path, lim) }
+		// The loader keeps what the last load read, so that a reload
+		// reads only the items of the file that changed (issue 20).
+		path, lim, loader := f.path, f.limits(), config.NewLoader()
+		r.load = func() (*config.Config, error) { return loader.LoadFile(path, lim) }
 	}
 
 	cfg, err := r.load()
