@@ -119,8 +119,14 @@ func (a *accessLog) log(st *reqState, code int, elapsed time.Duration) {
 	l := accessLinePool.Get().(*accessLine)
 	uri := ctx.RequestURI()
 	if names := st.snap.maskQuery; len(names) > 0 {
-		l.uri = maskQueryArgs(l.uri[:0], uri, names)
-		uri = l.uri
+		// Only a URI that has a masked argument is copied into the pooled
+		// buffer: maskQueryArgs returns any other URI itself, and keeping
+		// that slice in the pool would let the next masked line be written
+		// into this request's (its connection's) URI buffer.
+		if q := bytes.IndexByte(uri, '?'); q >= 0 && hasMaskedArg(uri[q+1:], names) {
+			l.uri = maskQueryArgs(l.uri[:0], uri, names)
+			uri = l.uri
+		}
 	}
 	b := append(l.buf[:0], `{"time":"`...)
 	b = l.appendTime(b, st.start.Add(elapsed))
