@@ -9,31 +9,13 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"gateway/internal/testconf"
 )
 
-// manyServices is services services of routes routes each; route 0 of
-// service changed has another path, and service described a desc.
+// manyServices is testconf.ManyServices on port 1 with key k.
 func manyServices(services, routes, changed, described int) string {
-	var s strings.Builder
-	s.WriteString("gateway: {access_log: {enabled: false}}\nupstreams:\n  - {id: u, nodes: [{host: 127.0.0.1, port: 1}]}\n")
-	s.WriteString("throttle_policies:\n  - {id: p, api_call_limits: 1000000, time_interval: 1, time_unit: HOUR}\n")
-	s.WriteString("consumers:\n  - {username: alice, plugins: {key-auth: {key: k}}}\n")
-	s.WriteString("services:\n")
-	for i := range services {
-		fmt.Fprintf(&s, "  - id: s%d\n    path_prefix: /s%d\n    upstream_id: u\n    throttle_policy: p\n    plugins: {key-auth: {}}\n", i, i)
-		if i == described {
-			s.WriteString("    desc: changed\n")
-		}
-		s.WriteString("    routes:\n")
-		for j := range routes {
-			path := fmt.Sprintf("/r%d/*", j)
-			if i == changed && j == 0 {
-				path = "/changed/*"
-			}
-			fmt.Fprintf(&s, "      - {id: s%d-r%d, paths: [%q]}\n", i, j, path)
-		}
-	}
-	return s.String()
+	return testconf.ManyServices("1", services, routes, changed, described, "k")
 }
 
 // loadBoth loads doc with l and with Parse and requires the same config

@@ -1,26 +1,11 @@
 package config
 
 import (
-	"fmt"
-	"strings"
 	"syscall"
 	"testing"
-)
 
-// benchConfig is bench's `full` scenario config (bench/scenarios.go):
-// routes routes in one service behind key-auth and a throttle policy.
-func benchConfig(routes int) string {
-	var b strings.Builder
-	b.WriteString("revision: bench\ngateway:\n  access_log: {enabled: false}\n")
-	b.WriteString("upstreams:\n  - id: backends\n    type: chash\n    hash_on: header\n    key: X-User-Id\n    nodes:\n      - {host: 127.0.0.1, port: 1}\n      - {host: 127.0.0.1, port: 2}\n")
-	b.WriteString("throttle_policies:\n  - {id: bench, api_call_limits: 2000000000, user_call_limits: 2000000000, app_call_limits: 2000000000, ip_call_limits: 2000000000, time_interval: 1, time_unit: SECOND, type: 1}\n")
-	b.WriteString("consumers:\n  - username: bench-user\n    credentials:\n      - {name: bench-app, plugins: {key-auth: {key: bench-key}}}\n")
-	b.WriteString("services:\n  - id: bench\n    upstream_id: backends\n    throttle_policy: bench\n    plugins: {key-auth: {}}\n    routes:\n")
-	for i := range routes {
-		fmt.Fprintf(&b, "      - {id: r%d, paths: [\"/r%d/*\"]}\n", i, i)
-	}
-	return b.String()
-}
+	"gateway/internal/testconf"
+)
 
 // BenchmarkLoad10kRoutes is config.Parse of a 10,000-route file, the
 // config half of a reload (issue 20).
@@ -64,11 +49,11 @@ func processCPU() int64 {
 // more, in turn (issue 20). BenchmarkParseReload10k is the same with Parse.
 func BenchmarkLoaderReload10k(b *testing.B) {
 	l := NewLoader()
-	benchReloadDocs(b, l.Parse, benchConfig(10000), benchConfig(10000)+"      - {id: extra, paths: [\"/extra/*\"]}\n")
+	benchReloadDocs(b, l.Parse, benchConfig(10000), testconf.BenchFull(10000, benchNodes, "", true))
 }
 
 func BenchmarkParseReload10k(b *testing.B) {
-	benchReloadDocs(b, Parse, benchConfig(10000), benchConfig(10000)+"      - {id: extra, paths: [\"/extra/*\"]}\n")
+	benchReloadDocs(b, Parse, benchConfig(10000), testconf.BenchFull(10000, benchNodes, "", true))
 }
 
 // BenchmarkLoaderOneService10k: 100 services of 100 routes, one route of
@@ -92,3 +77,8 @@ func benchReloadDocs(b *testing.B, parse func([]byte, string) (*Config, error), 
 	}
 	b.ReportMetric(float64(processCPU()-start)/1e6/float64(b.N), "cpu-ms/op")
 }
+
+var benchNodes = []string{"127.0.0.1:1", "127.0.0.1:2"}
+
+// benchConfig is testconf.BenchFull on two unused ports.
+func benchConfig(routes int) string { return testconf.BenchFull(routes, benchNodes, "", false) }

@@ -3,35 +3,15 @@ package proxy
 import (
 	"net"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
 	"gateway/internal/race"
+	"gateway/internal/testconf"
 	"gateway/internal/testheap"
 )
-
-// fullYAML is the bench's `full` scenario as a config of n routes in one
-// service: key-auth, a throttle policy with its four counters, chash on a
-// header (issue 20's "RSS after full" target).
-func fullYAML(port string, n int) string {
-	var b strings.Builder
-	b.WriteString("gateway: {access_log: {enabled: false}}\n")
-	b.WriteString("upstreams:\n  - id: backends\n    type: chash\n    hash_on: header\n    key: X-User-Id\n" +
-		"    nodes: [{host: 127.0.0.1, port: " + port + "}, {host: localhost, port: " + port + "}]\n")
-	b.WriteString("throttle_policies:\n  - {id: bench, api_call_limits: 2000000000, user_call_limits: 2000000000, " +
-		"app_call_limits: 2000000000, ip_call_limits: 2000000000, time_interval: 1, time_unit: SECOND, type: 1}\n")
-	b.WriteString("consumers:\n  - username: bench-user\n    credentials:\n" +
-		"      - {name: bench-app, plugins: {key-auth: {key: bench-key}}}\n")
-	b.WriteString("services:\n  - id: bench\n    upstream_id: backends\n    throttle_policy: bench\n" +
-		"    plugins: {key-auth: {}}\n    routes:\n")
-	for i := range n {
-		b.WriteString("      - {id: r" + strconv.Itoa(i) + ", paths: [\"/r" + strconv.Itoa(i) + "/*\"]}\n")
-	}
-	return b.String()
-}
 
 // TestLiveHeapFull10kRoutes bounds what a gateway serving the `full`
 // config of 10k routes keeps live once every route has served a request
@@ -48,7 +28,8 @@ func TestLiveHeapFull10kRoutes(t *testing.T) {
 		t.Skip("compiles 10k routes")
 	}
 	const n = scaleRoutes
-	yaml := fullYAML(scaleBackend(t), n)
+	port := scaleBackend(t)
+	yaml := testconf.BenchFull(n, []string{"127.0.0.1:" + port, "localhost:" + port}, "", false)
 
 	before := testheap.Live().HeapAlloc
 	cfg, err := mustParseErr(yaml)

@@ -1,49 +1,30 @@
 package proxy
 
 import (
-	"fmt"
-	"strings"
 	"testing"
 
 	"gateway/config"
+	"gateway/internal/testconf"
 )
 
-// benchFullConfig is the bench's `full` scenario config (bench/scenarios.go)
-// with routes routes in one service; extra adds one more route.
-func benchFullConfig(routes int, extra bool) string {
-	var b strings.Builder
-	b.WriteString("revision: bench\ngateway:\n  access_log: {enabled: false}\n")
-	b.WriteString("upstreams:\n  - id: backends\n    type: chash\n    hash_on: header\n    key: X-User-Id\n    nodes:\n      - {host: 127.0.0.1, port: 1}\n      - {host: 127.0.0.1, port: 2}\n")
-	b.WriteString("throttle_policies:\n  - {id: bench, api_call_limits: 2000000000, user_call_limits: 2000000000, app_call_limits: 2000000000, ip_call_limits: 2000000000, time_interval: 1, time_unit: SECOND, type: 1}\n")
-	b.WriteString("consumers:\n  - username: bench-user\n    credentials:\n      - {name: bench-app, plugins: {key-auth: {key: bench-key}}}\n")
-	b.WriteString("services:\n  - id: bench\n    upstream_id: backends\n    throttle_policy: bench\n    plugins: {key-auth: {}}\n    routes:\n")
-	for i := range routes {
-		fmt.Fprintf(&b, "      - {id: r%d, paths: [\"/r%d/*\"]}\n", i, i)
-	}
-	if extra {
-		b.WriteString("      - {id: extra, paths: [\"/extra/*\"]}\n")
-	}
-	return b.String()
-}
-
 func BenchmarkReloadFull10k(b *testing.B) {
-	benchReloads(b, benchFullConfig(10000, false), benchFullConfig(10000, true))
+	benchReloads(b, testconf.BenchFull(10000, benchNodes, "", false), testconf.BenchFull(10000, benchNodes, "", true))
 }
 
 // BenchmarkReloadFull10kParse is BenchmarkReloadFull10k loading with
 // config.Parse, not with a config.Loader as cmd/gateway does.
 func BenchmarkReloadFull10kParse(b *testing.B) {
-	benchReloadsWith(b, config.Parse, benchFullConfig(10000, false), benchFullConfig(10000, true))
+	benchReloadsWith(b, config.Parse, testconf.BenchFull(10000, benchNodes, "", false), testconf.BenchFull(10000, benchNodes, "", true))
 }
 
 // BenchmarkReloadOneService10k reloads 10,000 routes in 100 services, one
 // route of one service changing each time (issue 20's incremental compile).
 func BenchmarkReloadOneService10k(b *testing.B) {
-	benchReloads(b, manyServices("1", 100, 100, -1, -1, "k"), manyServices("1", 100, 100, 42, -1, "k"))
+	benchReloads(b, testconf.ManyServices("1", 100, 100, -1, -1, "k"), testconf.ManyServices("1", 100, 100, 42, -1, "k"))
 }
 
 func BenchmarkReloadOneService10kParse(b *testing.B) {
-	benchReloadsWith(b, config.Parse, manyServices("1", 100, 100, -1, -1, "k"), manyServices("1", 100, 100, 42, -1, "k"))
+	benchReloadsWith(b, config.Parse, testconf.ManyServices("1", 100, 100, -1, -1, "k"), testconf.ManyServices("1", 100, 100, 42, -1, "k"))
 }
 
 // benchReloads loads (with a config.Loader, as cmd/gateway reloads) and
@@ -86,11 +67,11 @@ func reportCPU(b *testing.B, start int64) {
 // in turn, so what is measured is compile and commit (the router, the
 // plugin chains, the route states and metric slots) and their garbage.
 func BenchmarkApplyFull10k(b *testing.B) {
-	benchApplies(b, benchFullConfig(10000, false), benchFullConfig(10000, true))
+	benchApplies(b, testconf.BenchFull(10000, benchNodes, "", false), testconf.BenchFull(10000, benchNodes, "", true))
 }
 
 func BenchmarkApplyOneService10k(b *testing.B) {
-	benchApplies(b, manyServices("1", 100, 100, -1, -1, "k"), manyServices("1", 100, 100, 42, -1, "k"))
+	benchApplies(b, testconf.ManyServices("1", 100, 100, -1, -1, "k"), testconf.ManyServices("1", 100, 100, 42, -1, "k"))
 }
 
 func benchApplies(b *testing.B, doc0, doc1 string) {
@@ -116,3 +97,6 @@ func benchApplies(b *testing.B, doc0, doc1 string) {
 	}
 	reportCPU(b, start)
 }
+
+// benchNodes are two ports nothing listens on: reload benchmarks serve no traffic.
+var benchNodes = []string{"127.0.0.1:1", "127.0.0.1:2"}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,35 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gateway/config"
+	"gateway/internal/testconf"
 	"gateway/plugin"
 )
-
-// manyServices is a config of services x routes routes behind key-auth
-// and a throttle policy; changed names a service whose first route gets
-// another path, described names a service that gets a description, and
-// key is the consumer's key.
-func manyServices(port string, services, routes, changed, described int, key string) string {
-	var s strings.Builder
-	fmt.Fprintf(&s, "gateway: {access_log: {enabled: false}}\nupstreams:\n  - {id: u, nodes: [{host: 127.0.0.1, port: %s}]}\n", port)
-	s.WriteString("throttle_policies:\n  - {id: p, api_call_limits: 1000000, time_interval: 1, time_unit: HOUR}\n")
-	fmt.Fprintf(&s, "consumers:\n  - {username: alice, plugins: {key-auth: {key: %s}}}\n", key)
-	s.WriteString("services:\n")
-	for i := range services {
-		fmt.Fprintf(&s, "  - id: s%d\n    path_prefix: /s%d\n    upstream_id: u\n    throttle_policy: p\n    plugins: {key-auth: {}}\n", i, i)
-		if i == described {
-			s.WriteString("    desc: changed\n")
-		}
-		s.WriteString("    routes:\n")
-		for j := range routes {
-			path := fmt.Sprintf("/r%d/*", j)
-			if i == changed && j == 0 {
-				path = "/changed/*"
-			}
-			fmt.Fprintf(&s, "      - {id: s%d-r%d, paths: [%q]}\n", i, j, path)
-		}
-	}
-	return s.String()
-}
 
 // TestReloadCompilesOnlyChangedServices (issue 20): a reload of a
 // 10,000-route config compiles the plugin chains of what changed only: the
@@ -47,7 +20,7 @@ func manyServices(port string, services, routes, changed, described int, key str
 // or everything when the config outside the services changed.
 func TestReloadCompilesOnlyChangedServices(t *testing.T) {
 	b := startBackend(t, "b", nil)
-	tg := startGateway(t, manyServices(b.port(), 100, 100, -1, -1, "k1"))
+	tg := startGateway(t, testconf.ManyServices(b.port(), 100, 100, -1, -1, "k1"))
 	built := func() int { return tg.g.snap.Load().built }
 	require.Equal(t, 10000, built(), "the first compile builds every route")
 	get := func(uri, key string) int {
@@ -55,7 +28,7 @@ func TestReloadCompilesOnlyChangedServices(t *testing.T) {
 	}
 	require.Equal(t, 200, get("/s7/r3/x", "k1"))
 
-	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, -1, "k1"))))
+	require.NoError(t, tg.g.Apply(mustParse(t, testconf.ManyServices(b.port(), 100, 100, 42, -1, "k1"))))
 	require.Equal(t, 1, built(), "one route changed: it only")
 	require.Equal(t, 200, get("/s42/changed/x", "k1"))
 	require.Equal(t, 404, get("/s42/r0/x", "k1"))
@@ -64,16 +37,16 @@ func TestReloadCompilesOnlyChangedServices(t *testing.T) {
 	require.Equal(t, 401, get("/s7/r3/x", "wrong"))
 	require.Equal(t, 401, get("/s42/changed/x", "wrong"))
 
-	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, -1, "k1"))))
+	require.NoError(t, tg.g.Apply(mustParse(t, testconf.ManyServices(b.port(), 100, 100, 42, -1, "k1"))))
 	require.Equal(t, 0, built(), "nothing changed")
 
-	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, 42, "k1"))))
+	require.NoError(t, tg.g.Apply(mustParse(t, testconf.ManyServices(b.port(), 100, 100, 42, 42, "k1"))))
 	require.Equal(t, 100, built(), "one service's own settings changed: its routes")
 	require.Equal(t, 200, get("/s42/r1/x", "k1"))
 
 	// A change outside the services (the consumer's key) may concern any
 	// route: everything is compiled again, and the new key works everywhere.
-	require.NoError(t, tg.g.Apply(mustParse(t, manyServices(b.port(), 100, 100, 42, 42, "k2"))))
+	require.NoError(t, tg.g.Apply(mustParse(t, testconf.ManyServices(b.port(), 100, 100, 42, 42, "k2"))))
 	require.Equal(t, 10000, built())
 	require.Equal(t, 401, get("/s7/r3/x", "k1"))
 	require.Equal(t, 200, get("/s7/r3/x", "k2"))
@@ -126,7 +99,7 @@ services:
 func TestReloadFindsKeptChainsByPlace(t *testing.T) {
 	b := startBackend(t, "b", nil)
 	conf := func(inserted bool) string {
-		s := manyServices(b.port(), 20, 50, -1, -1, "k1")
+		s := testconf.ManyServices(b.port(), 20, 50, -1, -1, "k1")
 		if inserted {
 			// A route first in s7, with a plugin of its own.
 			s = strings.Replace(s, "    routes:\n      - {id: s7-r0,",
