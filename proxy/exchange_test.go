@@ -487,7 +487,9 @@ func TestConcurrentClientsNeverGetAnotherClientsResponse(t *testing.T) {
 				case err != nil:
 					failures = append(failures, id+": "+err.Error())
 				case r.Status == 502 || r.Status == 504:
-					if !strings.Contains(r.Body, `"error_code":"APIG.020`) {
+					// A HEAD answer has no body, the gateway's error body
+					// included (a node that sends a body to HEAD is a 502).
+					if method != "HEAD" && !strings.Contains(r.Body, `"error_code":"APIG.020`) {
 						failures = append(failures, id+": gateway error without the gateway's body: "+r.Body)
 					}
 				case r.Header["x-id"] != id:
