@@ -12,6 +12,7 @@ package plugin
 
 import (
 	"fmt"
+	"github.com/cespare/xxhash/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -92,8 +93,10 @@ type Request struct {
 	// Path is the upstream path the route gives (after strip_path_prefix).
 	Path []byte
 	// RouteID is the matched route's id, for steps that one compile shares
-	// between routes (SharedStep) and that count per route.
-	RouteID string
+	// between routes (SharedStep) and that count per route; RouteScope is
+	// RouteScopeOf(RouteID), computed once per route at compile.
+	RouteID    string
+	RouteScope uint64
 
 	// Set by proxy-rewrite, read when the upstream request is built.
 	// UpstreamURI replaces the upstream path (after strip-prefix); the
@@ -235,11 +238,15 @@ type Env struct {
 	// reuse is the route environment Chain.Reuse hands to steps, one for
 	// every route of a compile (a reload keeps thousands of chains).
 	reuse *Env
+	// sharedReuse is Chain.Reuse's answer for shared chains, which holds
+	// for every route that has them (a reload keeps 10,000 routes of one
+	// shared chain: their steps are asked once).
+	sharedReuse map[*Chain]bool
 }
 
 // NewEnv starts the compile environment of one snapshot.
 func NewEnv(cfg *config.Config, limits *ratelimit.Store, throttled *prometheus.CounterVec) *Env {
-	return &Env{Config: cfg, Limits: limits, Throttled: throttled, shared: map[string]any{}}
+	return &Env{Config: cfg, Limits: limits, Throttled: throttled, shared: map[string]any{}, sharedReuse: map[*Chain]bool{}}
 }
 
 // ForRoute is env for compiling route r's steps.
@@ -320,6 +327,7 @@ type Chain struct {
 	request  []RequestStep
 	response []ResponseStep
 	info     *chainInfo
+	shared   bool // every step a SharedStep: the chain holds nothing of a route
 }
 
 // chainInfo is what chains with the same plugins share: their names and
@@ -333,6 +341,18 @@ type chainInfo struct {
 // serve route r of the snapshot env compiles, every one of its steps being
 // Reusable (see there): it then has asked env for their long-lived state.
 func (c *Chain) Reuse(env *Env, r *router.Route) bool {
+	if !c.shared || env.sharedReuse == nil {
+		return c.reuse(env, r)
+	}
+	ok, asked := env.sharedReuse[c]
+	if !asked {
+		ok = c.reuse(env, r)
+		env.sharedReuse[c] = ok
+	}
+	return ok
+}
+
+func (c *Chain) reuse(env *Env, r *router.Route) bool {
 	all := true
 	for _, s := range c.steps {
 		if _, ok := s.(stateless); !ok {
@@ -476,6 +496,7 @@ func Build(env *Env, r *router.Route) (*Chain, error) {
 	if key, ok := sharedChainKey(c.steps); ok {
 		// Every step is one the compile shares between routes: so is the
 		// chain (the 10,000 routes of the bench's full config have one).
+		c.shared = true
 		v, _ := env.Shared(key, func() (any, error) { return c.withInfo(env, names, credQuery), nil })
 		return v.(*Chain), nil
 	}
@@ -540,3 +561,7 @@ func chainInfoKey(names, credQuery []string) string {
 // priority, as nginx's gzip filter runs after the body filters, so that
 // response-rewrite's filters see the body uncompressed.
 type Encoder interface{ EncodesBody() }
+
+// RouteScopeOf is the counter scope of route id: the route's id, so that
+// its counters carry over reloads that move the route.
+func RouteScopeOf(id string) uint64 { return xxhash.Sum64String(id) }

@@ -167,7 +167,8 @@ type accessLine struct {
 	zone []byte
 }
 
-// appendTime is appendLogTime, formatting the date, the time to the second
+// appendTime is zap's ISO8601TimeEncoder layout (appendLogTime in the
+// tests is the reference), formatting the date, the time to the second
 // and the zone once per second.
 func (l *accessLine) appendTime(b []byte, t time.Time) []byte {
 	if sec := t.Unix(); sec != l.sec || t.Location() != l.loc || len(l.head) == 0 {
@@ -205,11 +206,6 @@ func appendMillis(b []byte, us int64) []byte {
 }
 
 var accessLinePool = sync.Pool{New: func() any { return &accessLine{buf: make([]byte, 0, 512)} }}
-
-// appendLogTime appends t as zap's ISO8601TimeEncoder writes it.
-func appendLogTime(b []byte, t time.Time) []byte {
-	return t.AppendFormat(b, "2006-01-02T15:04:05.000Z0700")
-}
 
 // appendLogString appends s JSON-escaped as zap escapes strings: '"' and
 // '\\' backslashed, \n \r \t, other bytes below 0x20 as \u00XX, invalid

@@ -223,3 +223,8 @@ func TestAccessLineTimeCache(t *testing.T) {
 		}
 	}
 }
+
+// appendLogTime appends t as zap's ISO8601TimeEncoder writes it.
+func appendLogTime(b []byte, t time.Time) []byte {
+	return t.AppendFormat(b, "2006-01-02T15:04:05.000Z0700")
+}

@@ -395,7 +395,8 @@ func (g *Gateway) serve(st *reqState, now time.Time) errType {
 	}
 
 	st.pr.Ctx, st.pr.Now, st.pr.ClientIP, st.pr.ClientIPB = ctx, now, st.clientIP, st.clientIPB
-	st.pr.Path, st.pr.RequestID, st.pr.RouteID = st.match.UpstreamPath, st.reqID, rs.id
+	st.pr.Path, st.pr.RequestID = st.match.UpstreamPath, st.reqID
+	st.pr.RouteID, st.pr.RouteScope = rs.id, rs.scope
 	if t := rs.chain.OnRequest(&st.pr); t != errNone {
 		return t
 	}

@@ -71,6 +71,7 @@ type routeState struct {
 	r       *router.Route
 	service string
 	id      string
+	scope   uint64 // plugin.RouteScopeOf(id)
 	up      *upstreamState
 	to      transport.Timeouts
 	chain   *plugin.Chain // the route's plugin steps
@@ -288,7 +289,7 @@ func (g *Gateway) compile(cfg *config.Config) (*snapshot, *plan, error) {
 			r := rt.Route(seq)
 			rs := &states[seq]
 			seq++
-			*rs = routeState{r: r, service: svc.ID, id: r.ID, up: up, httpsRedirect: svc.HTTPSRedirect}
+			*rs = routeState{r: r, service: svc.ID, id: r.ID, scope: plugin.RouteScopeOf(r.ID), up: up, httpsRedirect: svc.HTTPSRedirect}
 			if up != nil {
 				rs.to = up.to
 			}

@@ -118,7 +118,6 @@ func (k keys) lookup(key []byte) *credential {
 type step struct {
 	header []byte
 	query  []byte
-	queryS string // query as a string, for CredentialQuery
 	hide   bool
 	keys   keys
 	shared string // the Env.Shared key (plugin.SharedStep)
@@ -136,7 +135,7 @@ func compile(conf any, env *plugin.Env) (plugin.Step, error) {
 	key := Name + "\x00step\x00" + hide + c.Header + "\x00" + c.Query
 	s, err := env.Shared(key, func() (any, error) {
 		k := plugin.Credentials(env, Name, compileKeys)
-		return &step{header: []byte(c.Header), query: []byte(c.Query), queryS: c.Query, hide: c.HideCredentials, keys: k, shared: key}, nil
+		return &step{header: []byte(c.Header), query: []byte(c.Query), hide: c.HideCredentials, keys: k, shared: key}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -149,7 +148,7 @@ func (s *step) SharedKey() string { return s.shared }
 
 // CredentialQuery is the query argument the key may come in; the access
 // log masks its value.
-func (s *step) CredentialQuery() string { return s.queryS }
+func (s *step) CredentialQuery() string { return string(s.query) }
 
 func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
 	key := r.Ctx.Request.Header.PeekBytes(s.header)

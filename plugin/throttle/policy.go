@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,7 @@ func NewPolicy(store *ratelimit.Store, p *config.ThrottlePolicy) *Policy {
 	window := PolicyWindow(p)
 	kind := ratelimit.ParseWindow(p.Window)
 	conf := *p
+	conf.Specials = slices.Clone(p.Specials) // not the config's array
 	pol := &Policy{
 		id:        p.ID,
 		key:       policyKey(p.ID),

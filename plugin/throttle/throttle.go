@@ -6,7 +6,6 @@ package throttle
 import (
 	"sync"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gateway/config"
@@ -115,9 +114,7 @@ func (s *step) rejected(route string, c Counter) {
 }
 
 func (s *step) OnRequest(r *plugin.Request) config.ResponseType {
-	// The route's id is the scope: stable across reloads that move the
-	// route, so that its counters carry over.
-	scope := xxhash.Sum64String(r.RouteID)
+	scope := r.RouteScope
 	var ok bool
 	var counter Counter
 	var res ratelimit.Result
